@@ -1,0 +1,52 @@
+"""Engines: where workers live. The manager reaches workers only through this interface.
+
+An engine places workers and hands back a ``Pyoneer`` for each; the manager cannot tell
+where a worker runs. ``local`` (the default) keeps workers on this machine.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+from pyoneer.errors import UsageError
+from pyoneer.pyoneer import Pyoneer
+from pyoneer.worker import Report, Worker
+from pyoneer.workspace import RunContext
+
+
+class Engine(ABC):
+    """Places workers somewhere and gives the manager a pyoneer to talk to for each."""
+
+    #: the name users choose the engine by
+    name: ClassVar[str]
+
+    @abstractmethod
+    def create_worker(self, name: str, context: RunContext, report: Report) -> Pyoneer:
+        """A new, stopped worker for one run that reports to the manager through ``report``."""
+
+    def close(self) -> None:
+        """Let go of whatever the engine holds once the run is over."""
+
+
+class LocalEngine(Engine):
+    """Workers on this machine: each runs its tasks as child processes of this process."""
+
+    name = "local"
+
+    def create_worker(self, name: str, context: RunContext, report: Report) -> Pyoneer:
+        """A local ``Worker``."""
+        return Worker(name, context, report)
+
+
+ENGINES: dict[str, type[Engine]] = {LocalEngine.name: LocalEngine}
+
+
+def engine_named(name: str) -> Engine:
+    """The engine called ``name``; an unknown name is a usage error."""
+    try:
+        return ENGINES[name]()
+    except KeyError:
+        raise UsageError(
+            f"unknown engine {name!r}; choose one of: {', '.join(sorted(ENGINES))}"
+        ) from None

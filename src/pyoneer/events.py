@@ -1,0 +1,116 @@
+"""What pyoneers tell each other: small immutable reports, in the order things happen.
+
+Workers report to their manager (``TaskStarted``, ``TaskEnded``, ``JobEnded``); the
+manager passes every report on to its observers (the terminal view, later the ledger)
+together with its own ``JobChanged`` for each change of a job's status.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from pyoneer.status import BlueprintStatus
+
+
+def _now() -> float:
+    return time.time()
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What happened to one attempt of one task."""
+
+    job: str
+    task: str
+    number: int
+    log: Path
+    started: float
+    ended: float | None = None
+    #: the process's exit code; negative for a signal; None if it never ended by itself
+    exit_code: int | None = None
+    timed_out_after: float | None = None
+    cancelled: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when the attempt exited 0 within its time."""
+        return self.exit_code == 0 and self.timed_out_after is None and not self.cancelled
+
+    @property
+    def reason(self) -> str:
+        """Why the attempt failed, in words (``""`` when it did not)."""
+        if self.cancelled:
+            return "cancelled"
+        if self.timed_out_after is not None:
+            return f"timed out after {self.timed_out_after:g} s"
+        if self.exit_code is not None and self.exit_code < 0:
+            return f"killed by signal {-self.exit_code}"
+        if self.exit_code:
+            return f"exit code {self.exit_code}"
+        return ""
+
+    @property
+    def duration(self) -> float:
+        """Seconds from start to end (to now, while running)."""
+        return (self.ended or _now()) - self.started
+
+
+@dataclass(frozen=True)
+class TaskStarted:
+    """A worker started an attempt of a task."""
+
+    worker: str
+    attempt: Attempt
+    retries: int
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class TaskEnded:
+    """An attempt of a task ended (well or not)."""
+
+    worker: str
+    attempt: Attempt
+    retries: int
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class JobEnded:
+    """A worker finished its job; it now waits, assigned, to be unassigned."""
+
+    worker: str
+    job: str
+    status: BlueprintStatus
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class JobChanged:
+    """The manager saw a job's status change (``worker`` is empty if none holds it)."""
+
+    job: str
+    status: BlueprintStatus
+    worker: str = ""
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    """The run was asked to stop (Ctrl-C, SIGTERM)."""
+
+    reason: str = "interrupted"
+    at: float = field(default_factory=_now)
+
+
+Event = TaskStarted | TaskEnded | JobEnded | JobChanged | Interrupted
+
+
+class Observer(Protocol):
+    """Anything that wants to follow a run: it is told every event, in order."""
+
+    def notify(self, event: Event) -> None:
+        """Take note of ``event``; must not block for long."""

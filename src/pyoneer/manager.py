@@ -1,0 +1,237 @@
+"""The manager: a pyoneer that works on one project by handing its jobs to workers.
+
+The manager never starts a process. It asks its engine for workers, assigns each ready
+job to an idle worker while CPU slots allow, and reacts to what workers report. Its loop
+is one step at a time (``step``), so it can be driven and tested one event at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import time
+from collections.abc import Sequence
+
+from pyoneer.blueprints import Job, Project
+from pyoneer.engine import Engine
+from pyoneer.events import Attempt, Event, Interrupted, JobChanged, JobEnded, Observer, TaskEnded
+from pyoneer.plan import Change, Plan
+from pyoneer.pyoneer import Pyoneer, StateRow
+from pyoneer.results import JobResult, RunResult
+from pyoneer.status import BlueprintStatus, PyoneerStatus
+from pyoneer.workspace import RunContext, new_run_id
+
+#: how long the loop waits for a report before looking around again (seconds)
+_POLL = 0.5
+
+
+class Manager(Pyoneer):
+    """Runs one project: at most ``workers`` jobs at once, within ``workers`` CPU slots.
+
+    A job takes as many slots as its ``cpus`` (all of them if it asks for more, so it
+    runs alone rather than never).
+    """
+
+    role = "manager"
+
+    def __init__(
+        self,
+        engine: Engine,
+        workers: int | None = None,
+        observers: Sequence[Observer] = (),
+        name: str = "manager",
+    ) -> None:
+        super().__init__(name)
+        self.engine = engine
+        self.slots = workers or os.cpu_count() or 1
+        self.observers = list(observers)
+        self.run_id = ""
+        self._inbox: queue.SimpleQueue[Event] = queue.SimpleQueue()
+        self._workers: dict[str, Pyoneer] = {}
+        self._idle: list[Pyoneer] = []
+        self._free = float(self.slots)
+        self._taken: dict[str, float] = {}
+        self._attempts: dict[str, list[Attempt]] = {}
+        self._holder: dict[str, str] = {}
+        self._jobs: dict[str, Job] = {}
+        self._plan: Plan | None = None
+        self._context: RunContext | None = None
+        self._interrupted = False
+
+    # The seven methods of the seed -------------------------------------------------
+
+    def get_status(self) -> PyoneerStatus:
+        """What the manager is doing."""
+        return self._status
+
+    def get_blueprint_status(self) -> BlueprintStatus | None:
+        """How its project stands."""
+        return self._blueprint_status
+
+    def start(self) -> None:
+        """Become idle, ready to be handed a project."""
+        self._become(PyoneerStatus.IDLE)
+
+    def assign(self, blueprint: Project) -> None:
+        """Take ``blueprint``, a project; raises ``AssignmentError`` if it holds one."""
+        self._take(blueprint, BlueprintStatus.READY)
+
+    def unassign(self) -> Project:
+        """Let go of the ended project and go back to idle."""
+        return self._release()
+
+    def run(self) -> RunResult:
+        """Run the held project to its end (or until interrupted) and return the result."""
+        with self._guard:
+            self._become(PyoneerStatus.WORKING)
+            self._mark(BlueprintStatus.RUNNING)
+            project: Project = self._blueprint
+        started = time.time()
+        self._open(project)
+        try:
+            while not self._plan.finished:
+                self.step(_POLL)
+        finally:
+            self._release_workers()
+        status = self._verdict()
+        with self._guard:
+            self._mark(status)
+            self._become(PyoneerStatus.ASSIGNED)
+        return self._result(project, started)
+
+    def stop(self) -> None:
+        """Stop every worker (ending their processes) and stop for good."""
+        self._release_workers()
+        with self._guard:
+            if self._status is not PyoneerStatus.STOPPED:
+                self._become(PyoneerStatus.STOPPED)
+
+    # Driving the run ---------------------------------------------------------------
+
+    def interrupt(self, reason: str = "interrupted") -> None:
+        """Ask the run to stop; safe to call from a signal handler or another thread."""
+        self._inbox.put(Interrupted(reason))
+
+    def step(self, timeout: float | None = None) -> None:
+        """One turn of the loop: hand out ready jobs, then handle one report."""
+        if not self._interrupted:
+            self._dispatch()
+        try:
+            event = self._inbox.get(timeout=timeout)
+        except queue.Empty:
+            return
+        self._handle(event)
+
+    def snapshot(self) -> list[StateRow]:
+        """The state of the run: each pyoneer and its blueprint, then jobs no one holds."""
+        rows = [self.state(), *(worker.state() for worker in self._workers.values())]
+        held = {row.blueprint for row in rows[1:] if row.blueprint}
+        plan = self._plan
+        if plan is not None:
+            rows += [
+                StateRow("", "", None, "job", name, status)
+                for name, status in plan.status.items()
+                if name not in held
+            ]
+        return rows
+
+    # Inside the loop ---------------------------------------------------------------
+
+    def _open(self, project: Project) -> None:
+        self.run_id = new_run_id()
+        self._context = RunContext(self.run_id, project)
+        self._jobs = {job.name: job for job in project.jobs}
+        self._attempts = {name: [] for name in self._jobs}
+        self._plan = Plan(project)
+        self._publish(self._plan.open())
+
+    def _dispatch(self) -> None:
+        plan = self._plan
+        while (name := plan.next_ready()) is not None:
+            need = min(float(self._jobs[name].resources.cpus), float(self.slots))
+            if need > self._free + 1e-9:
+                return  # first come, first served: a big job is not overtaken
+            worker = self._idle_worker()
+            if worker is None:
+                return
+            self._free -= need
+            self._taken[name] = need
+            self._holder[name] = worker.name
+            self._publish([plan.start(name)], worker.name)
+            worker.assign(self._jobs[name])
+            worker.run()
+
+    def _idle_worker(self) -> Pyoneer | None:
+        if self._idle:
+            return self._idle.pop()
+        if len(self._workers) >= self.slots:
+            return None
+        name = f"worker-{len(self._workers) + 1}"
+        worker = self.engine.create_worker(name, self._context, self._inbox.put)
+        worker.start()
+        self._workers[name] = worker
+        return worker
+
+    def _handle(self, event: Event) -> None:
+        if isinstance(event, Interrupted):
+            self._interrupted = True
+            self._notify(event)
+            self._publish(self._plan.cancel_rest())
+            self._release_workers()
+            return
+        if isinstance(event, TaskEnded):
+            self._attempts[event.attempt.job].append(event.attempt)
+        self._notify(event)
+        if isinstance(event, JobEnded):
+            self._job_ended(event)
+
+    def _job_ended(self, event: JobEnded) -> None:
+        worker = self._workers[event.worker]
+        self._free += self._taken.pop(event.job)
+        self._publish(self._plan.finish(event.job, event.status), event.worker)
+        if worker.get_status() is PyoneerStatus.ASSIGNED:
+            worker.unassign()
+            self._idle.append(worker)  # lazy: it waits here for the next job
+
+    def _release_workers(self) -> None:
+        for worker in self._workers.values():
+            if worker.get_status() is not PyoneerStatus.STOPPED:
+                worker.stop()
+        self._idle.clear()
+
+    def _publish(self, changes: list[Change], worker: str = "") -> None:
+        for name, status in changes:
+            holder = worker if status is not BlueprintStatus.SKIPPED else ""
+            self._notify(JobChanged(job=name, status=status, worker=holder))
+
+    def _notify(self, event: Event) -> None:
+        for observer in self.observers:
+            observer.notify(event)
+
+    def _verdict(self) -> BlueprintStatus:
+        if self._interrupted:
+            return BlueprintStatus.CANCELLED
+        statuses = self._plan.status.values()
+        if all(status is BlueprintStatus.SUCCEEDED for status in statuses):
+            return BlueprintStatus.SUCCEEDED
+        return BlueprintStatus.FAILED
+
+    def _result(self, project: Project, started: float) -> RunResult:
+        jobs = tuple(
+            JobResult(
+                name=name,
+                status=self._plan.status[name],
+                attempts=tuple(self._attempts[name]),
+                worker=self._holder.get(name, ""),
+            )
+            for name in self._jobs
+        )
+        return RunResult(
+            run_id=self.run_id,
+            project=project.name,
+            root=project.root,
+            jobs=jobs,
+            started=started,
+            ended=time.time(),
+            interrupted=self._interrupted,
+        )

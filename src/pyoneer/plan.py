@@ -1,0 +1,92 @@
+"""The plan of one run: which job may start, which waits, which will never run.
+
+A plain mutable data structure owned by one manager for one run, then thrown away (the
+seed's "data structures are not thread safe and not reusable"). Every operation costs
+time in proportion to the jobs it touches, not to the size of the project.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from pyoneer.blueprints import Project
+from pyoneer.status import BlueprintStatus, advance
+
+Change = tuple[str, BlueprintStatus]
+
+
+class Plan:
+    """The status of every job of a project during one run, as the manager sees it."""
+
+    def __init__(self, project: Project) -> None:
+        dependencies = project.dependencies
+        self.status: dict[str, BlueprintStatus] = {}
+        self._waiting_on: dict[str, int] = {}
+        self._dependents: dict[str, list[str]] = {name: [] for name in dependencies}
+        self._ready: deque[str] = deque()
+        for name, upstream in dependencies.items():
+            self._waiting_on[name] = len(upstream)
+            for other in upstream:
+                self._dependents[other].append(name)
+            self.status[name] = BlueprintStatus.NOT_READY
+        self._unfinished = len(dependencies)
+
+    def open(self) -> list[Change]:
+        """Mark the jobs that need nothing as ready; the changes, in project order."""
+        return [self._make_ready(name) for name, count in self._waiting_on.items() if count == 0]
+
+    @property
+    def finished(self) -> bool:
+        """True when every job has a final status."""
+        return self._unfinished == 0
+
+    def next_ready(self) -> str | None:
+        """The ready job that has waited longest, without taking it; ``None`` if none."""
+        return self._ready[0] if self._ready else None
+
+    def start(self, name: str) -> Change:
+        """Take the next ready job (``name``) and mark it running."""
+        if not self._ready or self._ready[0] != name:
+            raise ValueError(f"{name!r} is not the next ready job")
+        self._ready.popleft()
+        return self._set(name, BlueprintStatus.RUNNING)
+
+    def finish(self, name: str, status: BlueprintStatus) -> list[Change]:
+        """Record that a running job ended with ``status``; every change that follows."""
+        changes = [self._set(name, status)]
+        if status is BlueprintStatus.SUCCEEDED:
+            for dependent in self._dependents[name]:
+                self._waiting_on[dependent] -= 1
+                if self._waiting_on[dependent] == 0:
+                    changes.append(self._make_ready(dependent))
+        else:
+            changes.extend(self._skip_downstream(name))
+        return changes
+
+    def cancel_rest(self) -> list[Change]:
+        """Cancel every job that has not started; the changes."""
+        self._ready.clear()
+        return [
+            self._set(name, BlueprintStatus.CANCELLED)
+            for name, status in self.status.items()
+            if status in (BlueprintStatus.NOT_READY, BlueprintStatus.READY)
+        ]
+
+    def _skip_downstream(self, name: str) -> list[Change]:
+        changes, stack = [], list(self._dependents[name])
+        while stack:
+            dependent = stack.pop()
+            if self.status[dependent] is BlueprintStatus.NOT_READY:
+                changes.append(self._set(dependent, BlueprintStatus.SKIPPED))
+                stack.extend(self._dependents[dependent])
+        return changes
+
+    def _make_ready(self, name: str) -> Change:
+        self._ready.append(name)
+        return self._set(name, BlueprintStatus.READY)
+
+    def _set(self, name: str, status: BlueprintStatus) -> Change:
+        self.status[name] = advance(self.status[name], status)
+        if status.is_final:
+            self._unfinished -= 1
+        return name, status

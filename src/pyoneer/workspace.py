@@ -1,0 +1,49 @@
+"""The ``.pyoneer/`` directory of a project: where each run keeps its logs.
+
+Layout (public; ``pyoneer logs`` and users rely on it)::
+
+    .pyoneer/runs/<run id>/<job>/<task>.<attempt>.log
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyoneer.blueprints import Project
+
+WORKSPACE = ".pyoneer"
+
+
+def new_run_id() -> str:
+    """A run id that sorts by start time and is unique: ``20261127-210812-3fa9``."""
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every pyoneer of one run shares: its id, its project and where logs go."""
+
+    run_id: str
+    project: Project
+
+    @property
+    def directory(self) -> Path:
+        """The run's own directory under ``.pyoneer/runs``."""
+        return self.project.root / WORKSPACE / "runs" / self.run_id
+
+    def log_path(self, job: str, task: str, attempt: int) -> Path:
+        """The log file of one attempt of one task."""
+        return self.directory / job / f"{task}.{attempt}.log"
+
+    def task_environment(self, job: str, task: str, attempt: int) -> dict[str, str]:
+        """The ``PYONEER_*`` variables every task sees (names are part of the contract)."""
+        return {
+            "PYONEER_RUN_ID": self.run_id,
+            "PYONEER_PROJECT": self.project.name,
+            "PYONEER_JOB": job,
+            "PYONEER_TASK": task,
+            "PYONEER_ATTEMPT": str(attempt),
+        }
