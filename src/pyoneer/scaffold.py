@@ -1,0 +1,49 @@
+"""``pyoneer init``: write a small example project that works.
+
+The files are the package's ``starter/`` directory, copied as they are.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from pyoneer.errors import UsageError
+from pyoneer.projectfile import PROJECT_FILE, PYPROJECT_FILE
+
+
+def init_project(directory: Path) -> list[Path]:
+    """Write the starter project into ``directory``; the files written.
+
+    Refuses, writing nothing, if the directory already holds a project or any file
+    the starter would overwrite.
+    """
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"{directory} exists and is not a directory")
+    _refuse_existing_project(directory)
+    starter = resources.files("pyoneer") / "starter"
+    sources = sorted(
+        (item for item in starter.iterdir() if item.is_file() and not item.name.startswith((".", "__"))),
+        key=lambda item: item.name,
+    )
+    clashes = [directory / item.name for item in sources if (directory / item.name).exists()]
+    if clashes:
+        raise UsageError(
+            f"{directory} already has {', '.join(path.name for path in clashes)}; "
+            "nothing was written (choose an empty directory)"
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for item in sources:
+        target = directory / item.name
+        target.write_bytes(item.read_bytes())
+        written.append(target)
+    return written
+
+
+def _refuse_existing_project(directory: Path) -> None:
+    if (directory / PROJECT_FILE).exists():
+        raise UsageError(f"{directory / PROJECT_FILE} already exists; nothing was written")
+    pyproject = directory / PYPROJECT_FILE
+    if pyproject.is_file() and "[tool.pyoneer" in pyproject.read_text(errors="replace"):
+        raise UsageError(f"{pyproject} already has a [tool.pyoneer] project; nothing was written")
