@@ -8,6 +8,7 @@ validated when it is built, so a bad project can never start; errors are
 
 from __future__ import annotations
 
+import contextlib
 import graphlib
 import re
 import shlex
@@ -38,8 +39,9 @@ class Kind(str, Enum):
     PROJECT = "project"
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def _is_positive(value: object) -> bool:
+    # "not > 0" rather than "<= 0", so NaN is refused too
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
 
 def _type_name(value: object) -> str:
@@ -73,6 +75,9 @@ def _check_strings(value: object, key: str) -> tuple[str, ...]:
 
 
 def _check_env(value: object, key: str) -> tuple[tuple[str, str], ...]:
+    if isinstance(value, tuple):
+        with contextlib.suppress(TypeError, ValueError):
+            value = dict(value)  # the stored form: pairs
     if not isinstance(value, Mapping):
         raise ProjectError(f"must be a table of strings, got {_type_name(value)}", key=key)
     for name, setting in value.items():
@@ -106,8 +111,8 @@ class Task:
     def __post_init__(self) -> None:
         object.__setattr__(self, "script", _check_script(self.script))
         object.__setattr__(self, "args", _check_strings(self.args, "args"))
-        object.__setattr__(self, "env", _check_env(dict(self.env), "env"))
-        if self.timeout is not None and (not _is_number(self.timeout) or self.timeout <= 0):
+        object.__setattr__(self, "env", _check_env(self.env, "env"))
+        if self.timeout is not None and not _is_positive(self.timeout):
             raise ProjectError(
                 f"must be a positive number of seconds, got {self.timeout!r}",
                 key="timeout",
@@ -165,7 +170,7 @@ class Resources:
     cpus: float = 1
 
     def __post_init__(self) -> None:
-        if not _is_number(self.cpus) or self.cpus <= 0:
+        if not _is_positive(self.cpus):
             raise ProjectError(f"must be a positive number, got {self.cpus!r}", key="cpus")
 
     @classmethod
@@ -314,9 +319,9 @@ class Project:
         try:
             tuple(graphlib.TopologicalSorter(self.dependencies).static_order())
         except graphlib.CycleError as exc:
-            # graphlib gives the cycle as [a, b, ..., a] where each node needs the next;
-            # print it in run order so "x -> y" reads "x runs before y".
-            cycle = list(reversed(exc.args[1]))
+            # graphlib gives the cycle as [a, b, ..., a], each node a dependency of the
+            # next: run order, so "x -> y" reads "x runs before y".
+            cycle = list(exc.args[1])
             raise ProjectError(
                 "dependency cycle: " + " -> ".join(cycle),
                 key=f"jobs.{cycle[0]}.needs",

@@ -8,6 +8,7 @@ Every error names the file and the key path.
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from collections.abc import Mapping
@@ -102,15 +103,21 @@ def _project(document: dict[str, Any], root: Path) -> Project:
         raise ProjectError("no jobs", key="jobs", hint='add a job: [jobs.main] tasks = ["main.py"]')
     jobs, needs = [], {}
     for job_name, table in jobs_table.items():
-        key = f"jobs.{job_name}"
+        key = f"jobs.{_toml_key(job_name)}"
         table = _table(table, key)
         try:
             check_keys(table, _JOB_KEYS)
             jobs.append(_job(job_name, table))
         except ProjectError as exc:
-            raise exc.within(key) from None
+            # a bad job name is the table's own key, not a "name" key inside it
+            raise (exc.within(key) if exc.key != "name" else ProjectError(exc.message, key=key, hint=exc.hint)) from None
         needs[job_name] = table.get("needs", ())
     return Project(name=name, jobs=tuple(jobs), needs=needs, root=root)
+
+
+def _toml_key(name: str) -> str:
+    """``name`` as TOML writes a key: bare when it can be, quoted otherwise."""
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
 
 
 def _job(name: str, table: Mapping[str, Any]) -> Job:
