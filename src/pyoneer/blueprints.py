@@ -365,7 +365,7 @@ class Project:
         return layers
 
     def run(self, workers: int | None = None, **options: Any) -> RunResult:
-        """Run the project on this machine and return what happened (see ``pyoneer.run``)."""
-        from pyoneer.runner import run
+        """Run the project and return what happened (see ``pyoneer.run`` for ``options``)."""
+        from pyoneer.runner import run  # the runner builds on blueprints, not the other way
 
-        return run(self, workers=workers, **options)
+        return run(self, workers, **options)

@@ -7,22 +7,20 @@ Exit codes: 0 every job succeeded; 1 some job failed; 2 invalid project or usage
 from __future__ import annotations
 
 import contextlib
-import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
 from rich.console import Console
 
-from pyoneer import __version__
+from pyoneer import __version__, history
 from pyoneer.blueprints import Project
 from pyoneer.display import make_view, print_summary
-from pyoneer.engine import LocalEngine
-from pyoneer.errors import EXIT_INTERRUPTED, EXIT_INVALID, PyoneerError
-from pyoneer.manager import Manager
+from pyoneer.errors import EXIT_INTERRUPTED, EXIT_INVALID, PyoneerError, UsageError
+from pyoneer.history import ledger_of
+from pyoneer.ledger import dumps
 from pyoneer.projectfile import load
-from pyoneer.runner import execute
+from pyoneer.runner import run as run_project
 from pyoneer.scaffold import init_project
 
 _PATH = click.Path(path_type=Path)
@@ -41,24 +39,96 @@ def cli() -> None:
     "--workers", "-w", type=click.IntRange(min=1), default=None,
     help="How many jobs may run at once (default: the number of CPUs).",
 )
-def run(path: Path, script_args: tuple[str, ...], workers: int | None) -> int:
+@click.option(
+    "--resume", is_flag=True,
+    help="Reuse the jobs that succeeded in the latest run and have not changed; run the rest.",
+)
+def run(path: Path, script_args: tuple[str, ...], workers: int | None, resume: bool) -> int:
     """Run the project at PATH (a directory, pyoneer.toml, pyproject.toml) or one script.
 
     \b
     pyoneer run                        the project in this directory
+    pyoneer run --resume               only what did not succeed last time
     pyoneer run train.py -- --epochs 3 one script, with its arguments
     """
     project = load(path, script_args)
-    console = Console(highlight=False)
+    console = _console()
     view = make_view(project, console)
-    manager = Manager(LocalEngine(), workers=workers, observers=[view])
     try:
-        with _signals_interrupt(manager):
-            result = execute(manager, project)
+        result = run_project(project, workers, resume=resume, observers=[view], stop_on_signals=True)
     finally:
         view.close()
     print_summary(result, console)
     return result.exit_code
+
+
+_RUN_OPTION = click.option("--run", "run_id", metavar="ID", help="A run id (or its start); default: the latest.")
+
+
+@cli.command()
+@click.argument("path", type=_PATH, default=".")
+@_RUN_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the state as JSON (see the README).")
+def status(path: Path, run_id: str | None, as_json: bool) -> int:
+    """Show the state of the latest run (or --run ID): each pyoneer and its blueprint."""
+    with contextlib.closing(ledger_of(_root_of(path))) as ledger:
+        state = history.run_state(ledger, run_id)
+    if as_json:
+        click.echo(dumps(state))
+    else:
+        history.print_status(state, _console())
+    return 0
+
+
+@cli.command()
+@click.argument("path", type=_PATH, default=".")
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON (see the README).")
+def runs(path: Path, as_json: bool) -> int:
+    """List the project's runs, one a line."""
+    with contextlib.closing(ledger_of(_root_of(path))) as ledger:
+        listed = history.run_list(ledger)
+    if as_json:
+        click.echo(dumps(listed))
+    else:
+        history.print_runs(listed, _console())
+    return 0
+
+
+@cli.command()
+@click.argument("where", nargs=-1, required=True, metavar="[PATH] JOB[/TASK]")
+@_RUN_OPTION
+@click.option("--attempt", type=click.IntRange(min=1), help="Which attempt (default: the latest).")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing while the job runs.")
+def logs(where: tuple[str, ...], run_id: str | None, attempt: int | None, follow: bool) -> int:
+    """Print a task's log, or every task's of a job, from the latest run (or --run ID)."""
+    if len(where) > 2:
+        raise UsageError("give at most a PATH and a JOB[/TASK]")
+    path, target = (Path(where[0]), where[1]) if len(where) == 2 else (Path("."), where[0])
+    root = _root_of(path)
+    with contextlib.closing(ledger_of(root)) as ledger:
+        chosen = ledger.run(run_id)
+        history.check_target(ledger, chosen, target)
+        if follow:
+            history.follow_logs(ledger, chosen.id, target, root)
+            return 0
+        rows = history.log_attempts(ledger, chosen, target, attempt)
+        if not rows:
+            raise UsageError(f"no log of {target}" + (f" attempt {attempt}" if attempt else "") + f" in run {chosen.id}")
+        history.print_logs(rows, root)
+    return 0
+
+
+def _console() -> Console:
+    """The terminal's width on a terminal; wide elsewhere, so pipes and files get whole tables."""
+    console = Console(highlight=False)
+    return console if console.is_terminal else Console(highlight=False, width=200)
+
+
+def _root_of(path: Path) -> Path:
+    """The project root that PATH names: the directory itself, or a file's directory."""
+    if not path.exists():
+        raise UsageError(f"{path} does not exist")
+    return (path if path.is_dir() else path.parent).resolve()
 
 
 @cli.command()
@@ -100,21 +170,6 @@ def init(directory: Path) -> int:
     click.echo(f"run it with:   pyoneer run {directory}")
     click.echo(f"see the plan:  pyoneer check {directory}")
     return 0
-
-
-@contextlib.contextmanager
-def _signals_interrupt(manager: Manager) -> Iterator[None]:
-    """While a run is on, Ctrl-C and SIGTERM ask the manager to stop (and clean up)."""
-
-    def interrupt(signum: int, _frame: object) -> None:
-        manager.interrupt(f"{signal.Signals(signum).name} received")
-
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -63,7 +63,8 @@ class PlainView:
         stamp = time.strftime("%H:%M:%S", time.localtime(event.at))
         if isinstance(event, JobChanged):
             by = f" ({event.worker})" if event.worker and event.status is BlueprintStatus.RUNNING else ""
-            self.console.print(f"{stamp} {escape(event.job)} {event.status.value}{by}", highlight=False)
+            word = "reused (succeeded in an earlier run, unchanged)" if event.reused else event.status.value
+            self.console.print(f"{stamp} {escape(event.job)} {word}{by}", highlight=False)
         elif isinstance(event, TaskEnded) and not event.attempt.ok and not event.attempt.cancelled:
             attempt = event.attempt
             more = " - retrying" if attempt.number <= event.retries else ""
@@ -102,6 +103,8 @@ class LiveView:
         """Keep the table up to date; the live display redraws it on its own."""
         if isinstance(event, JobChanged):
             self._status[event.job] = event.status
+            if event.reused:
+                self._detail[event.job] = "reused"
             if event.status is BlueprintStatus.RUNNING:
                 self._since[event.job] = event.at
             done = sum(status.is_final for status in self._status.values())
@@ -139,7 +142,8 @@ def print_summary(result: RunResult, console: Console) -> None:
     table.add_column("attempts", justify="right")
     table.add_column("duration", justify="right")
     for job in result.jobs:
-        table.add_row(escape(job.name), _status_text(job.status), str(job.tries), _seconds(job.duration))
+        status = "[green]reused[/]" if job.reused else _status_text(job.status)
+        table.add_row(escape(job.name), status, str(job.tries), _seconds(job.duration))
     console.print(table)
     for job in result.jobs:
         if job.failure is not None:
@@ -183,10 +187,11 @@ def last_lines(path: Path, count: int) -> list[str]:
 
 
 def _verdict(result: RunResult) -> str:
-    counts: dict[BlueprintStatus, int] = {}
+    counts: dict[str, int] = {}
     for job in result.jobs:
-        counts[job.status] = counts.get(job.status, 0) + 1
-    parts = ", ".join(f"{count} {status.value}" for status, count in counts.items())
+        word = "reused" if job.reused else job.status.value
+        counts[word] = counts.get(word, 0) + 1
+    parts = ", ".join(f"{count} {word}" for word, count in counts.items())
     took = _seconds(result.ended - result.started)
     if result.interrupted:
         head = "[magenta]interrupted[/]"

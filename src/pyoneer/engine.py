@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 from typing import ClassVar
 
 from pyoneer.errors import UsageError
+from pyoneer.machine import Watchdog
 from pyoneer.pyoneer import Pyoneer
 from pyoneer.worker import Report, Worker
 from pyoneer.workspace import RunContext
@@ -30,13 +31,27 @@ class Engine(ABC):
 
 
 class LocalEngine(Engine):
-    """Workers on this machine: each runs its tasks as child processes of this process."""
+    """Workers on this machine: each runs its tasks as child processes of this process.
+
+    One watchdog process per engine kills the tasks' trees if this process dies first.
+    """
 
     name = "local"
 
+    def __init__(self) -> None:
+        self._watchdog: Watchdog | None = None
+
     def create_worker(self, name: str, context: RunContext, report: Report) -> Pyoneer:
         """A local ``Worker``."""
-        return Worker(name, context, report)
+        if self._watchdog is None:
+            self._watchdog = Watchdog()
+        return Worker(name, context, report, watchdog=self._watchdog)
+
+    def close(self) -> None:
+        """Stop the watchdog."""
+        if self._watchdog is not None:
+            self._watchdog.close()
+            self._watchdog = None
 
 
 ENGINES: dict[str, type[Engine]] = {LocalEngine.name: LocalEngine}

@@ -5,6 +5,8 @@ The tree::
     PyoneerError                 root; the CLI catches it in one place
     ├── ProjectError             bad project input (file, key path, cause, hint); exit 2
     ├── UsageError               bad command-line use; exit 2
+    ├── LedgerError              a ledger that cannot be read, or has no such run; exit 2
+    ├── BusyError                the project is being run by another manager; exit 2
     ├── AssignmentError          a pyoneer asked to hold two blueprints at once (a bug)
     └── TransitionError          an impossible change of status (a bug)
 
@@ -78,6 +80,19 @@ def _join_key(prefix: str, key: str) -> str:
 
 class UsageError(PyoneerError):
     """The command line was used in a way that cannot work."""
+
+
+class LedgerError(PyoneerError):
+    """The ledger cannot be used: not a Pyoneer ledger, a newer schema, no such run."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(message + (f"\n  hint: {hint}" if hint else ""))
+
+
+class BusyError(PyoneerError):
+    """Another manager is running this project now; nothing was changed."""
 
 
 class AssignmentError(PyoneerError):

@@ -1,8 +1,9 @@
 """What pyoneers tell each other: small immutable reports, in the order things happen.
 
 Workers report to their manager (``TaskStarted``, ``TaskEnded``, ``JobEnded``); the
-manager passes every report on to its observers (the terminal view, later the ledger)
-together with its own ``JobChanged`` for each change of a job's status.
+manager passes every report on to its observers (the terminal view, the ledger) together
+with its own: ``RunStarted``, ``JobChanged`` for each change of a job's status,
+``PyoneerChanged`` for each change of a pyoneer's, ``Interrupted`` and ``RunEnded``.
 """
 
 from __future__ import annotations
@@ -10,9 +11,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from pyoneer.status import BlueprintStatus
+from pyoneer.status import BlueprintStatus, PyoneerStatus
+
+if TYPE_CHECKING:
+    from pyoneer.blueprints import Project
 
 
 def _now() -> float:
@@ -90,11 +94,47 @@ class JobEnded:
 
 @dataclass(frozen=True)
 class JobChanged:
-    """The manager saw a job's status change (``worker`` is empty if none holds it)."""
+    """The manager saw a job's status change (``worker`` is empty if none holds it).
+
+    ``reused`` marks a job that succeeded in an earlier run and is not run again.
+    """
 
     job: str
     status: BlueprintStatus
     worker: str = ""
+    reused: bool = False
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class PyoneerChanged:
+    """A pyoneer's own status changed (as its manager saw it)."""
+
+    pyoneer: str
+    role: str
+    status: PyoneerStatus
+    host: str
+    pid: int | None = None
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    """A manager began a run of a project."""
+
+    run_id: str
+    project: Project
+    reused: frozenset[str] = frozenset()
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class RunEnded:
+    """A run ended: ``result`` is succeeded, failed or interrupted."""
+
+    run_id: str
+    result: str
+    status: BlueprintStatus
     at: float = field(default_factory=_now)
 
 
@@ -106,7 +146,9 @@ class Interrupted:
     at: float = field(default_factory=_now)
 
 
-Event = TaskStarted | TaskEnded | JobEnded | JobChanged | Interrupted
+Event = (
+    TaskStarted | TaskEnded | JobEnded | JobChanged | PyoneerChanged | RunStarted | RunEnded | Interrupted
+)
 
 
 class Observer(Protocol):

@@ -1,23 +1,64 @@
-"""Where a worker meets the machine: starting a script's process and ending its tree.
+"""Where a worker meets the machine: a script's process, its tree, and the watchdog.
 
 Only workers use this module (managers never start processes). Each task runs as
 ``sys.executable script args`` in a new session, so it and everything it starts share
-a session id even after their parents die; ending a task signals that whole session
-plus any descendant that left it, first politely (SIGTERM), then for good (SIGKILL).
+a session id even after their parents die; ending a task signals that whole tree, first
+politely (SIGTERM), then for good (SIGKILL). A watchdog process ends the trees if the
+manager itself dies without doing so.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from pyoneer import proctree
+
 #: seconds a task's processes get between SIGTERM and SIGKILL
 KILL_GRACE = 3.0
+
+
+class Watchdog:
+    """A small process that kills the listed task trees once this process is gone."""
+
+    def __init__(self) -> None:
+        script = Path(__file__).with_name("watchdog.py")
+        self._process = subprocess.Popen(
+            [sys.executable, "-E", "-S", str(script)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C on the terminal must not reach it
+        )
+        self._lock = threading.Lock()
+
+    def watch(self, pid: int) -> None:
+        """Put ``pid``'s tree under watch."""
+        self._send(f"+{pid}\n")
+
+    def forget(self, pid: int) -> None:
+        """Take ``pid``'s tree off the watch (it has ended)."""
+        self._send(f"-{pid}\n")
+
+    def close(self) -> None:
+        """Tell the watchdog we are done, and wait for it to go."""
+        with self._lock:
+            if self._process.stdin and not self._process.stdin.closed:
+                self._process.stdin.close()
+        self._process.wait()
+
+    def _send(self, line: str) -> None:
+        with self._lock:
+            try:
+                self._process.stdin.write(line.encode())
+                self._process.stdin.flush()
+            except (BrokenPipeError, ValueError):
+                pass  # it died: the worker still ends its own trees
 
 
 class TaskProcess:
@@ -29,6 +70,7 @@ class TaskProcess:
         cwd: Path,
         env: Mapping[str, str],
         log: Path,
+        watchdog: Watchdog | None = None,
     ) -> None:
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("wb") as output:
@@ -42,6 +84,9 @@ class TaskProcess:
                 start_new_session=True,  # its own session and process group
             )
         self.pid = self._popen.pid
+        self._watchdog = watchdog
+        if watchdog is not None:
+            watchdog.watch(self.pid)
 
     def wait(self, timeout: float | None) -> int | None:
         """Wait for the process; its exit code, or ``None`` if ``timeout`` passed first."""
@@ -57,7 +102,9 @@ class TaskProcess:
 
     def sweep(self) -> None:
         """Kill whatever the ended process left running (daemons, stray grandchildren)."""
-        _signal_all(_tree(self.pid), signal.SIGKILL)
+        proctree.kill_trees({self.pid})
+        if self._watchdog is not None:
+            self._watchdog.forget(self.pid)
 
 
 def python_argv(script: Path, args: Sequence[str]) -> list[str]:
@@ -67,80 +114,9 @@ def python_argv(script: Path, args: Sequence[str]) -> list[str]:
 
 def end_tree(pid: int, ended: Callable[[], bool], grace: float) -> None:
     """SIGTERM the tree of ``pid``; after ``grace`` seconds SIGKILL what is left."""
-    members = _tree(pid)
-    _signal_all(members, signal.SIGTERM)
+    members = proctree.tree(pid)
+    proctree.signal_all(members, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and not (ended() and not _alive(_tree(pid))):
+    while time.monotonic() < deadline and not (ended() and not proctree.alive(proctree.tree(pid))):
         time.sleep(0.02)
-    _signal_all(members | _tree(pid), signal.SIGKILL)
-
-
-def _alive(pids: set[int]) -> set[int]:
-    return {pid for pid in pids if _is_running(pid)}
-
-
-def _is_running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except OSError:
-        return False
-
-
-def _signal_all(pids: set[int], signum: int) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, signum)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
-def _tree(leader: int) -> set[int]:
-    """Every live process of ``leader``'s session, and every descendant of ``leader``.
-
-    Reads /proc once. Off Linux, falls back to the process group.
-    """
-    table = _process_table()
-    if table is None:
-        return _group_fallback(leader)
-    members = {pid for pid, (_, session) in table.items() if session == leader}
-    children: dict[int, list[int]] = {}
-    for pid, (parent, _) in table.items():
-        children.setdefault(parent, []).append(pid)
-    stack = [leader, *members]
-    while stack:
-        for child in children.get(stack.pop(), ()):
-            if child not in members:
-                members.add(child)
-                stack.append(child)
-    if leader in table:
-        members.add(leader)
-    return members
-
-
-def _process_table() -> dict[int, tuple[int, int]] | None:
-    """pid -> (parent pid, session id) for every live (non-zombie) process; None off Linux."""
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return None
-    table = {}
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as stat:
-                fields = stat.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue  # it ended while we looked
-        if fields[0] != b"Z":
-            table[int(entry)] = (int(fields[1]), int(fields[3]))
-    return table
-
-
-def _group_fallback(leader: int) -> set[int]:
-    try:
-        os.killpg(leader, 0)
-    except OSError:
-        return set()
-    return {-leader}  # os.kill(-pgid, sig) signals the whole group
+    proctree.signal_all(members | proctree.tree(pid), signal.SIGKILL)

@@ -14,12 +14,30 @@ from collections.abc import Sequence
 
 from pyoneer.blueprints import Job, Project
 from pyoneer.engine import Engine
-from pyoneer.events import Attempt, Event, Interrupted, JobChanged, JobEnded, Observer, TaskEnded
+from pyoneer.events import (
+    Attempt,
+    Event,
+    Interrupted,
+    JobChanged,
+    JobEnded,
+    Observer,
+    PyoneerChanged,
+    RunEnded,
+    RunStarted,
+    TaskEnded,
+)
 from pyoneer.plan import Change, Plan
 from pyoneer.pyoneer import Pyoneer, StateRow
 from pyoneer.results import JobResult, RunResult
 from pyoneer.status import BlueprintStatus, PyoneerStatus
 from pyoneer.workspace import RunContext, new_run_id
+
+#: how the ledger and ``pyoneer runs`` name the end of a run
+_RESULT_WORDS = {
+    BlueprintStatus.SUCCEEDED: "succeeded",
+    BlueprintStatus.FAILED: "failed",
+    BlueprintStatus.CANCELLED: "interrupted",
+}
 
 #: how long the loop waits for a report before looking around again (seconds)
 _POLL = 0.5
@@ -40,12 +58,16 @@ class Manager(Pyoneer):
         workers: int | None = None,
         observers: Sequence[Observer] = (),
         name: str = "manager",
+        run_id: str | None = None,
+        reuse: frozenset[str] = frozenset(),
     ) -> None:
+        """``reuse`` names jobs that succeeded in an earlier run and are not run again."""
         super().__init__(name)
         self.engine = engine
         self.slots = workers or os.cpu_count() or 1
         self.observers = list(observers)
-        self.run_id = ""
+        self.run_id = run_id or new_run_id()
+        self.reuse = reuse
         self._inbox: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self._workers: dict[str, Pyoneer] = {}
         self._idle: list[Pyoneer] = []
@@ -97,14 +119,20 @@ class Manager(Pyoneer):
         with self._guard:
             self._mark(status)
             self._become(PyoneerStatus.ASSIGNED)
-        return self._result(project, started)
+        result = self._result(project, started)
+        self._notify(RunEnded(self.run_id, _RESULT_WORDS[status], status))
+        self._tell(self)
+        return result
 
     def stop(self) -> None:
         """Stop every worker (ending their processes) and stop for good."""
         self._release_workers()
         with self._guard:
-            if self._status is not PyoneerStatus.STOPPED:
-                self._become(PyoneerStatus.STOPPED)
+            if self._status is PyoneerStatus.STOPPED:
+                return
+            self._become(PyoneerStatus.STOPPED)
+        if self._plan is not None:
+            self._tell(self)
 
     # Driving the run ---------------------------------------------------------------
 
@@ -138,11 +166,16 @@ class Manager(Pyoneer):
     # Inside the loop ---------------------------------------------------------------
 
     def _open(self, project: Project) -> None:
-        self.run_id = new_run_id()
         self._context = RunContext(self.run_id, project)
         self._jobs = {job.name: job for job in project.jobs}
         self._attempts = {name: [] for name in self._jobs}
-        self._plan = Plan(project)
+        reused = self.reuse & self._jobs.keys()
+        self._plan = Plan(project, reused)
+        self._notify(RunStarted(self.run_id, project, frozenset(reused)))
+        self._tell(self)
+        for name in self._jobs:
+            if name in reused:
+                self._notify(JobChanged(name, BlueprintStatus.SUCCEEDED, reused=True))
         self._publish(self._plan.open())
 
     def _dispatch(self) -> None:
@@ -159,7 +192,9 @@ class Manager(Pyoneer):
             self._holder[name] = worker.name
             self._publish([plan.start(name)], worker.name)
             worker.assign(self._jobs[name])
+            self._tell(worker)
             worker.run()
+            self._tell(worker)
 
     def _idle_worker(self) -> Pyoneer | None:
         if self._idle:
@@ -170,6 +205,7 @@ class Manager(Pyoneer):
         worker = self.engine.create_worker(name, self._context, self._inbox.put)
         worker.start()
         self._workers[name] = worker
+        self._tell(worker)
         return worker
 
     def _handle(self, event: Event) -> None:
@@ -191,13 +227,20 @@ class Manager(Pyoneer):
         self._publish(self._plan.finish(event.job, event.status), event.worker)
         if worker.get_status() is PyoneerStatus.ASSIGNED:
             worker.unassign()
+            self._tell(worker)
             self._idle.append(worker)  # lazy: it waits here for the next job
 
     def _release_workers(self) -> None:
         for worker in self._workers.values():
             if worker.get_status() is not PyoneerStatus.STOPPED:
                 worker.stop()
+                self._tell(worker)
         self._idle.clear()
+
+    def _tell(self, pyoneer: Pyoneer) -> None:
+        self._notify(
+            PyoneerChanged(pyoneer.name, pyoneer.role, pyoneer.get_status(), pyoneer.host, pyoneer.pid)
+        )
 
     def _publish(self, changes: list[Change], worker: str = "") -> None:
         for name, status in changes:
@@ -223,6 +266,7 @@ class Manager(Pyoneer):
                 status=self._plan.status[name],
                 attempts=tuple(self._attempts[name]),
                 worker=self._holder.get(name, ""),
+                reused=name in self.reuse,
             )
             for name in self._jobs
         )

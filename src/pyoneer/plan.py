@@ -18,7 +18,8 @@ Change = tuple[str, BlueprintStatus]
 class Plan:
     """The status of every job of a project during one run, as the manager sees it."""
 
-    def __init__(self, project: Project) -> None:
+    def __init__(self, project: Project, reused: frozenset[str] = frozenset()) -> None:
+        """``reused`` jobs succeeded in an earlier run: they start out succeeded."""
         dependencies = project.dependencies
         self.status: dict[str, BlueprintStatus] = {}
         self._waiting_on: dict[str, int] = {}
@@ -30,10 +31,22 @@ class Plan:
                 self._dependents[other].append(name)
             self.status[name] = BlueprintStatus.NOT_READY
         self._unfinished = len(dependencies)
+        for name in dependencies:
+            if name in reused:
+                self.status[name] = BlueprintStatus.SUCCEEDED
+                self._unfinished -= 1
+        for name in dependencies:
+            if name in reused:
+                for dependent in self._dependents[name]:
+                    self._waiting_on[dependent] -= 1
 
     def open(self) -> list[Change]:
         """Mark the jobs that need nothing as ready; the changes, in project order."""
-        return [self._make_ready(name) for name, count in self._waiting_on.items() if count == 0]
+        return [
+            self._make_ready(name)
+            for name, count in self._waiting_on.items()
+            if count == 0 and self.status[name] is BlueprintStatus.NOT_READY
+        ]
 
     @property
     def finished(self) -> bool:

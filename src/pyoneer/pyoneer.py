@@ -9,6 +9,7 @@ thread.
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from abc import ABC, abstractmethod
@@ -49,6 +50,8 @@ class Pyoneer(ABC):
     def __init__(self, name: str) -> None:
         self.name = name
         self.host = HOST
+        #: the process the pyoneer lives in
+        self.pid: int | None = os.getpid()
         self._guard = threading.RLock()
         self._status = PyoneerStatus.STOPPED
         self._blueprint: Any = None

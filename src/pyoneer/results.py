@@ -22,6 +22,8 @@ class JobResult:
     status: BlueprintStatus
     attempts: tuple[Attempt, ...] = ()
     worker: str = ""
+    #: it succeeded in an earlier run with the same fingerprint and was not run again
+    reused: bool = False
 
     @property
     def started(self) -> float | None:

@@ -1,35 +1,66 @@
-"""Running a project from Python: set up a manager and its engine, run, clean up.
+"""Running a project: lock it, open its ledger, set up a manager and its engine, clean up.
 
-``run`` is what ``Project.run()`` uses; ``pyoneer run`` builds its own manager (to
-forward signals to it) and calls ``execute``.
+``run`` is what ``Project.run()`` and ``pyoneer run`` both use.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator, Sequence
 
 from pyoneer.blueprints import Project
 from pyoneer.engine import Engine, LocalEngine
 from pyoneer.errors import UsageError
 from pyoneer.events import Observer
+from pyoneer.fingerprint import fingerprints
+from pyoneer.ledger import Ledger
 from pyoneer.manager import Manager
+from pyoneer.recorder import LedgerRecorder
 from pyoneer.results import RunResult
+from pyoneer.runlock import RunLock
+from pyoneer.workspace import new_run_id
 
 
 def run(
     project: Project,
     workers: int | None = None,
+    *,
+    resume: bool = False,
     engine: Engine | None = None,
     observers: Sequence[Observer] = (),
+    stop_on_signals: bool = False,
 ) -> RunResult:
-    """Run ``project`` to its end and return what happened.
+    """Run ``project`` to its end and return what happened; every change goes to its ledger.
 
-    ``workers`` caps how many jobs run at once (default: the number of CPUs).
+    ``workers`` caps how many jobs run at once (default: the number of CPUs). With
+    ``resume``, jobs that succeeded in the latest run with the same fingerprint are
+    reused, not run again. With ``stop_on_signals`` (main thread only), SIGINT and
+    SIGTERM stop the run cleanly and it returns as interrupted.
     """
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise UsageError(f"workers must be a whole number, 1 or more, got {workers!r}")
-    engine = engine or LocalEngine()
-    return execute(Manager(engine, workers=workers, observers=observers), project)
+    run_id = new_run_id()
+    with RunLock(project.root) as lock:
+        lock.acquire(run_id)
+        ledger = Ledger.open(project.root)
+        try:
+            ledger.close_dead_runs()
+            prints = fingerprints(project)
+            reuse, resumed_from = _reusable(ledger, prints) if resume else (frozenset(), None)
+            recorder = LedgerRecorder(ledger, prints, resumed_from)
+            manager = Manager(
+                engine or LocalEngine(),
+                workers=workers,
+                observers=[recorder, *observers],
+                run_id=run_id,
+                reuse=reuse,
+            )
+            with _signals_interrupt(manager) if stop_on_signals else contextlib.nullcontext():
+                return execute(manager, project)
+        finally:
+            ledger.close()
 
 
 def execute(manager: Manager, project: Project) -> RunResult:
@@ -41,3 +72,31 @@ def execute(manager: Manager, project: Project) -> RunResult:
     finally:
         manager.stop()
         manager.engine.close()
+
+
+def _reusable(ledger: Ledger, prints: dict[str, str]) -> tuple[frozenset[str], str | None]:
+    """Jobs of the latest run that succeeded with the fingerprint they have now."""
+    runs = ledger.runs()
+    if not runs:
+        return frozenset(), None
+    latest = runs[-1].id
+    succeeded = ledger.succeeded_jobs(latest)
+    return frozenset(name for name, old in succeeded.items() if prints.get(name) == old), latest
+
+
+@contextlib.contextmanager
+def _signals_interrupt(manager: Manager) -> Iterator[None]:
+    """While a run is on, Ctrl-C and SIGTERM ask the manager to stop (and clean up)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, _frame: object) -> None:
+        manager.interrupt(f"{signal.Signals(signum).name} received")
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

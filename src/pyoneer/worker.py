@@ -17,7 +17,7 @@ from dataclasses import replace
 
 from pyoneer.blueprints import Job, Task
 from pyoneer.events import Attempt, Event, JobEnded, TaskEnded, TaskStarted
-from pyoneer.machine import TaskProcess, python_argv
+from pyoneer.machine import TaskProcess, Watchdog, python_argv
 from pyoneer.pyoneer import Pyoneer
 from pyoneer.status import BlueprintStatus, PyoneerStatus
 from pyoneer.workspace import RunContext
@@ -30,9 +30,12 @@ class Worker(Pyoneer):
 
     role = "worker"
 
-    def __init__(self, name: str, context: RunContext, report: Report) -> None:
+    def __init__(
+        self, name: str, context: RunContext, report: Report, watchdog: Watchdog | None = None
+    ) -> None:
         super().__init__(name)
         self._context = context
+        self._watchdog = watchdog
         self._report = report
         self._thread: threading.Thread | None = None
         self._process: TaskProcess | None = None
@@ -124,7 +127,9 @@ class Worker(Pyoneer):
         with self._guard:
             if self._stopping:
                 return replace(attempt, ended=time.time(), cancelled=True)
-            self._process = process = TaskProcess(argv, context.project.root, env, attempt.log)
+            self._process = process = TaskProcess(
+                argv, context.project.root, env, attempt.log, self._watchdog
+            )
         self._report(TaskStarted(worker=self.name, attempt=attempt, retries=task.retries))
         ended = self._wait(process, task.timeout, attempt)
         self._report(TaskEnded(worker=self.name, attempt=ended, retries=task.retries))

@@ -1,0 +1,43 @@
+"""Fingerprints: a job's identity from what it runs, for ``pyoneer run --resume``.
+
+A job's fingerprint hashes, for each task in order, the script's path and bytes, its
+args and env, and then the fingerprints of the jobs it needs: so a change to a script
+changes its job and every job downstream of it. Timeouts and retries are left out:
+they change how a job is tried, not what it computes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from pyoneer.blueprints import Job, Project
+
+
+def fingerprints(project: Project) -> dict[str, str]:
+    """Each job's name mapped to its fingerprint (a hex sha256)."""
+    dependencies = project.dependencies
+    scripts: dict[str, str] = {}
+    result: dict[str, str] = {}
+    for layer in project.layers():
+        for name in layer:
+            content = _job_content(project, project.job(name), scripts)
+            content["needs"] = sorted(result[other] for other in dependencies[name])
+            result[name] = _digest(content)
+    return result
+
+
+def _job_content(project: Project, job: Job, scripts: dict[str, str]) -> dict[str, object]:
+    tasks = []
+    for task in job.tasks:
+        if task.script not in scripts:
+            scripts[task.script] = hashlib.sha256((project.root / task.script).read_bytes()).hexdigest()
+        tasks.append(
+            {"script": task.script, "bytes": scripts[task.script], "args": task.args, "env": task.env}
+        )
+    return {"tasks": tasks}
+
+
+def _digest(content: dict[str, object]) -> str:
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()

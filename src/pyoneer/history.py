@@ -1,0 +1,244 @@
+"""Reading runs back from the ledger, for people and programs: status, runs, logs.
+
+Nothing here writes. A run whose manager is gone but which the ledger still calls
+running is shown as it truly stands: interrupted, its open work cancelled, its pyoneers
+lost — the same picture the next ``pyoneer run`` writes down.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from pyoneer.errors import LedgerError
+from pyoneer.ledger import Ledger, RunRow
+
+_OPEN = ("not_ready", "ready", "running")
+_STYLE = {
+    "succeeded": "green", "failed": "bold red", "skipped": "yellow", "cancelled": "magenta",
+    "interrupted": "magenta", "running": "bold blue", "ready": "cyan", "not_ready": "dim",
+    "lost": "bold red", "working": "bold blue",
+}
+
+#: seconds between looks at a log being followed
+FOLLOW_POLL = 0.2
+
+
+def _styled(word: str | None) -> str:
+    if not word:
+        return ""
+    style = _STYLE.get(word)
+    return f"[{style}]{word}[/]" if style else word
+
+
+def _clock(at: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at)) if at else ""
+
+
+def _span(start: float | None, end: float | None) -> str:
+    if not start:
+        return ""
+    return f"{(end or time.time()) - start:.1f} s"
+
+
+# status ------------------------------------------------------------------------------
+
+
+def run_state(ledger: Ledger, run_id: str | None = None) -> dict[str, Any]:
+    """The state of a run (the latest by default) as plain data: the ``--json`` shape."""
+    run = ledger.run(run_id)
+    pyoneers = ledger.pyoneers(run.id)
+    blueprints = ledger.assignments(run.id)
+    if run.result == "running" and run.state == "interrupted":
+        for pyoneer in pyoneers:
+            if pyoneer["status"] != "stopped":
+                pyoneer["status"] = "lost"
+        for row in blueprints:
+            if row["status"] in _OPEN:
+                row["status"] = "cancelled"
+            if row["pyoneer_status"] not in (None, "stopped"):
+                row["pyoneer_status"] = "lost"
+    for row in blueprints:
+        row["reused"] = bool(row["reused"])
+    return {
+        "run": {
+            "id": run.id,
+            "project": run.project,
+            "result": run.state,
+            "started": run.started,
+            "ended": run.ended,
+            "manager": {"pid": run.pid, "host": run.host},
+            "resumed_from": run.resumed_from,
+        },
+        "pyoneers": pyoneers,
+        "blueprints": blueprints,
+    }
+
+
+def print_status(state: dict[str, Any], console: Console) -> None:
+    """The state of a run as a table: each pyoneer, its status, its blueprint, its status."""
+    run = state["run"]
+    console.print(
+        f"run [bold]{run['id']}[/] of {escape(run['project'])}: {_styled(run['result'])}, "
+        f"started {_clock(run['started'])}, {_span(run['started'], run['ended'])}"
+        f" (manager pid {run['manager']['pid']} on {escape(run['manager']['host'])})"
+        + (f", resumed from {run['resumed_from']}" if run["resumed_from"] else ""),
+        highlight=False,
+    )
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("pyoneer", "status", "kind", "blueprint", "blueprint status", "attempt",
+                   "started", "duration", "exit", "host"):
+        table.add_column(column, justify="right" if column in ("attempt", "exit") else "left")
+    for row in state["blueprints"]:
+        name = row["name"] if row["kind"] != "task" else "  " + row["name"]
+        status = "reused" if row["reused"] else row["status"]
+        table.add_row(
+            escape(row["pyoneer"] or "-"),
+            _styled(row["pyoneer_status"]) or "-",
+            row["kind"],
+            escape(name),
+            _styled(status) if status != "reused" else "[green]reused[/]",
+            str(row["attempt"]) if row["kind"] == "task" else "",
+            _clock(row["started"])[11:],  # the time of day; the date is in the heading
+            _span(row["started"], row["ended"]),
+            "" if row["exit_code"] is None else str(row["exit_code"]),
+            escape(row["host"] or ""),
+        )
+    console.print(table)
+
+
+# runs --------------------------------------------------------------------------------
+
+
+def run_list(ledger: Ledger) -> list[dict[str, Any]]:
+    """Every run, oldest first, with how many jobs ended which way: the ``--json`` shape."""
+    counts = ledger.job_counts()
+    return [
+        {
+            "id": run.id,
+            "project": run.project,
+            "started": run.started,
+            "ended": run.ended,
+            "result": run.state,
+            "resumed_from": run.resumed_from,
+            "jobs": counts.get(run.id, {}),
+        }
+        for run in ledger.runs()
+    ]
+
+
+def print_runs(runs: list[dict[str, Any]], console: Console) -> None:
+    """The history, one run a line."""
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("run", "started", "duration", "result", "succeeded", "failed", "skipped", "reused"):
+        table.add_column(column, justify="right" if column in ("succeeded", "failed", "skipped", "reused") else "left")
+    for run in runs:
+        jobs = run["jobs"]
+        table.add_row(
+            run["id"], _clock(run["started"]), _span(run["started"], run["ended"]), _styled(run["result"]),
+            str(jobs.get("succeeded", 0)), str(jobs.get("failed", 0)), str(jobs.get("skipped", 0)),
+            str(jobs.get("reused", 0)),
+        )
+    console.print(table)
+
+
+# logs --------------------------------------------------------------------------------
+
+
+def log_attempts(ledger: Ledger, run: RunRow, target: str, attempt: int | None) -> list[dict[str, Any]]:
+    """The attempts whose logs ``JOB`` or ``JOB/TASK`` names: the chosen or latest of each task."""
+    rows = [row for row in ledger.assignments(run.id) if row["kind"] == "task"]
+    job, _, task = target.partition("/")
+    chosen = [row for row in rows if row["name"] == target or (not task and row["name"].startswith(job + "/"))]
+    if attempt is not None:
+        chosen = [row for row in chosen if row["attempt"] == attempt]
+    latest: dict[str, dict[str, Any]] = {}
+    for row in chosen:
+        if row["name"] not in latest or row["attempt"] > latest[row["name"]]["attempt"]:
+            latest[row["name"]] = row
+    return sorted(latest.values(), key=lambda row: (row["started"] or 0, row["name"]))
+
+
+def check_target(ledger: Ledger, run: RunRow, target: str) -> None:
+    """Refuse a ``JOB[/TASK]`` that the run does not have."""
+    rows = ledger.assignments(run.id)
+    jobs = [row["name"] for row in rows if row["kind"] == "job"]
+    job, _, task = target.partition("/")
+    if job not in jobs:
+        raise LedgerError(f"run {run.id} has no job {job!r}", hint=f"its jobs: {', '.join(jobs)}")
+    if task:
+        tasks = sorted({row["name"].partition("/")[2] for row in rows if row["kind"] == "task" and row["name"].startswith(job + "/")})
+        if task not in tasks:
+            hint = f"its tasks so far: {', '.join(tasks)}" if tasks else "none of its tasks has started"
+            raise LedgerError(f"job {job!r} of run {run.id} has no task {task!r}", hint=hint)
+
+
+def print_logs(rows: list[dict[str, Any]], root: Path, out: BinaryIO | None = None) -> None:
+    """Print each attempt's log as it is (bytes), with a header when there are several."""
+    out = out or sys.stdout.buffer
+    for row in rows:
+        if len(rows) > 1:
+            out.write(_header(row))
+        out.write(_read_from(root / row["log"], 0)[0])
+    out.flush()
+
+
+def _header(row: dict[str, Any]) -> bytes:
+    return f"==> {row['name']} (attempt {row['attempt']}) <==\n".encode()
+
+
+def follow_logs(ledger: Ledger, run_id: str, target: str, root: Path, out: BinaryIO | None = None) -> None:
+    """Print ``target``'s logs as they grow, attempt after attempt, until its job has ended."""
+    out = out or sys.stdout.buffer
+    job = target.partition("/")[0]
+    offsets: dict[tuple[str, int], int] = {}
+    while True:
+        run = ledger.run(run_id)
+        finished = run.state != "running" or _job_status(ledger, run.id, job) not in _OPEN
+        rows = sorted(
+            (row for row in ledger.assignments(run.id) if row["kind"] == "task" and _names(row["name"], target)),
+            key=lambda row: (row["started"] or 0, row["name"], row["attempt"]),
+        )
+        for row in rows:
+            key = (row["name"], row["attempt"])
+            if key not in offsets:
+                offsets[key] = 0
+                out.write(_header(row))
+            text, offsets[key] = _read_from(root / row["log"], offsets[key])
+            out.write(text)
+        out.flush()
+        if finished:
+            return
+        time.sleep(FOLLOW_POLL)
+
+
+def _names(name: str, target: str) -> bool:
+    return name == target or ("/" not in target and name.startswith(target + "/"))
+
+
+def _job_status(ledger: Ledger, run_id: str, job: str) -> str:
+    for row in ledger.assignments(run_id):
+        if row["kind"] == "job" and row["name"] == job:
+            return row["status"]
+    return "cancelled"
+
+
+def _read_from(path: Path, offset: int) -> tuple[bytes, int]:
+    try:
+        with path.open("rb") as log:
+            log.seek(offset)
+            data = log.read()
+    except OSError:
+        return b"", offset
+    return data, offset + len(data)
+
+
+def ledger_of(root: Path) -> Ledger:
+    """The ledger of the project at ``root``, for reading (never created here)."""
+    return Ledger.open(root, create=False)

@@ -1,0 +1,124 @@
+"""The recorder: an observer of the manager that writes each change into the ledger.
+
+Called in the manager's own thread, in the order things happen, one transaction per
+change: whatever instant the manager dies at, the ledger tells the truth up to it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pyoneer.events import (
+    Event,
+    Interrupted,
+    JobChanged,
+    PyoneerChanged,
+    RunEnded,
+    RunStarted,
+    TaskEnded,
+    TaskStarted,
+)
+from pyoneer.ledger import Ledger
+from pyoneer.proctree import started_at
+from pyoneer.pyoneer import HOST
+from pyoneer.status import BlueprintStatus
+
+
+class LedgerRecorder:
+    """Writes a run into ``ledger``; ``fingerprints`` are the jobs' (see ``fingerprint``)."""
+
+    def __init__(self, ledger: Ledger, fingerprints: dict[str, str], resumed_from: str | None = None) -> None:
+        self.ledger = ledger
+        self.fingerprints = fingerprints
+        self.resumed_from = resumed_from
+        self._run_id = ""
+        self._root = Path()
+        self._project = ""
+        self._positions: dict[str, int] = {}
+
+    def notify(self, event: Event) -> None:
+        """Write ``event`` down."""
+        handler = getattr(self, "_on_" + type(event).__name__, None)
+        if handler is not None:
+            handler(event)
+
+    def _on_RunStarted(self, event: RunStarted) -> None:
+        project = event.project
+        self._run_id, self._root, self._project = event.run_id, project.root, project.name
+        pid = os.getpid()
+        self.ledger.begin_run(
+            event.run_id, project.name, pid, started_at(pid) or "", HOST, self.resumed_from
+        )
+        rows = [{"kind": "project", "name": project.name, "pyoneer": "manager",
+                 "fingerprint": None, "status": BlueprintStatus.RUNNING.value, "position": 0,
+                 "started": event.at}]
+        for position, job in enumerate(project.jobs, start=1):
+            self._positions[job.name] = position
+            reused = job.name in event.reused
+            status = BlueprintStatus.SUCCEEDED if reused else BlueprintStatus.NOT_READY
+            rows.append({"kind": "job", "name": job.name, "pyoneer": "",
+                         "fingerprint": self.fingerprints.get(job.name), "status": status.value,
+                         "position": position, "reused": int(reused)})
+        self.ledger.add_blueprints(event.run_id, rows)
+
+    def _on_PyoneerChanged(self, event: PyoneerChanged) -> None:
+        self.ledger.set_pyoneer(
+            self._run_id, event.pyoneer, event.role, event.host, event.pid, event.status.value
+        )
+
+    def _on_JobChanged(self, event: JobChanged) -> None:
+        if event.reused:
+            return  # written with the run's first rows
+        values: dict[str, object] = {}
+        if event.worker:
+            values["pyoneer"] = event.worker
+        if event.status is BlueprintStatus.RUNNING:
+            values["started"] = event.at
+        elif event.status.is_final:
+            values["ended"] = event.at
+        self.ledger.set_blueprint(self._run_id, "job", event.job, event.status.value, **values)
+
+    def _on_TaskStarted(self, event: TaskStarted) -> None:
+        attempt = event.attempt
+        self.ledger.start_attempt(
+            self._run_id,
+            f"{attempt.job}/{attempt.task}",
+            attempt.number,
+            event.worker,
+            attempt.started,
+            _relative(attempt.log, self._root),
+            self._positions.get(attempt.job, 0),
+        )
+
+    def _on_TaskEnded(self, event: TaskEnded) -> None:
+        attempt = event.attempt
+        if attempt.ok:
+            status = BlueprintStatus.SUCCEEDED
+        elif attempt.cancelled:
+            status = BlueprintStatus.CANCELLED
+        else:
+            status = BlueprintStatus.FAILED
+        self.ledger.end_attempt(
+            self._run_id,
+            f"{attempt.job}/{attempt.task}",
+            attempt.number,
+            status.value,
+            attempt.ended or event.at,
+            attempt.exit_code,
+            attempt.reason,
+        )
+
+    def _on_Interrupted(self, event: Interrupted) -> None:
+        self.ledger.note(self._run_id, "run", "interrupting", event.reason)
+
+    def _on_RunEnded(self, event: RunEnded) -> None:
+        self.ledger.set_blueprint(self._run_id, "project", self._project, event.status.value, ended=event.at)
+        self.ledger.end_run(self._run_id, event.result)
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
