@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -133,7 +134,7 @@ class Ledger:
 
     @classmethod
     def _create(cls, path: Path) -> Ledger:
-        partial = path.with_name(path.name + ".new")
+        partial = path.with_name(f"{path.name}.{os.getpid()}.new")
         partial.unlink(missing_ok=True)
         db = _connect(partial)
         with db:
@@ -144,11 +145,10 @@ class Ledger:
                 [("application", _APPLICATION), ("schema", str(SCHEMA_VERSION))],
             )
         db.close()
-        # appear whole or not at all: another process may be creating it too
-        try:
-            partial.rename(path) if not path.exists() else partial.unlink()
-        except OSError:
-            partial.unlink(missing_ok=True)
+        # appear whole or not at all; if another process made one meanwhile, theirs stays
+        with contextlib.suppress(FileExistsError):
+            os.link(partial, path)
+        partial.unlink()
         return cls._existing(path)
 
     @classmethod
