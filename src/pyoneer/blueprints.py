@@ -146,6 +146,19 @@ class Task:
         return self.name or Path(self.script).stem or "task"
 
 
+def _check_outputs(value: object) -> tuple[str, ...]:
+    patterns = _check_strings(value, "outputs")
+    for index, pattern in enumerate(patterns):
+        parts = Path(pattern).parts
+        if not pattern.strip() or Path(pattern).is_absolute() or ".." in parts:
+            raise ProjectError(
+                f"{pattern!r} must be a pattern inside the project",
+                key=f"outputs[{index}]",
+                hint='a path relative to the project root, e.g. "results/*.json"',
+            )
+    return patterns
+
+
 def _check_script(value: object) -> str:
     if isinstance(value, PathLike):
         value = str(value)
@@ -164,14 +177,29 @@ def _check_script(value: object) -> str:
 
 @dataclass(frozen=True)
 class Resources:
-    """What a job needs from the machine it runs on."""
+    """What a job needs from the machine it runs on.
+
+    ``memory`` is in bytes (``"4GB"``, ``"512MiB"`` and plain numbers are accepted);
+    ``custom`` names resources a cluster's nodes advertise, e.g. ``{ big_disk = 1 }``.
+    The local engine honours ``cpus``; the Ray engine places jobs by all of them.
+    """
 
     #: how many CPUs the job occupies while it runs (fractions allowed)
     cpus: float = 1
+    #: how many GPUs it needs
+    gpus: float = 0
+    #: how much memory it needs, in bytes (0: no reservation)
+    memory: int = 0
+    #: custom resources, stored as sorted (name, amount) pairs
+    custom: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         if not _is_positive(self.cpus):
             raise ProjectError(f"must be a positive number, got {self.cpus!r}", key="cpus")
+        if not _is_positive(self.gpus) and self.gpus != 0:
+            raise ProjectError(f"must be a number, 0 or more, got {self.gpus!r}", key="gpus")
+        object.__setattr__(self, "memory", parse_bytes(self.memory, "memory"))
+        object.__setattr__(self, "custom", _check_amounts(self.custom, "custom"))
 
     @classmethod
     def from_mapping(cls, table: Mapping[str, Any]) -> Resources:
@@ -181,6 +209,36 @@ class Resources:
             return cls(**table)
         except ProjectError as exc:
             raise exc.within("resources") from None
+
+
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_bytes(value: object, key: str) -> int:
+    """A size in bytes from a number or a string such as ``"4GB"`` or ``"512 MiB"``."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", value) if isinstance(value, str) else None
+    if match and match.group(2).lower() in _UNITS:
+        return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    raise ProjectError(
+        f"must be a size such as \"4GB\" or a number of bytes, got {value!r}",
+        key=key,
+        hint="units: B, KB, MB, GB, TB, KiB, MiB, GiB, TiB",
+    )
+
+
+def _check_amounts(value: object, key: str) -> tuple[tuple[str, float], ...]:
+    if isinstance(value, tuple):
+        with contextlib.suppress(TypeError, ValueError):
+            value = dict(value)  # the stored form: pairs
+    if not isinstance(value, Mapping):
+        raise ProjectError(f"must be a table of amounts, got {_type_name(value)}", key=key)
+    for name, amount in value.items():
+        if not isinstance(name, str) or not _is_positive(amount):
+            raise ProjectError(f"must be a positive number, got {amount!r}", key=f"{key}.{name}")
+    return tuple(sorted(value.items()))
 
 
 def _as_task(value: object) -> Task:
@@ -207,9 +265,12 @@ class Job:
     name: str
     tasks: tuple[Task, ...]
     resources: Resources = field(default_factory=Resources)
+    #: glob patterns (relative to the project root) of the files the job hands on
+    outputs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_name(self.name, "name", "job")
+        object.__setattr__(self, "outputs", _check_outputs(self.outputs))
         if isinstance(self.tasks, (str, Task)) or not isinstance(self.tasks, Iterable):
             raise ProjectError(
                 f"must be a list of tasks, got {_type_name(self.tasks)}",

@@ -22,6 +22,9 @@ from pyoneer import proctree
 #: seconds a task's processes get between SIGTERM and SIGKILL
 KILL_GRACE = 3.0
 
+#: the environment entries that mark a task's processes (see ``proctree.tree``)
+_MARK_NAMES = ("PYONEER_RUN_ID", "PYONEER_JOB", "PYONEER_TASK", "PYONEER_ATTEMPT")
+
 
 class Watchdog:
     """A small process that kills the listed task trees once this process is gone."""
@@ -37,9 +40,9 @@ class Watchdog:
         )
         self._lock = threading.Lock()
 
-    def watch(self, pid: int) -> None:
-        """Put ``pid``'s tree under watch."""
-        self._send(f"+{pid}\n")
+    def watch(self, pid: int, marks: frozenset[bytes]) -> None:
+        """Put ``pid``'s tree (and the orphans carrying ``marks``) under watch."""
+        self._send(f"+{pid} {' '.join(mark.decode() for mark in sorted(marks))}\n")
 
     def forget(self, pid: int) -> None:
         """Take ``pid``'s tree off the watch (it has ended)."""
@@ -84,9 +87,13 @@ class TaskProcess:
                 start_new_session=True,  # its own session and process group
             )
         self.pid = self._popen.pid
+        # how to tell its orphans that left its session: the PYONEER_* variables it got
+        self.marks = frozenset(
+            f"{name}={value}".encode() for name, value in env.items() if name in _MARK_NAMES
+        )
         self._watchdog = watchdog
         if watchdog is not None:
-            watchdog.watch(self.pid)
+            watchdog.watch(self.pid, self.marks)
 
     def wait(self, timeout: float | None) -> int | None:
         """Wait for the process; its exit code, or ``None`` if ``timeout`` passed first."""
@@ -97,12 +104,12 @@ class TaskProcess:
 
     def end(self, grace: float = KILL_GRACE) -> int:
         """End the process and every process it started; return its exit code."""
-        end_tree(self.pid, lambda: self._popen.poll() is not None, grace)
+        end_tree(self.pid, self.marks, lambda: self._popen.poll() is not None, grace)
         return self._popen.wait()
 
     def sweep(self) -> None:
         """Kill whatever the ended process left running (daemons, stray grandchildren)."""
-        proctree.kill_trees({self.pid})
+        proctree.kill_trees({self.pid: self.marks})
         if self._watchdog is not None:
             self._watchdog.forget(self.pid)
 
@@ -112,11 +119,11 @@ def python_argv(script: Path, args: Sequence[str]) -> list[str]:
     return [sys.executable, str(script), *args]
 
 
-def end_tree(pid: int, ended: Callable[[], bool], grace: float) -> None:
+def end_tree(pid: int, marks: frozenset[bytes], ended: Callable[[], bool], grace: float) -> None:
     """SIGTERM the tree of ``pid``; after ``grace`` seconds SIGKILL what is left."""
-    members = proctree.tree(pid)
+    members = proctree.tree(pid, marks)
     proctree.signal_all(members, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and not (ended() and not proctree.alive(proctree.tree(pid))):
+    while time.monotonic() < deadline and not (ended() and not proctree.alive(proctree.tree(pid, marks))):
         time.sleep(0.02)
-    proctree.signal_all(members | proctree.tree(pid), signal.SIGKILL)
+    proctree.signal_all(members | proctree.tree(pid, marks), signal.SIGKILL)

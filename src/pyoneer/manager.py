@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import queue
+import threading
 import time
 from collections.abc import Sequence
 
@@ -231,10 +232,15 @@ class Manager(Pyoneer):
             self._idle.append(worker)  # lazy: it waits here for the next job
 
     def _release_workers(self) -> None:
-        for worker in self._workers.values():
-            if worker.get_status() is not PyoneerStatus.STOPPED:
-                worker.stop()
-                self._tell(worker)
+        working = [w for w in self._workers.values() if w.get_status() is not PyoneerStatus.STOPPED]
+        # side by side: each stop may wait out a grace period before its SIGKILL
+        stoppers = [threading.Thread(target=worker.stop) for worker in working]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join()
+        for worker in working:
+            self._tell(worker)
         self._idle.clear()
 
     def _tell(self, pyoneer: Pyoneer) -> None:

@@ -70,7 +70,8 @@ class Plan:
         if status is BlueprintStatus.SUCCEEDED:
             for dependent in self._dependents[name]:
                 self._waiting_on[dependent] -= 1
-                if self._waiting_on[dependent] == 0:
+                # a dependent cancelled meanwhile (the run is stopping) stays cancelled
+                if self._waiting_on[dependent] == 0 and self.status[dependent] is BlueprintStatus.NOT_READY:
                     changes.append(self._make_ready(dependent))
         else:
             changes.extend(self._skip_downstream(name))

@@ -32,15 +32,20 @@ def started_at(pid: int) -> str | None:
     return fields[19].decode() if fields is not None else None
 
 
-def tree(leader: int) -> set[int]:
+def tree(leader: int, marks: frozenset[bytes] = frozenset()) -> set[int]:
     """Every live process of ``leader``'s session, and every descendant of ``leader``.
 
-    Reads /proc once. Off Linux, falls back to the process group (as ``-leader``).
+    With ``marks`` (``NAME=value`` environment entries that the leader was started
+    with), also the orphans that left the session (``setsid``, then their parent died)
+    but still carry those entries. Reads /proc once. Off Linux, falls back to the
+    process group (as ``-leader``).
     """
     table = _process_table()
     if table is None:
         return {-leader}  # os.kill(-pgid, sig) signals the whole group
     members = {pid for pid, (_, session) in table.items() if session == leader}
+    if marks:
+        members |= _marked_orphans(table, marks)
     children: dict[int, list[int]] = {}
     for pid, (parent, _) in table.items():
         children.setdefault(parent, []).append(pid)
@@ -53,6 +58,25 @@ def tree(leader: int) -> set[int]:
     if leader in table:
         members.add(leader)
     return members
+
+
+def _marked_orphans(table: dict[int, tuple[int, int]], marks: frozenset[bytes]) -> set[int]:
+    # Orphans are adopted by init or by a "subreaper" ancestor: only those are looked at,
+    # so the environment of every process on the machine need not be read.
+    adopters = {1, os.getpid()}
+    found = set()
+    for pid, (parent, _) in table.items():
+        if parent in adopters and marks <= _environment(pid):
+            found.add(pid)
+    return found
+
+
+def _environment(pid: int) -> set[bytes]:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as environ:
+            return set(environ.read().split(b"\0"))
+    except OSError:
+        return set()
 
 
 def alive(pids: set[int]) -> set[int]:
@@ -69,11 +93,11 @@ def signal_all(pids: set[int], signum: int) -> None:
             pass
 
 
-def kill_trees(leaders: set[int]) -> None:
-    """SIGKILL the whole tree of each leader."""
+def kill_trees(leaders: dict[int, frozenset[bytes]]) -> None:
+    """SIGKILL the whole tree of each leader (mapped to its environment marks)."""
     doomed: set[int] = set()
-    for leader in leaders:
-        doomed |= tree(leader)
+    for leader, marks in leaders.items():
+        doomed |= tree(leader, marks)
     signal_all(doomed, signal.SIGKILL)
 
 

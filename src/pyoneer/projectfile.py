@@ -23,7 +23,7 @@ PYPROJECT_FILE = "pyproject.toml"
 
 _TOP_KEYS = ("project", "jobs")
 _PROJECT_KEYS = ("name",)
-_JOB_KEYS = ("tasks", "needs", "resources")
+_JOB_KEYS = ("tasks", "needs", "resources", "outputs")
 _TASK_KEYS = ("script", "args", "env", "timeout", "retries", "name")
 
 
@@ -132,6 +132,7 @@ def _job(name: str, table: Mapping[str, Any]) -> Job:
         name=name,
         tasks=tuple(_task(item, index) for index, item in enumerate(tasks)),
         resources=table.get("resources", {}),
+        outputs=table.get("outputs", ()),
     )
 
 

@@ -2,8 +2,9 @@
 
 Run as a script by a bare interpreter (``python -E -S watchdog.py``), in a session of
 its own, reading lines from its stdin, which is a pipe from the manager:
-``+PID`` a task started, ``-PID`` it ended. When the pipe closes — the manager ended
-or was killed, even by SIGKILL — it kills the tree of every task still listed, and exits.
+``+PID MARK...`` a task started (its environment marks, see ``proctree.tree``),
+``-PID`` it ended. When the pipe closes — the manager ended or was killed, even by
+SIGKILL — it kills the tree of every task still listed, and exits.
 """
 
 from __future__ import annotations
@@ -12,15 +13,15 @@ import signal
 import sys
 
 
-def watch(lines) -> set[int]:  # type: ignore[no-untyped-def]
-    """Follow ``+PID``/``-PID`` lines to their end; the pids still running then."""
-    running: set[int] = set()
+def watch(lines) -> dict[int, frozenset[bytes]]:  # type: ignore[no-untyped-def]
+    """Follow ``+PID MARK...``/``-PID`` lines to their end; the tasks still running then."""
+    running: dict[int, frozenset[bytes]] = {}
     for line in lines:
-        line = line.strip()
-        if line[:1] == "+":
-            running.add(int(line[1:]))
-        elif line[:1] == "-":
-            running.discard(int(line[1:]))
+        words = line.split()
+        if words and words[0][:1] == "+":
+            running[int(words[0][1:])] = frozenset(word.encode() for word in words[1:])
+        elif words and words[0][:1] == "-":
+            running.pop(int(words[0][1:]), None)
     return running
 
 

@@ -143,7 +143,9 @@ class Worker(Pyoneer):
         process.sweep()
         with self._guard:
             self._process = None
-            cancelled = self._stopping and (timed_out or code != 0)
+            # an attempt that ends while its worker stops was stopped, even if it exited 0
+            # (a graceful SIGTERM handler): its job must not look like it succeeded
+            cancelled = self._stopping
         return replace(
             attempt,
             ended=time.time(),
