@@ -159,17 +159,17 @@ def _check_outputs(value: object) -> tuple[str, ...]:
     return patterns
 
 
-def _check_script(value: object) -> str:
+def _check_script(value: object, key: str = "script") -> str:
     if isinstance(value, PathLike):
         value = str(value)
     if not isinstance(value, str):
-        raise ProjectError(f"must be a path string, got {_type_name(value)}", key="script")
+        raise ProjectError(f"must be a path string, got {_type_name(value)}", key=key)
     if not value.strip():
-        raise ProjectError("is empty", key="script", hint='e.g. "extract.py"')
+        raise ProjectError("is empty", key=key, hint='e.g. "extract.py"')
     if Path(value).is_absolute():
         raise ProjectError(
             f"{value!r} is absolute",
-            key="script",
+            key=key,
             hint="give the path relative to the project root, so the project can move",
         )
     return value
@@ -319,6 +319,35 @@ class Job:
 
 
 @dataclass(frozen=True)
+class Environment:
+    """What every task of a project needs around it, wherever it runs.
+
+    ``env`` is added to every task's environment (a task's own ``env`` wins).
+    ``requirements`` (a file, relative to the project root) and ``packages`` are
+    installed on the nodes by the Ray engine; locally, this Python is used as it is.
+    """
+
+    requirements: str | None = None
+    packages: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.requirements is not None:
+            object.__setattr__(self, "requirements", _check_script(self.requirements, "requirements"))
+        object.__setattr__(self, "packages", _check_strings(self.packages, "packages"))
+        object.__setattr__(self, "env", _check_env(self.env, "env"))
+
+    @classmethod
+    def from_mapping(cls, table: Mapping[str, Any]) -> Environment:
+        """An environment from the ``[environment]`` table; unknown keys are refused."""
+        try:
+            check_keys(table, [f.name for f in fields(cls)])
+            return cls(**table)
+        except ProjectError as exc:
+            raise exc.within("environment") from None
+
+
+@dataclass(frozen=True)
 class Project:
     """Jobs plus the dependencies between them (a DAG), rooted in a directory.
 
@@ -332,15 +361,25 @@ class Project:
     jobs: tuple[Job, ...]
     needs: tuple[tuple[str, tuple[str, ...]], ...] = ()
     root: Path = field(default_factory=Path.cwd)
+    environment: Environment = field(default_factory=Environment)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise ProjectError(f"must be a non-empty string, got {self.name!r}", key="project.name")
         object.__setattr__(self, "root", Path(self.root).resolve())
+        if isinstance(self.environment, Mapping):
+            object.__setattr__(self, "environment", Environment.from_mapping(self.environment))
+        if not isinstance(self.environment, Environment):
+            raise ProjectError(f"must be a table, got {_type_name(self.environment)}", key="environment")
         object.__setattr__(self, "jobs", self._checked_jobs())
         object.__setattr__(self, "needs", self._checked_needs())
         self._check_acyclic()
         self._check_scripts()
+        requirements = self.environment.requirements
+        if requirements is not None and not (self.root / requirements).is_file():
+            raise ProjectError(
+                f"{requirements!r} does not exist (looked in {self.root})", key="environment.requirements"
+            )
 
     def _checked_jobs(self) -> tuple[Job, ...]:
         if isinstance(self.jobs, (str, Job)) or not isinstance(self.jobs, Iterable):

@@ -19,7 +19,8 @@ from pyoneer.display import make_view, print_summary
 from pyoneer.errors import EXIT_INTERRUPTED, EXIT_INVALID, PyoneerError, UsageError
 from pyoneer.history import ledger_of
 from pyoneer.ledger import dumps
-from pyoneer.projectfile import load
+from pyoneer.engine import engine_named
+from pyoneer.projectfile import load, read
 from pyoneer.runner import run as run_project
 from pyoneer.scaffold import init_project
 
@@ -43,7 +44,19 @@ def cli() -> None:
     "--resume", is_flag=True,
     help="Reuse the jobs that succeeded in the latest run and have not changed; run the rest.",
 )
-def run(path: Path, script_args: tuple[str, ...], workers: int | None, resume: bool) -> int:
+@click.option(
+    "--engine", "engine_name", metavar="NAME",
+    help="Where workers live: local (default) or ray; overrides [engine] name.",
+)
+@click.option("--address", metavar="ADDR", help="The Ray cluster's address (default: RAY_ADDRESS, else a local Ray).")
+def run(
+    path: Path,
+    script_args: tuple[str, ...],
+    workers: int | None,
+    resume: bool,
+    engine_name: str | None,
+    address: str | None,
+) -> int:
     """Run the project at PATH (a directory, pyoneer.toml, pyproject.toml) or one script.
 
     \b
@@ -51,11 +64,19 @@ def run(path: Path, script_args: tuple[str, ...], workers: int | None, resume: b
     pyoneer run --resume               only what did not succeed last time
     pyoneer run train.py -- --epochs 3 one script, with its arguments
     """
-    project = load(path, script_args)
+    found = read(path, script_args)
+    project = found.project
     console = _console()
+    engine = engine_named(
+        engine_name or found.engine.name,
+        address or found.engine.address,
+        announce=lambda text: console.print(text, highlight=False),
+    )
     view = make_view(project, console)
     try:
-        result = run_project(project, workers, resume=resume, observers=[view], stop_on_signals=True)
+        result = run_project(
+            project, workers, resume=resume, engine=engine, observers=[view], stop_on_signals=True
+        )
     finally:
         view.close()
     print_summary(result, console)

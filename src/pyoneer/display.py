@@ -64,7 +64,8 @@ class PlainView:
         if isinstance(event, JobChanged):
             by = f" ({event.worker})" if event.worker and event.status is BlueprintStatus.RUNNING else ""
             word = "reused (succeeded in an earlier run, unchanged)" if event.reused else event.status.value
-            self.console.print(f"{stamp} {escape(event.job)} {word}{by}", highlight=False)
+            why = f": {escape(event.reason)}" if event.reason else ""
+            self.console.print(f"{stamp} {escape(event.job)} {word}{by}{why}", highlight=False)
         elif isinstance(event, TaskEnded) and not event.attempt.ok and not event.attempt.cancelled:
             attempt = event.attempt
             more = " - retrying" if attempt.number <= event.retries else ""
@@ -148,6 +149,8 @@ def print_summary(result: RunResult, console: Console) -> None:
     for job in result.jobs:
         if job.failure is not None:
             _print_failure(job, console)
+        elif job.status is BlueprintStatus.FAILED and job.reason:
+            console.print(f"[bold red]{escape(job.name)}[/] failed: {escape(job.reason)}", highlight=False)
     console.print(_verdict(result), highlight=False)
 
 

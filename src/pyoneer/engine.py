@@ -6,9 +6,12 @@ where a worker runs. ``local`` (the default) keeps workers on this machine.
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import ClassVar
 
+from pyoneer.blueprints import Job, Project
 from pyoneer.errors import UsageError
 from pyoneer.machine import Watchdog
 from pyoneer.pyoneer import Pyoneer
@@ -22,9 +25,20 @@ class Engine(ABC):
     #: the name users choose the engine by
     name: ClassVar[str]
 
+    def open(self, project: Project) -> None:
+        """Get ready to run ``project`` (connect, ship files); errors here mean nothing ran."""
+
     @abstractmethod
     def create_worker(self, name: str, context: RunContext, report: Report) -> Pyoneer:
         """A new, stopped worker for one run that reports to the manager through ``report``."""
+
+    def slots(self) -> int:
+        """How many CPU slots jobs share when the user does not say (``--workers``)."""
+        return os.cpu_count() or 1
+
+    def fits(self, worker: Pyoneer, job: Job) -> bool:
+        """Whether an idle ``worker`` can take ``job`` (all local workers can)."""
+        return True
 
     def close(self) -> None:
         """Let go of whatever the engine holds once the run is over."""
@@ -54,14 +68,21 @@ class LocalEngine(Engine):
             self._watchdog = None
 
 
-ENGINES: dict[str, type[Engine]] = {LocalEngine.name: LocalEngine}
+ENGINE_NAMES = ("local", "ray")
 
 
-def engine_named(name: str) -> Engine:
-    """The engine called ``name``; an unknown name is a usage error."""
-    try:
-        return ENGINES[name]()
-    except KeyError:
-        raise UsageError(
-            f"unknown engine {name!r}; choose one of: {', '.join(sorted(ENGINES))}"
-        ) from None
+def engine_named(name: str, address: str | None = None, announce: Callable[[str], None] | None = None) -> Engine:
+    """The engine called ``name``; an unknown name is a usage error.
+
+    ``address`` is the Ray cluster's; ``announce`` prints what the engine does before
+    the run (the size of what travels to the nodes).
+    """
+    if name == "local":
+        if address:
+            raise UsageError("--address is for the Ray engine; add --engine ray")
+        return LocalEngine()
+    if name == "ray":
+        from pyoneer.ray_engine import RayEngine  # Ray is an optional extra
+
+        return RayEngine(address=address, announce=announce)
+    raise UsageError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINE_NAMES)}")

@@ -84,11 +84,25 @@ class TaskEnded:
 
 @dataclass(frozen=True)
 class JobEnded:
-    """A worker finished its job; it now waits, assigned, to be unassigned."""
+    """A worker finished its job; it now waits, assigned, to be unassigned.
+
+    ``reason`` says why a job failed without any attempt (e.g. no node can host it).
+    """
 
     worker: str
     job: str
     status: BlueprintStatus
+    reason: str = ""
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class WorkerLost:
+    """The manager's side lost touch with a worker (its process or node died) mid-job."""
+
+    worker: str
+    job: str
+    reason: str
     at: float = field(default_factory=_now)
 
 
@@ -103,6 +117,7 @@ class JobChanged:
     status: BlueprintStatus
     worker: str = ""
     reused: bool = False
+    reason: str = ""
     at: float = field(default_factory=_now)
 
 
@@ -147,7 +162,15 @@ class Interrupted:
 
 
 Event = (
-    TaskStarted | TaskEnded | JobEnded | JobChanged | PyoneerChanged | RunStarted | RunEnded | Interrupted
+    TaskStarted
+    | TaskEnded
+    | JobEnded
+    | WorkerLost
+    | JobChanged
+    | PyoneerChanged
+    | RunStarted
+    | RunEnded
+    | Interrupted
 )
 
 

@@ -35,7 +35,7 @@ def _job_content(project: Project, job: Job, scripts: dict[str, str]) -> dict[st
         tasks.append(
             {"script": task.script, "bytes": scripts[task.script], "args": task.args, "env": task.env}
         )
-    return {"tasks": tasks}
+    return {"tasks": tasks, "env": project.environment.env}
 
 
 def _digest(content: dict[str, object]) -> str:

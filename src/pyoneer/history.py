@@ -55,13 +55,16 @@ def run_state(ledger: Ledger, run_id: str | None = None) -> dict[str, Any]:
     run = ledger.run(run_id)
     pyoneers = ledger.pyoneers(run.id)
     blueprints = ledger.assignments(run.id)
-    if run.result == "running" and run.state == "interrupted":
+    ended = run.ended
+    if _died(run):
+        ended = ledger.last_change(run.id)
         for pyoneer in pyoneers:
             if pyoneer["status"] != "stopped":
                 pyoneer["status"] = "lost"
         for row in blueprints:
             if row["status"] in _OPEN:
                 row["status"] = "cancelled"
+                row["ended"] = row["ended"] or ended
             if row["pyoneer_status"] not in (None, "stopped"):
                 row["pyoneer_status"] = "lost"
     for row in blueprints:
@@ -72,7 +75,7 @@ def run_state(ledger: Ledger, run_id: str | None = None) -> dict[str, Any]:
             "project": run.project,
             "result": run.state,
             "started": run.started,
-            "ended": run.ended,
+            "ended": ended,
             "manager": {"pid": run.pid, "host": run.host},
             "resumed_from": run.resumed_from,
         },
@@ -119,18 +122,32 @@ def print_status(state: dict[str, Any], console: Console) -> None:
 def run_list(ledger: Ledger) -> list[dict[str, Any]]:
     """Every run, oldest first, with how many jobs ended which way: the ``--json`` shape."""
     counts = ledger.job_counts()
-    return [
-        {
-            "id": run.id,
-            "project": run.project,
-            "started": run.started,
-            "ended": run.ended,
-            "result": run.state,
-            "resumed_from": run.resumed_from,
-            "jobs": counts.get(run.id, {}),
-        }
-        for run in ledger.runs()
-    ]
+    listed = []
+    for run in ledger.runs():
+        jobs = dict(counts.get(run.id, {}))
+        ended = run.ended
+        if _died(run):
+            ended = ledger.last_change(run.id)
+            open_jobs = sum(jobs.pop(status, 0) for status in _OPEN)
+            if open_jobs:
+                jobs["cancelled"] = jobs.get("cancelled", 0) + open_jobs
+        listed.append(
+            {
+                "id": run.id,
+                "project": run.project,
+                "started": run.started,
+                "ended": ended,
+                "result": run.state,
+                "resumed_from": run.resumed_from,
+                "jobs": jobs,
+            }
+        )
+    return listed
+
+
+def _died(run: RunRow) -> bool:
+    """True for a run the ledger still calls running whose manager is gone."""
+    return run.result == "running" and run.state == "interrupted"
 
 
 def print_runs(runs: list[dict[str, Any]], console: Console) -> None:

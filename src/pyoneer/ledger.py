@@ -153,8 +153,9 @@ class Ledger:
 
     @classmethod
     def _existing(cls, path: Path) -> Ledger:
-        db = _connect(path)
+        db = sqlite3.connect(path, timeout=10, check_same_thread=False)
         try:
+            _configure(db)
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.DatabaseError as exc:
             db.close()
@@ -209,14 +210,17 @@ class Ledger:
 
     def mark_interrupted(self, run_id: str) -> None:
         """Record that a run's manager died without ending it: what was open is closed."""
+        last = self.last_change(run_id)
         with self._transaction() as db:
             db.execute(
-                "UPDATE runs SET result = 'interrupted' WHERE id = ? AND result = 'running'", (run_id,)
+                "UPDATE runs SET result = 'interrupted', ended = COALESCE(ended, ?)"
+                " WHERE id = ? AND result = 'running'",
+                (last, run_id),
             )
             db.execute(
-                "UPDATE assignments SET status = 'cancelled' WHERE run_id = ?"
+                "UPDATE assignments SET status = 'cancelled', ended = COALESCE(ended, ?) WHERE run_id = ?"
                 " AND status IN ('not_ready', 'ready', 'running')",
-                (run_id,),
+                (last, run_id),
             )
             db.execute(
                 "UPDATE pyoneers SET status = 'lost' WHERE run_id = ? AND status != 'stopped'", (run_id,)
@@ -240,7 +244,8 @@ class Ledger:
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO pyoneers (run_id, id, role, host, pid, status) VALUES (?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (run_id, id) DO UPDATE SET status = excluded.status, pid = excluded.pid",
+                " ON CONFLICT (run_id, id) DO UPDATE SET status = excluded.status, pid = excluded.pid,"
+                " host = excluded.host",
                 (run_id, pyoneer, role, host, pid, status),
             )
             self._event(db, run_id, pyoneer, status)
@@ -353,6 +358,11 @@ class Ledger:
         names = [column[0] for column in cursor.description]
         return [dict(zip(names, row)) for row in cursor.fetchall()]
 
+    def last_change(self, run_id: str) -> float | None:
+        """When the run's last event was written: the end of a run whose manager died."""
+        row = self._db.execute("SELECT MAX(at) FROM events WHERE run_id = ?", (run_id,)).fetchone()
+        return row[0] if row else None
+
     def job_counts(self) -> dict[str, dict[str, int]]:
         """For every run: how many of its jobs ended each way (``reused`` counted apart)."""
         counts: dict[str, dict[str, int]] = {}
@@ -375,11 +385,15 @@ class Ledger:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
-    db.isolation_level = "DEFERRED"
+    db = sqlite3.connect(path, timeout=10, check_same_thread=False)
+    _configure(db)
+    return db
+
+
+def _configure(db: sqlite3.Connection) -> None:
+    # These touch the file: a file that is not a database fails here, as DatabaseError.
     db.execute("PRAGMA busy_timeout = 10000")
     db.execute("PRAGMA synchronous = NORMAL")
-    return db
 
 
 def dumps(value: Any) -> str:

@@ -26,6 +26,7 @@ from pyoneer.events import (
     RunEnded,
     RunStarted,
     TaskEnded,
+    WorkerLost,
 )
 from pyoneer.plan import Change, Plan
 from pyoneer.pyoneer import Pyoneer, StateRow
@@ -39,6 +40,12 @@ _RESULT_WORDS = {
     BlueprintStatus.FAILED: "failed",
     BlueprintStatus.CANCELLED: "interrupted",
 }
+
+#: how many times a job whose worker was lost is handed to another worker
+MAX_REASSIGNMENTS = 3
+
+#: seconds an idle worker waits for another job before it is let go
+IDLE_TIMEOUT = 60.0
 
 #: how long the loop waits for a report before looking around again (seconds)
 _POLL = 0.5
@@ -65,14 +72,19 @@ class Manager(Pyoneer):
         """``reuse`` names jobs that succeeded in an earlier run and are not run again."""
         super().__init__(name)
         self.engine = engine
-        self.slots = workers or os.cpu_count() or 1
+        self.requested_slots = workers
+        self.slots = workers or 1  # settled when the run opens: the engine knows its size
         self.observers = list(observers)
         self.run_id = run_id or new_run_id()
         self.reuse = reuse
         self._inbox: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self._workers: dict[str, Pyoneer] = {}
+        self._made = 0
         self._idle: list[Pyoneer] = []
-        self._free = float(self.slots)
+        self._idle_since: dict[str, float] = {}
+        self._lost: dict[str, int] = {}
+        self._reasons: dict[str, str] = {}
+        self._free = 0.0
         self._taken: dict[str, float] = {}
         self._attempts: dict[str, list[Attempt]] = {}
         self._holder: dict[str, str] = {}
@@ -145,6 +157,7 @@ class Manager(Pyoneer):
         """One turn of the loop: hand out ready jobs, then handle one report."""
         if not self._interrupted:
             self._dispatch()
+            self._retire_idle()
         try:
             event = self._inbox.get(timeout=timeout)
         except queue.Empty:
@@ -167,6 +180,8 @@ class Manager(Pyoneer):
     # Inside the loop ---------------------------------------------------------------
 
     def _open(self, project: Project) -> None:
+        self.slots = self.requested_slots or self.engine.slots()
+        self._free = float(self.slots)
         self._context = RunContext(self.run_id, project)
         self._jobs = {job.name: job for job in project.jobs}
         self._attempts = {name: [] for name in self._jobs}
@@ -185,7 +200,7 @@ class Manager(Pyoneer):
             need = min(float(self._jobs[name].resources.cpus), float(self.slots))
             if need > self._free + 1e-9:
                 return  # first come, first served: a big job is not overtaken
-            worker = self._idle_worker()
+            worker = self._idle_worker(self._jobs[name])
             if worker is None:
                 return
             self._free -= need
@@ -197,12 +212,17 @@ class Manager(Pyoneer):
             worker.run()
             self._tell(worker)
 
-    def _idle_worker(self) -> Pyoneer | None:
-        if self._idle:
-            return self._idle.pop()
+    def _idle_worker(self, job: Job) -> Pyoneer | None:
+        """An idle worker that fits ``job``, else a new one while there is room."""
+        for index in range(len(self._idle) - 1, -1, -1):
+            if self.engine.fits(self._idle[index], job):
+                return self._idle.pop(index)
         if len(self._workers) >= self.slots:
-            return None
-        name = f"worker-{len(self._workers) + 1}"
+            if not self._idle:
+                return None
+            self._retire(self._idle.pop(0))  # too small for this job: make room
+        self._made += 1
+        name = f"worker-{self._made}"
         worker = self.engine.create_worker(name, self._context, self._inbox.put)
         worker.start()
         self._workers[name] = worker
@@ -221,15 +241,47 @@ class Manager(Pyoneer):
         self._notify(event)
         if isinstance(event, JobEnded):
             self._job_ended(event)
+        elif isinstance(event, WorkerLost):
+            self._worker_lost(event)
 
     def _job_ended(self, event: JobEnded) -> None:
         worker = self._workers[event.worker]
         self._free += self._taken.pop(event.job)
-        self._publish(self._plan.finish(event.job, event.status), event.worker)
+        if event.reason:
+            self._reasons[event.job] = event.reason
+        self._publish(self._plan.finish(event.job, event.status), event.worker, event.reason)
         if worker.get_status() is PyoneerStatus.ASSIGNED:
             worker.unassign()
             self._tell(worker)
             self._idle.append(worker)  # lazy: it waits here for the next job
+            self._idle_since[worker.name] = time.monotonic()
+
+    def _worker_lost(self, event: WorkerLost) -> None:
+        """A worker died mid-job: hand the job to another, a bounded number of times."""
+        worker = self._workers.pop(event.worker)
+        self._tell(worker)
+        self._free += self._taken.pop(event.job)
+        lost = self._lost[event.job] = self._lost.get(event.job, 0) + 1
+        if self._interrupted:
+            self._publish(self._plan.finish(event.job, BlueprintStatus.CANCELLED))
+        elif lost <= MAX_REASSIGNMENTS:
+            self._publish([self._plan.requeue(event.job)], reason=f"{event.worker} lost: {event.reason}")
+        else:
+            reason = f"{lost} workers lost while running it (last: {event.reason})"
+            self._reasons[event.job] = reason
+            self._publish(self._plan.finish(event.job, BlueprintStatus.FAILED), reason=reason)
+
+    def _retire_idle(self) -> None:
+        """Let go of workers that have waited longer than ``IDLE_TIMEOUT``."""
+        now = time.monotonic()
+        for worker in [w for w in self._idle if now - self._idle_since.get(w.name, now) > IDLE_TIMEOUT]:
+            self._idle.remove(worker)
+            self._retire(worker)
+
+    def _retire(self, worker: Pyoneer) -> None:
+        worker.stop()
+        self._tell(worker)
+        del self._workers[worker.name]
 
     def _release_workers(self) -> None:
         working = [w for w in self._workers.values() if w.get_status() is not PyoneerStatus.STOPPED]
@@ -248,10 +300,11 @@ class Manager(Pyoneer):
             PyoneerChanged(pyoneer.name, pyoneer.role, pyoneer.get_status(), pyoneer.host, pyoneer.pid)
         )
 
-    def _publish(self, changes: list[Change], worker: str = "") -> None:
+    def _publish(self, changes: list[Change], worker: str = "", reason: str = "") -> None:
         for name, status in changes:
             holder = worker if status is not BlueprintStatus.SKIPPED else ""
-            self._notify(JobChanged(job=name, status=status, worker=holder))
+            why = reason if name == changes[0][0] else ""
+            self._notify(JobChanged(job=name, status=status, worker=holder, reason=why))
 
     def _notify(self, event: Event) -> None:
         for observer in self.observers:
@@ -273,6 +326,7 @@ class Manager(Pyoneer):
                 attempts=tuple(self._attempts[name]),
                 worker=self._holder.get(name, ""),
                 reused=name in self.reuse,
+                reason=self._reasons.get(name, ""),
             )
             for name in self._jobs
         )

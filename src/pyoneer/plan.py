@@ -64,6 +64,11 @@ class Plan:
         self._ready.popleft()
         return self._set(name, BlueprintStatus.RUNNING)
 
+    def requeue(self, name: str) -> Change:
+        """Put a running job whose worker was lost back at the head of the ready queue."""
+        self._ready.appendleft(name)
+        return self._set(name, BlueprintStatus.READY)
+
     def finish(self, name: str, status: BlueprintStatus) -> list[Change]:
         """Record that a running job ended with ``status``; every change that follows."""
         changes = [self._set(name, status)]

@@ -12,6 +12,7 @@ import json
 import re
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,27 @@ from pyoneer.errors import ProjectError, check_keys
 PROJECT_FILE = "pyoneer.toml"
 PYPROJECT_FILE = "pyproject.toml"
 
-_TOP_KEYS = ("project", "jobs")
+_TOP_KEYS = ("project", "jobs", "engine", "environment")
+_ENGINE_KEYS = ("name", "address")
 _PROJECT_KEYS = ("name",)
 _JOB_KEYS = ("tasks", "needs", "resources", "outputs")
 _TASK_KEYS = ("script", "args", "env", "timeout", "retries", "name")
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    """Where the file says to run: the ``[engine]`` table (``name``, ``address``)."""
+
+    name: str = "local"
+    address: str | None = None
+
+
+@dataclass(frozen=True)
+class ProjectFile:
+    """A project and the run settings read along with it."""
+
+    project: Project
+    engine: EngineChoice = EngineChoice()
 
 
 def load(path: str | Path = ".", script_args: tuple[str, ...] = ()) -> Project:
@@ -32,11 +50,16 @@ def load(path: str | Path = ".", script_args: tuple[str, ...] = ()) -> Project:
 
     ``script_args`` are passed to a single script and refused for anything else.
     """
+    return read(path, script_args).project
+
+
+def read(path: str | Path = ".", script_args: tuple[str, ...] = ()) -> ProjectFile:
+    """Like ``load``, with the ``[engine]`` settings too."""
     path = Path(path)
     if not path.exists():
         raise ProjectError(f"{path} does not exist", hint="give a project directory, a .toml file or a script")
     if path.is_file() and path.suffix != ".toml":
-        return script_project(path, script_args)
+        return ProjectFile(script_project(path, script_args))
     if script_args:
         raise ProjectError(
             f"arguments after '--' are for a single script, and {path} is a project",
@@ -62,7 +85,7 @@ def find_project_file(path: Path) -> Path:
     )
 
 
-def load_file(file: Path) -> Project:
+def load_file(file: Path) -> ProjectFile:
     """The project described by ``file`` (``pyproject.toml`` means its ``[tool.pyoneer]``)."""
     document = _read_toml(file)
     prefix = ""
@@ -72,9 +95,18 @@ def load_file(file: Path) -> Project:
         if not isinstance(document, dict):
             raise ProjectError("no [tool.pyoneer] table", file=file, hint="add [tool.pyoneer.jobs.NAME]")
     try:
-        return _project(document, root=file.parent.resolve())
+        return ProjectFile(_project(document, root=file.parent.resolve()), _engine(document))
     except ProjectError as exc:
         raise exc.within(prefix, file=file) from None
+
+
+def _engine(document: dict[str, Any]) -> EngineChoice:
+    table = _table(document.get("engine", {}), "engine")
+    check_keys(table, _ENGINE_KEYS, "engine")
+    for key in _ENGINE_KEYS:
+        if key in table and not isinstance(table[key], str):
+            raise ProjectError(f"must be a string, got {type(table[key]).__name__}", key=f"engine.{key}")
+    return EngineChoice(table.get("name", "local"), table.get("address"))
 
 
 def _read_toml(file: Path) -> dict[str, Any]:
@@ -112,7 +144,8 @@ def _project(document: dict[str, Any], root: Path) -> Project:
             # a bad job name is the table's own key, not a "name" key inside it
             raise (exc.within(key) if exc.key != "name" else ProjectError(exc.message, key=key, hint=exc.hint)) from None
         needs[job_name] = table.get("needs", ())
-    return Project(name=name, jobs=tuple(jobs), needs=needs, root=root)
+    environment = _table(document.get("environment", {}), "environment")
+    return Project(name=name, jobs=tuple(jobs), needs=needs, root=root, environment=environment)
 
 
 def _toml_key(name: str) -> str:

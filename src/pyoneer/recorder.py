@@ -18,6 +18,7 @@ from pyoneer.events import (
     RunStarted,
     TaskEnded,
     TaskStarted,
+    WorkerLost,
 )
 from pyoneer.ledger import Ledger
 from pyoneer.proctree import started_at
@@ -73,6 +74,8 @@ class LedgerRecorder:
         values: dict[str, object] = {}
         if event.worker:
             values["pyoneer"] = event.worker
+        if event.reason:
+            values["reason"] = event.reason
         if event.status is BlueprintStatus.RUNNING:
             values["started"] = event.at
         elif event.status.is_final:
@@ -108,6 +111,9 @@ class LedgerRecorder:
             attempt.exit_code,
             attempt.reason,
         )
+
+    def _on_WorkerLost(self, event: WorkerLost) -> None:
+        self.ledger.note(self._run_id, event.worker, "lost", f"while running {event.job}: {event.reason}")
 
     def _on_Interrupted(self, event: Interrupted) -> None:
         self.ledger.note(self._run_id, "run", "interrupting", event.reason)

@@ -24,6 +24,8 @@ class JobResult:
     worker: str = ""
     #: it succeeded in an earlier run with the same fingerprint and was not run again
     reused: bool = False
+    #: why it failed when no attempt says (no node can host it, workers lost)
+    reason: str = ""
 
     @property
     def started(self) -> float | None:
@@ -50,7 +52,7 @@ class JobResult:
     @property
     def failure(self) -> Attempt | None:
         """The attempt that made the job fail, if it failed."""
-        if self.status is not BlueprintStatus.FAILED or not self.attempts:
+        if self.status is not BlueprintStatus.FAILED or not self.attempts or self.reason:
             return None
         return self.attempts[-1]
 

@@ -50,8 +50,10 @@ def run(
             prints = fingerprints(project)
             reuse, resumed_from = _reusable(ledger, prints) if resume else (frozenset(), None)
             recorder = LedgerRecorder(ledger, prints, resumed_from)
+            engine = engine or LocalEngine()
+            engine.open(project)
             manager = Manager(
-                engine or LocalEngine(),
+                engine,
                 workers=workers,
                 observers=[recorder, *observers],
                 run_id=run_id,

@@ -75,7 +75,8 @@ PYONEER_TRANSITIONS: dict[PyoneerStatus, frozenset[PyoneerStatus]] = {
 BLUEPRINT_TRANSITIONS: dict[BlueprintStatus, frozenset[BlueprintStatus]] = {
     _B.NOT_READY: frozenset({_B.READY, _B.SKIPPED, _B.CANCELLED}),
     _B.READY: frozenset({_B.RUNNING, _B.CANCELLED}),
-    _B.RUNNING: frozenset({_B.SUCCEEDED, _B.FAILED, _B.CANCELLED}),
+    # running -> ready: its worker was lost, and the job waits for another
+    _B.RUNNING: frozenset({_B.SUCCEEDED, _B.FAILED, _B.CANCELLED, _B.READY}),
     _B.SUCCEEDED: frozenset(),
     _B.FAILED: frozenset(),
     _B.SKIPPED: frozenset(),

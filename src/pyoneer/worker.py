@@ -120,6 +120,7 @@ class Worker(Pyoneer):
         env = {
             **os.environ,
             "PYTHONUNBUFFERED": "1",  # so a log shows output as it happens, in order
+            **dict(context.project.environment.env),
             **task.environment,
             **context.task_environment(job.name, name, number),
         }

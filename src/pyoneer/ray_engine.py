@@ -1,0 +1,351 @@
+"""The Ray engine: workers as Ray actors on the nodes of a Ray cluster.
+
+Ray owns membership, placement, transport and node failure; Pyoneer owns blueprints,
+pyoneers, status and the ledger. The project directory (and Pyoneer itself) travel to
+the nodes through Ray's runtime environment; each worker pyoneer is a ``RayWorker`` on
+the manager's side, talking to a ``NodeWorker`` actor sized by its job's resources.
+Ray's exceptions become Pyoneer's in one place, ``_lost_reason``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyoneer
+from pyoneer.blueprints import Job, Project, Resources
+from pyoneer.engine import Engine
+from pyoneer.errors import UsageError
+from pyoneer.events import JobEnded, TaskEnded, TaskStarted, WorkerLost
+from pyoneer.outputs import Files, place
+from pyoneer.pyoneer import Pyoneer
+from pyoneer.ray_node import NodeWorker, log_key
+from pyoneer.shipping import human, pack_list
+from pyoneer.status import BlueprintStatus, PyoneerStatus
+from pyoneer.worker import Report
+from pyoneer.workspace import RunContext
+
+#: seconds between two looks at a worker's progress on its node
+POLL = 0.25
+#: seconds a stopping node worker gets to end its task trees before its actor is killed
+STOP_WAIT = 10.0
+
+_INSTALL_HINT = "the Ray engine needs Ray: pip install 'pyoneer[ray]'"
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise UsageError(_INSTALL_HINT) from None
+    return ray
+
+
+class RayEngine(Engine):
+    """Workers on a Ray cluster: the one at ``address``, else ``RAY_ADDRESS``, else a local one."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, announce: Callable[[str], None] | None = None) -> None:
+        self.address = address or os.environ.get("RAY_ADDRESS") or None
+        if not self.address:
+            # A Ray started for this run must listen on loopback only. Ray reads this at
+            # import (and its processes inherit it): 0 keeps every listener on 127.0.0.1.
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        self.ray = _import_ray()
+        self.announce = announce or (lambda _text: None)
+        self._actor_class: Any = None
+        self._outputs: dict[str, Files] = {}
+        self._lock = threading.Lock()
+        self._project: Project | None = None
+
+    # Engine ------------------------------------------------------------------------
+
+    def open(self, project: Project) -> None:
+        """Check what travels, connect to the cluster, and ship the project with Ray."""
+        from ray._private.runtime_env.packaging import GCS_STORAGE_MAX_SIZE
+
+        shipment = pack_list(project.root)
+        shipment.check_limit(GCS_STORAGE_MAX_SIZE)
+        where = self.address or "a local Ray instance (127.0.0.1)"
+        self.announce(f"shipping {len(shipment.files)} files ({human(shipment.size)}) of {project.root} to {where}")
+        runtime_env = {
+            "working_dir": str(project.root),
+            "excludes": list(shipment.excludes),
+            "py_modules": [str(Path(pyoneer.__file__).parent)],
+            "env_vars": dict(project.environment.env),
+        }
+        packages = _packages(project)
+        if packages:
+            runtime_env["pip"] = packages
+        self._connect(runtime_env)
+        self._actor_class = self.ray.remote(NodeWorker)
+        self._project = project
+
+    def _connect(self, runtime_env: dict[str, Any]) -> None:
+        ray = self.ray
+        if ray.is_initialized():
+            ray.shutdown()
+        options = {"runtime_env": runtime_env, "log_to_driver": False, "logging_level": "WARNING"}
+        if self.address:
+            ray.init(address=self.address, **options)
+        else:
+            # a Ray of our own for this run: listening on loopback only, gone after it
+            ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1", **options)
+
+    def slots(self) -> int:
+        """The cluster's CPUs: how many one-CPU jobs may run at once."""
+        return max(1, int(self.ray.cluster_resources().get("CPU", 1)))
+
+    def create_worker(self, name: str, context: RunContext, report: Report) -> Pyoneer:
+        """A worker pyoneer whose actor is made when it is first handed a job."""
+        return RayWorker(name, context, report, self)
+
+    def fits(self, worker: Pyoneer, job: Job) -> bool:
+        """An idle worker takes a job whose resources its actor already holds."""
+        size = getattr(worker, "size", None)
+        return size is None or _covers(size, job.resources)
+
+    def close(self) -> None:
+        """Disconnect from the cluster (and stop the local Ray we started, if any)."""
+        if self.ray.is_initialized():
+            self.ray.shutdown()
+
+    # For the workers ---------------------------------------------------------------
+
+    def infeasible(self, resources: Resources) -> str:
+        """Why no node of the cluster can ever host ``resources`` ("" if one can)."""
+        nodes = [node["Resources"] for node in self.ray.nodes() if node.get("Alive")]
+        wanted = _ray_resources(resources)
+        if any(all(node.get(key, 0) >= amount for key, amount in wanted.items()) for node in nodes):
+            return ""
+        for key, amount in wanted.items():
+            best = max((node.get(key, 0) for node in nodes), default=0)
+            if best < amount:
+                shown = human(best) if key == "memory" else f"{best:g}"
+                asked = human(amount) if key == "memory" else f"{amount:g}"
+                return f"no node of the cluster offers {_resource_word(key)} = {asked} (the most any node has: {shown})"
+        return "no single node of the cluster offers all of " + ", ".join(f"{k}={v:g}" for k, v in wanted.items())
+
+    def actor_for(self, name: str, run_id: str, resources: Resources) -> Any:
+        """A new node worker actor sized by ``resources``."""
+        wanted = _ray_resources(resources)
+        options: dict[str, Any] = {
+            "num_cpus": wanted.pop("CPU"),
+            "num_gpus": wanted.pop("GPU", 0),
+            "max_concurrency": 4,  # poll and stop while a job runs
+            "max_restarts": 0,
+        }
+        if "memory" in wanted:
+            options["memory"] = wanted.pop("memory")
+        if wanted:
+            options["resources"] = wanted
+        return self._actor_class.options(**options).remote(name, run_id)
+
+    def inputs_for(self, job: str) -> Files:
+        """The outputs of every job upstream of ``job``, to place in its directory."""
+        dependencies = self._project.dependencies
+        upstream, stack = set(), list(dependencies[job])
+        while stack:
+            name = stack.pop()
+            if name not in upstream:
+                upstream.add(name)
+                stack.extend(dependencies[name])
+        with self._lock:
+            files: Files = {}
+            for name in upstream:
+                files.update(self._outputs.get(name, {}))
+            return files
+
+    def keep_outputs(self, job: str, files: Files) -> None:
+        """Hold ``job``'s outputs for its dependents, and bring them home."""
+        with self._lock:
+            self._outputs[job] = files
+        place(self._project.root, files)
+
+
+class RayWorker(Pyoneer):
+    """The manager's side of a worker that lives on a Ray node as an actor."""
+
+    role = "worker"
+
+    def __init__(self, name: str, context: RunContext, report: Report, engine: RayEngine) -> None:
+        super().__init__(name)
+        self.pid = None
+        self.host = ""
+        self.size: Resources | None = None
+        self._context = context
+        self._report = report
+        self._engine = engine
+        self._ray = engine.ray
+        self._actor: Any = None
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    def get_status(self) -> PyoneerStatus:
+        """What this worker is doing."""
+        return self._status
+
+    def get_blueprint_status(self) -> BlueprintStatus | None:
+        """How its job stands."""
+        return self._blueprint_status
+
+    def start(self) -> None:
+        """Become idle; the actor is made when the first job says how big it must be."""
+        self._become(PyoneerStatus.IDLE)
+
+    def assign(self, blueprint: Job) -> None:
+        """Take ``blueprint``, a job."""
+        self._take(blueprint, BlueprintStatus.READY)
+
+    def unassign(self) -> Job:
+        """Let go of the ended job and go back to idle."""
+        return self._release()
+
+    def run(self) -> None:
+        """Send the job to the node and follow it from a thread of its own."""
+        with self._guard:
+            self._become(PyoneerStatus.WORKING)
+            self._mark(BlueprintStatus.RUNNING)
+            job = self._blueprint
+            self._thread = threading.Thread(target=self._drive, args=(job,), name=f"pyoneer-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Cancel the job on its node (ending its process trees) and end the actor."""
+        with self._guard:
+            self._stopping = True
+            actor = self._actor
+        if actor is not None:
+            try:
+                self._ray.get(actor.stop.remote(), timeout=STOP_WAIT)
+            except Exception:  # noqa: BLE001 - a dead or stuck actor is killed below anyway
+                pass
+            self._ray.kill(actor, no_restart=True)
+        if self._thread is not None:
+            self._thread.join()
+        with self._guard:
+            if self._status not in (PyoneerStatus.STOPPED, PyoneerStatus.LOST):
+                self._become(PyoneerStatus.STOPPED)
+
+    # Following a job ---------------------------------------------------------------
+
+    def _drive(self, job: Job) -> None:
+        problem = self._engine.infeasible(job.resources)
+        if problem:
+            self._end(job, BlueprintStatus.FAILED, problem)
+            return
+        try:
+            status = self._follow(job)
+        except Exception as exc:  # noqa: BLE001 - sorted by _lost_reason
+            reason = _lost_reason(self._ray, exc)
+            if self._stopping:
+                self._end(job, BlueprintStatus.CANCELLED)
+            elif reason is None:
+                raise
+            else:
+                with self._guard:
+                    self._become(PyoneerStatus.LOST)
+                self._report(WorkerLost(worker=self.name, job=job.name, reason=reason))
+            return
+        self._end(job, status)
+
+    def _follow(self, job: Job) -> BlueprintStatus:
+        if self._actor is None:
+            self._actor = self._engine.actor_for(self.name, self._context.run_id, job.resources)
+            self.size = job.resources
+            self.host, self.pid = self._ray.get(self._actor.where.remote())
+        done = self._actor.run_job.remote(self._context.project, job.name, self._engine.inputs_for(job.name))
+        cursor, offsets = 0, {}
+        while True:
+            finished, _ = self._ray.wait([done], timeout=POLL)
+            cursor = self._relay(cursor, offsets)
+            if finished:
+                break
+        word, outputs = self._ray.get(done)
+        self._relay(cursor, offsets)
+        status = BlueprintStatus(word)
+        if status is BlueprintStatus.SUCCEEDED:
+            self._engine.keep_outputs(job.name, outputs)
+        return status
+
+    def _relay(self, cursor: int, offsets: dict[str, int]) -> int:
+        """Bring home new log bytes and events from the node; the new cursor."""
+        events, chunks = self._ray.get(self._actor.poll.remote(cursor, offsets))
+        for event in events:  # first: a TaskStarted starts its log afresh
+            if isinstance(event, (TaskStarted, TaskEnded)):
+                attempt = event.attempt
+                local = self._context.log_path(attempt.job, attempt.task, attempt.number)
+                if isinstance(event, TaskStarted):
+                    local.unlink(missing_ok=True)  # a fresh log, even after a lost worker
+                event = type(event)(worker=self.name, attempt=_moved(attempt, local), retries=event.retries)
+            self._report(event)
+        for key, data in chunks.items():
+            job, task, number = key.rsplit("/", 2)
+            path = self._context.log_path(job, task, int(number))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("ab") as log:
+                log.write(data)
+            offsets[key] = offsets.get(key, 0) + len(data)
+        return cursor + len(events)
+
+    def _end(self, job: Job, status: BlueprintStatus, reason: str = "") -> None:
+        with self._guard:
+            self._mark(status)
+            self._become(PyoneerStatus.ASSIGNED)
+        self._report(JobEnded(worker=self.name, job=job.name, status=status, reason=reason))
+
+
+def _moved(attempt: Any, log: Path) -> Any:
+    from dataclasses import replace
+
+    return replace(attempt, log=log)
+
+
+def _lost_reason(ray: Any, exc: BaseException) -> str | None:
+    """The words for a worker lost to Ray (its actor, process or node died); None if not that."""
+    lost = (
+        ray.exceptions.RayActorError,
+        ray.exceptions.ActorUnavailableError,
+        ray.exceptions.ObjectLostError,
+        ray.exceptions.OwnerDiedError,
+        ray.exceptions.NodeDiedError,
+        ray.exceptions.WorkerCrashedError,
+    )
+    if isinstance(exc, lost):
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"{type(exc).__name__}: {first}"[:300]
+    return None
+
+
+def _ray_resources(resources: Resources) -> dict[str, float]:
+    wanted: dict[str, float] = {"CPU": float(resources.cpus)}
+    if resources.gpus:
+        wanted["GPU"] = float(resources.gpus)
+    if resources.memory:
+        wanted["memory"] = float(resources.memory)
+    wanted.update({name: float(amount) for name, amount in resources.custom})
+    return wanted
+
+
+def _covers(size: Resources, need: Resources) -> bool:
+    have, want = _ray_resources(size), _ray_resources(need)
+    return all(have.get(key, 0) >= amount for key, amount in want.items())
+
+
+def _resource_word(key: str) -> str:
+    return {"CPU": "cpus", "GPU": "gpus", "memory": "memory"}.get(key, f"custom resource {key}")
+
+
+def _packages(project: Project) -> list[str]:
+    """What pip installs on the nodes: the requirements file's lines, then ``packages``."""
+    environment = project.environment
+    lines: list[str] = []
+    if environment.requirements:
+        text = (project.root / environment.requirements).read_text()
+        lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+    return lines + list(environment.packages)

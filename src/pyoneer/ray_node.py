@@ -1,0 +1,117 @@
+"""The node side of a Ray worker: the body of the actor, on whatever node Ray placed it.
+
+It runs one job at a time with the ordinary local ``Worker`` (so a script runs on a node
+exactly as it runs here), in a fresh copy of the project made for that job alone, and
+keeps what the worker reports until the manager's side polls for it. It imports nothing
+of Ray: ``ray_engine`` wraps it with ``ray.remote``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import socket
+import tempfile
+import threading
+from pathlib import Path
+
+from pyoneer.blueprints import Project
+from pyoneer.events import Event, JobEnded, TaskStarted
+from pyoneer.machine import Watchdog
+from pyoneer.outputs import Files, gather, place
+from pyoneer.status import BlueprintStatus
+from pyoneer.worker import Worker
+from pyoneer.workspace import RunContext
+
+
+class NodeWorker:
+    """Runs jobs on this node for one worker pyoneer of one run."""
+
+    def __init__(self, name: str, run_id: str) -> None:
+        self.name = name
+        self.run_id = run_id
+        self.base = Path.cwd()  # Ray's unpacked copy of the project on this node
+        self._lock = threading.Lock()
+        self._events: list[Event] = []
+        self._logs: dict[str, Path] = {}
+        self._ended = threading.Event()
+        self._worker: Worker | None = None
+        self._watchdog: Watchdog | None = None
+        self._workdir: Path | None = None
+
+    def where(self) -> tuple[str, int]:
+        """The host and process this worker lives in."""
+        return socket.gethostname(), os.getpid()
+
+    def run_job(self, project: Project, job_name: str, inputs: Files) -> tuple[str, Files]:
+        """Run ``job_name`` in a directory of its own; its status and its declared outputs."""
+        workdir = self._fresh_workdir(job_name)
+        place(workdir, inputs)
+        here = dataclasses.replace(project, root=workdir)
+        job = here.job(job_name)
+        with self._lock:
+            self._ended.clear()
+            self._watchdog = self._watchdog or Watchdog()
+            self._worker = worker = Worker(self.name, RunContext(self.run_id, here), self._report, self._watchdog)
+        worker.start()
+        worker.assign(job)
+        worker.run()
+        self._ended.wait()
+        status = worker.get_blueprint_status()
+        worker.stop()
+        outputs = gather(workdir, job.outputs) if status is BlueprintStatus.SUCCEEDED else {}
+        return status.value, outputs
+
+    def poll(self, cursor: int, offsets: dict[str, int]) -> tuple[list[Event], dict[str, bytes]]:
+        """Events from ``cursor`` on, and what each attempt's log gained past ``offsets``."""
+        with self._lock:
+            events = self._events[cursor:]
+            logs = dict(self._logs)
+        chunks = {}
+        for key, path in logs.items():
+            try:
+                with path.open("rb") as log:
+                    log.seek(offsets.get(key, 0))
+                    data = log.read()
+            except OSError:
+                continue
+            if data:
+                chunks[key] = data
+        return events, chunks
+
+    def stop(self) -> None:
+        """End the job in progress (its process trees) and tidy the node."""
+        worker = self._worker
+        if worker is not None:
+            worker.stop()
+        if self._watchdog is not None:
+            self._watchdog.close()
+            self._watchdog = None
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+
+    def _report(self, event: Event) -> None:
+        with self._lock:
+            if isinstance(event, TaskStarted):
+                attempt = event.attempt
+                self._logs[log_key(attempt.job, attempt.task, attempt.number)] = attempt.log
+            if not isinstance(event, JobEnded):
+                self._events.append(event)
+        if isinstance(event, JobEnded):
+            self._ended.set()
+
+    def _fresh_workdir(self, job_name: str) -> Path:
+        # one directory a job, so two jobs on a node never see each other's files; the
+        # last job's directory is kept until now, so its logs could still be read
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+        workdir = Path(tempfile.mkdtemp(prefix=f"pyoneer-{job_name}-"))
+        shutil.copytree(self.base, workdir, dirs_exist_ok=True, symlinks=True)
+        self._workdir = workdir
+        return workdir
+
+
+def log_key(job: str, task: str, attempt: int) -> str:
+    """How an attempt's log is named between the node and the manager's side."""
+    return f"{job}/{task}/{attempt}"
