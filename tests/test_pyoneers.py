@@ -42,7 +42,7 @@ def test_pyoneer_declares_exactly_the_seven_methods() -> None:
 def test_public_api_is_pinned() -> None:
     assert sorted(pyoneer.__all__) == sorted(
         [
-            "AssignmentError", "BlueprintStatus", "Engine", "Job", "JobResult", "Kind",
+            "AssignmentError", "BlueprintStatus", "Engine", "Environment", "Job", "JobResult", "Kind",
             "LocalEngine", "Manager", "Project", "ProjectError", "Pyoneer", "PyoneerError",
             "PyoneerStatus", "Resources", "RunResult", "StateRow", "Task", "TransitionError",
             "UsageError", "Worker", "__version__", "load", "run",

@@ -3,7 +3,7 @@
 The public API is exactly ``__all__`` (pinned by a test).
 """
 
-from pyoneer.blueprints import Job, Kind, Project, Resources, Task
+from pyoneer.blueprints import Environment, Job, Kind, Project, Resources, Task
 from pyoneer.engine import Engine, LocalEngine
 from pyoneer.errors import (
     AssignmentError,
@@ -26,6 +26,7 @@ __all__ = [
     "AssignmentError",
     "BlueprintStatus",
     "Engine",
+    "Environment",
     "Job",
     "JobResult",
     "Kind",

@@ -14,7 +14,7 @@ import click
 from rich.console import Console
 
 from pyoneer import __version__, history
-from pyoneer.blueprints import Project
+from pyoneer.blueprints import Project, Resources
 from pyoneer.display import make_view, print_summary
 from pyoneer.errors import EXIT_INTERRUPTED, EXIT_INVALID, PyoneerError, UsageError
 from pyoneer.history import ledger_of
@@ -169,6 +169,10 @@ def check(path: Path) -> int:
 def _describe_job(project: Project, name: str, needs: tuple[str, ...]) -> str:
     job = project.job(name)
     lines = [f"  {name}" + (f"  (needs {', '.join(needs)})" if needs else "")]
+    if job.resources != Resources():
+        lines.append(f"    resources: {_describe_resources(job.resources)}")
+    if job.outputs:
+        lines.append(f"    outputs: {', '.join(job.outputs)}")
     for task, task_name in zip(job.tasks, job.task_names):
         limits = []
         if task.timeout is not None:
@@ -178,6 +182,16 @@ def _describe_job(project: Project, name: str, needs: tuple[str, ...]) -> str:
         command = " ".join([task.script, *task.args])
         lines.append(f"    {task_name}: {command}" + (f"  [{', '.join(limits)}]" if limits else ""))
     return "\n".join(lines)
+
+
+def _describe_resources(resources: Resources) -> str:
+    parts = [f"cpus {resources.cpus:g}"]
+    if resources.gpus:
+        parts.append(f"gpus {resources.gpus:g}")
+    if resources.memory:
+        parts.append(f"memory {resources.memory} bytes")
+    parts += [f"{name} {amount:g}" for name, amount in resources.custom]
+    return ", ".join(parts)
 
 
 @cli.command()

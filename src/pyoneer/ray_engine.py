@@ -91,11 +91,20 @@ class RayEngine(Engine):
         if ray.is_initialized():
             ray.shutdown()
         options = {"runtime_env": runtime_env, "log_to_driver": False, "logging_level": "WARNING"}
-        if self.address:
-            ray.init(address=self.address, **options)
-        else:
-            # a Ray of our own for this run: listening on loopback only, gone after it
-            ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1", **options)
+        try:
+            if self.address:
+                ray.init(address=self.address, **options)
+            else:
+                # a Ray of our own for this run: listening on loopback only, gone after it
+                ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1", **options)
+        except Exception as exc:  # noqa: BLE001 - Ray raises many kinds here; all mean "cannot connect"
+            where = self.address or "a new local Ray instance"
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            raise UsageError(
+                f"cannot connect to {where}: {first}\n"
+                "  hint: check the address (ray status); a cluster with token authentication needs "
+                "RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) set here too"
+            ) from exc
 
     def slots(self) -> int:
         """The cluster's CPUs: how many one-CPU jobs may run at once."""
