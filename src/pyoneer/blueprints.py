@@ -107,9 +107,12 @@ class Task:
     timeout: float | None = None
     retries: int = 0
     name: str | None = None
+    #: run in a fresh interpreter rather than a warm fork (see the README)
+    fresh: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "script", _check_script(self.script))
+        _check_flag(self.fresh, "fresh")
         object.__setattr__(self, "args", _check_strings(self.args, "args"))
         object.__setattr__(self, "env", _check_env(self.env, "env"))
         if self.timeout is not None and not _is_positive(self.timeout):
@@ -144,6 +147,11 @@ class Task:
     def default_name(self) -> str:
         """The name used when none is given: the script's file name without suffix."""
         return self.name or Path(self.script).stem or "task"
+
+
+def _check_flag(value: object, key: str) -> None:
+    if not isinstance(value, bool):
+        raise ProjectError(f"must be true or false, got {value!r}", key=key)
 
 
 def _check_outputs(value: object) -> tuple[str, ...]:
@@ -267,10 +275,16 @@ class Job:
     resources: Resources = field(default_factory=Resources)
     #: glob patterns (relative to the project root) of the files the job hands on
     outputs: tuple[str, ...] = ()
+    #: run every task in a fresh interpreter
+    fresh: bool = False
+    #: modules the warm interpreter imports once, before it forks the tasks
+    preload: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_name(self.name, "name", "job")
         object.__setattr__(self, "outputs", _check_outputs(self.outputs))
+        _check_flag(self.fresh, "fresh")
+        object.__setattr__(self, "preload", _check_strings(self.preload, "preload"))
         if isinstance(self.tasks, (str, Task)) or not isinstance(self.tasks, Iterable):
             raise ProjectError(
                 f"must be a list of tasks, got {_type_name(self.tasks)}",
@@ -362,6 +376,10 @@ class Project:
     needs: tuple[tuple[str, tuple[str, ...]], ...] = ()
     root: Path = field(default_factory=Path.cwd)
     environment: Environment = field(default_factory=Environment)
+    #: run every task in a fresh interpreter
+    fresh: bool = False
+    #: modules every warm interpreter imports once, before it forks the tasks
+    preload: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -371,6 +389,8 @@ class Project:
             object.__setattr__(self, "environment", Environment.from_mapping(self.environment))
         if not isinstance(self.environment, Environment):
             raise ProjectError(f"must be a table, got {_type_name(self.environment)}", key="environment")
+        _check_flag(self.fresh, "project.fresh")
+        object.__setattr__(self, "preload", _check_strings(self.preload, "project.preload"))
         object.__setattr__(self, "jobs", self._checked_jobs())
         object.__setattr__(self, "needs", self._checked_needs())
         self._check_acyclic()

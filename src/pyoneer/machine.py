@@ -9,6 +9,10 @@ manager itself dies without doing so.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import select
 import signal
 import subprocess
 import sys
@@ -87,10 +91,7 @@ class TaskProcess:
                 start_new_session=True,  # its own session and process group
             )
         self.pid = self._popen.pid
-        # how to tell its orphans that left its session: the PYONEER_* variables it got
-        self.marks = frozenset(
-            f"{name}={value}".encode() for name, value in env.items() if name in _MARK_NAMES
-        )
+        self.marks = _marks(env)
         self._watchdog = watchdog
         if watchdog is not None:
             watchdog.watch(self.pid, self.marks)
@@ -127,3 +128,140 @@ def end_tree(pid: int, marks: frozenset[bytes], ended: Callable[[], bool], grace
     while time.monotonic() < deadline and not (ended() and not proctree.alive(proctree.tree(pid, marks))):
         time.sleep(0.02)
     proctree.signal_all(members | proctree.tree(pid, marks), signal.SIGKILL)
+
+
+class ForkServer:
+    """A worker's warm interpreter (``forkserver.py``): it forks one child per task.
+
+    One task at a time: the worker sends a request and reads the replies in order.
+    """
+
+    def __init__(self) -> None:
+        script = Path(__file__).with_name("forkserver.py")
+        self._process = subprocess.Popen(
+            [sys.executable, str(script)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C on the terminal must not reach it
+        )
+        self._replies = self._process.stdout.fileno()
+        self._pending = b""
+
+    def spawn(
+        self,
+        argv: Sequence[str],
+        cwd: Path,
+        env: Mapping[str, str],
+        log: Path,
+        preload: Sequence[str] = (),
+        watchdog: Watchdog | None = None,
+    ) -> WarmProcess:
+        """Run ``argv`` (``python script args``) in a forked child; its handle."""
+        log.parent.mkdir(parents=True, exist_ok=True)
+        request = {"argv": list(argv), "cwd": str(cwd), "env": dict(env), "log": str(log), "preload": list(preload)}
+        self._process.stdin.write(json.dumps(request).encode() + b"\n")
+        self._process.stdin.flush()
+        word, pid = self.reply(None).split()
+        if word != "started":
+            raise RuntimeError(f"fork server said {word!r}")  # a bug of ours
+        return WarmProcess(self, int(pid), _marks(env), watchdog)
+
+    def reply(self, timeout: float | None) -> str | None:
+        """The next line from the server, or ``None`` if ``timeout`` passed first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while b"\n" not in self._pending:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select([self._replies], [], [], left)
+            if not ready:
+                return None
+            chunk = os.read(self._replies, 4096)
+            if not chunk:
+                raise ForkServerGone("the fork server ended")
+            self._pending += chunk
+        line, self._pending = self._pending.split(b"\n", 1)
+        return line.decode()
+
+    @property
+    def alive(self) -> bool:
+        """True while the server runs."""
+        return self._process.poll() is None
+
+    def close(self) -> None:
+        """Let the server go (it ends when its stdin closes)."""
+        if self._process.stdin and not self._process.stdin.closed:
+            with contextlib.suppress(BrokenPipeError):
+                self._process.stdin.close()
+        self._process.wait()
+
+
+class ForkServerGone(Exception):
+    """The fork server died; its tasks are lost with it."""
+
+
+class WarmProcess:
+    """One attempt of a task running in a child of the worker's fork server."""
+
+    def __init__(self, server: ForkServer, pid: int, marks: frozenset[bytes], watchdog: Watchdog | None) -> None:
+        self._server = server
+        self.pid = pid
+        self.marks = marks
+        self._code: int | None = None
+        # one reader of the server's replies at a time: the worker's thread, usually;
+        # a stop() from another thread only signals, and reads only if no one else is
+        self._reading = threading.Lock()
+        self._watchdog = watchdog
+        if watchdog is not None:
+            watchdog.watch(pid, marks)
+
+    def wait(self, timeout: float | None) -> int | None:
+        """Wait for the child; its exit code, or ``None`` if ``timeout`` passed first."""
+        with self._reading:
+            return self._read(timeout)
+
+    def _read(self, timeout: float | None) -> int | None:
+        if self._code is None:
+            try:
+                line = self._server.reply(timeout)
+            except ForkServerGone:
+                self._code = -signal.SIGKILL
+                return self._code
+            if line is not None:
+                _word, _pid, code = line.split()
+                self._code = int(code)
+        return self._code
+
+    def end(self, grace: float = KILL_GRACE) -> int:
+        """End the child and every process it started; return its exit code."""
+        end_tree(self.pid, self.marks, lambda: not proctree.is_running(self.pid), grace)
+        if self._reading.acquire(blocking=False):
+            try:
+                code = self._read(None)
+            finally:
+                self._reading.release()
+        else:
+            code = self._code  # the reading thread gets the exit code itself
+        return code if code is not None else -signal.SIGKILL
+
+    def sweep(self) -> None:
+        """Kill whatever the ended child left running."""
+        proctree.kill_trees({self.pid: self.marks})
+        if self._watchdog is not None:
+            self._watchdog.forget(self.pid)
+
+
+def _marks(env: Mapping[str, str]) -> frozenset[bytes]:
+    """How to tell a task's orphans that left its session: the PYONEER_* variables it got."""
+    return frozenset(f"{name}={value}".encode() for name, value in env.items() if name in _MARK_NAMES)
+
+
+def can_run_warm(env: Mapping[str, str], base: Mapping[str, str]) -> bool:
+    """False when ``env`` sets ``PYTHON*`` variables the warm interpreter started without."""
+    for name, value in env.items():
+        if name.startswith("PYTHON") and name not in _EMULATED and base.get(name) != value:
+            return False
+    return all(name in env for name in base if name.startswith("PYTHON") and name not in _EMULATED)
+
+
+#: PYTHON* variables a forked child honours itself (see forkserver._reopen_stdio)
+_EMULATED = ("PYTHONUNBUFFERED", "PYTHONIOENCODING")

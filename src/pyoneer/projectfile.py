@@ -24,9 +24,9 @@ PYPROJECT_FILE = "pyproject.toml"
 
 _TOP_KEYS = ("project", "jobs", "engine", "environment")
 _ENGINE_KEYS = ("name", "address")
-_PROJECT_KEYS = ("name",)
-_JOB_KEYS = ("tasks", "needs", "resources", "outputs")
-_TASK_KEYS = ("script", "args", "env", "timeout", "retries", "name")
+_PROJECT_KEYS = ("name", "fresh", "preload")
+_JOB_KEYS = ("tasks", "needs", "resources", "outputs", "fresh", "preload")
+_TASK_KEYS = ("script", "args", "env", "timeout", "retries", "name", "fresh")
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,15 @@ def _project(document: dict[str, Any], root: Path) -> Project:
             raise (exc.within(key) if exc.key != "name" else ProjectError(exc.message, key=key, hint=exc.hint)) from None
         needs[job_name] = table.get("needs", ())
     environment = _table(document.get("environment", {}), "environment")
-    return Project(name=name, jobs=tuple(jobs), needs=needs, root=root, environment=environment)
+    return Project(
+        name=name,
+        jobs=tuple(jobs),
+        needs=needs,
+        root=root,
+        environment=environment,
+        fresh=settings.get("fresh", False),
+        preload=settings.get("preload", ()),
+    )
 
 
 def _toml_key(name: str) -> str:
@@ -166,6 +174,8 @@ def _job(name: str, table: Mapping[str, Any]) -> Job:
         tasks=tuple(_task(item, index) for index, item in enumerate(tasks)),
         resources=table.get("resources", {}),
         outputs=table.get("outputs", ()),
+        fresh=table.get("fresh", False),
+        preload=table.get("preload", ()),
     )
 
 

@@ -14,10 +14,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 from pyoneer.blueprints import Job, Task
 from pyoneer.events import Attempt, Event, JobEnded, TaskEnded, TaskStarted
-from pyoneer.machine import TaskProcess, Watchdog, python_argv
+from pyoneer.machine import ForkServer, TaskProcess, WarmProcess, Watchdog, can_run_warm, python_argv
 from pyoneer.pyoneer import Pyoneer
 from pyoneer.status import BlueprintStatus, PyoneerStatus
 from pyoneer.workspace import RunContext
@@ -36,6 +37,10 @@ class Worker(Pyoneer):
         super().__init__(name)
         self._context = context
         self._watchdog = watchdog
+        #: run tasks as forks of a warm interpreter where they allow it
+        self.warm = True
+        self._server: ForkServer | None = None
+        self._server_env: dict[str, str] = {}
         self._report = report
         self._thread: threading.Thread | None = None
         self._process: TaskProcess | None = None
@@ -81,6 +86,9 @@ class Worker(Pyoneer):
             process.end()
         if self._thread is not None:
             self._thread.join()
+        if self._server is not None:
+            self._server.close()
+            self._server = None
         with self._guard:
             if self._status is not PyoneerStatus.STOPPED:
                 self._become(PyoneerStatus.STOPPED)
@@ -128,15 +136,28 @@ class Worker(Pyoneer):
         with self._guard:
             if self._stopping:
                 return replace(attempt, ended=time.time(), cancelled=True)
-            self._process = process = TaskProcess(
-                argv, context.project.root, env, attempt.log, self._watchdog
-            )
+            self._process = process = self._launch(job, task, argv, env, attempt.log)
         self._report(TaskStarted(worker=self.name, attempt=attempt, retries=task.retries))
         ended = self._wait(process, task.timeout, attempt)
         self._report(TaskEnded(worker=self.name, attempt=ended, retries=task.retries))
         return ended
 
-    def _wait(self, process: TaskProcess, timeout: float | None, attempt: Attempt) -> Attempt:
+    def _launch(
+        self, job: Job, task: Task, argv: list[str], env: dict[str, str], log: Path
+    ) -> TaskProcess | WarmProcess:
+        """A warm fork when the task allows it, else a fresh interpreter."""
+        project = self._context.project
+        root = project.root
+        if self.warm and not (task.fresh or job.fresh or project.fresh):
+            if self._server is None or not self._server.alive:
+                self._server = ForkServer()
+                self._server_env = dict(os.environ)
+            if can_run_warm(env, self._server_env):
+                preload = (*project.preload, *job.preload)
+                return self._server.spawn(argv, root, env, log, preload, self._watchdog)
+        return TaskProcess(argv, root, env, log, self._watchdog)
+
+    def _wait(self, process: TaskProcess | WarmProcess, timeout: float | None, attempt: Attempt) -> Attempt:
         code = process.wait(timeout)
         timed_out = code is None
         if timed_out:
