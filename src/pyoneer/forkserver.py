@@ -3,8 +3,8 @@
 Started once per worker as ``python forkserver.py`` (so its start-up is Python's own);
 single-threaded, so forking is safe. It reads one JSON request a line from stdin —
 ``{"argv", "cwd", "env", "log", "preload"}`` — forks, and answers on stdout with
-``started PID``, later ``exited PID CODE`` (CODE negative for a signal). It exits when
-stdin closes.
+``started PID``, later ``exited PID CODE`` (CODE negative for a signal); its very first
+line is ``ready``. It exits when stdin closes.
 
 The child does what ``python script.py args`` does: a session of its own, the working
 directory, the environment, stdin from /dev/null, stdout and stderr to the log,
@@ -45,6 +45,7 @@ def main() -> None:
     pending = b""
     children: set[int] = set()
     loaded: set[str] = set()
+    _say("ready")
     while True:
         readable, _, _ = select.select([requests.fileno(), wake_read], [], [])
         if wake_read in readable:

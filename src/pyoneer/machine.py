@@ -147,6 +147,14 @@ class ForkServer:
         )
         self._replies = self._process.stdout.fileno()
         self._pending = b""
+        self._ready = False
+
+    def ready(self) -> bool:
+        """True once the server has started up (never waits for it)."""
+        if not self._ready and self.alive:
+            with contextlib.suppress(ForkServerGone):
+                self._ready = self.reply(0) == "ready"
+        return self._ready
 
     def spawn(
         self,

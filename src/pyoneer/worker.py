@@ -55,8 +55,10 @@ class Worker(Pyoneer):
         return self._blueprint_status
 
     def start(self) -> None:
-        """Become idle, ready to be handed a job."""
+        """Become idle, ready to be handed a job; start warming an interpreter up."""
         self._become(PyoneerStatus.IDLE)
+        if self.warm and not self._context.project.fresh:
+            self._warm_up()
 
     def assign(self, blueprint: Job) -> None:
         """Take ``blueprint``, a job; raises ``AssignmentError`` if it holds one."""
@@ -150,12 +152,16 @@ class Worker(Pyoneer):
         root = project.root
         if self.warm and not (task.fresh or job.fresh or project.fresh):
             if self._server is None or not self._server.alive:
-                self._server = ForkServer()
-                self._server_env = dict(os.environ)
-            if can_run_warm(env, self._server_env):
+                self._warm_up()
+            # while the server still starts up, a fresh interpreter is no slower
+            if self._server.ready() and can_run_warm(env, self._server_env):
                 preload = (*project.preload, *job.preload)
                 return self._server.spawn(argv, root, env, log, preload, self._watchdog)
         return TaskProcess(argv, root, env, log, self._watchdog)
+
+    def _warm_up(self) -> None:
+        self._server = ForkServer()
+        self._server_env = dict(os.environ)
 
     def _wait(self, process: TaskProcess | WarmProcess, timeout: float | None, attempt: Attempt) -> Attempt:
         code = process.wait(timeout)
