@@ -380,6 +380,8 @@ class Project:
     fresh: bool = False
     #: modules every warm interpreter imports once, before it forks the tasks
     preload: tuple[str, ...] = ()
+    # derived from ``jobs``: an index, not part of the value
+    _by_name: dict[str, Job] = field(init=False, repr=False, compare=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -392,6 +394,7 @@ class Project:
         _check_flag(self.fresh, "project.fresh")
         object.__setattr__(self, "preload", _check_strings(self.preload, "project.preload"))
         object.__setattr__(self, "jobs", self._checked_jobs())
+        object.__setattr__(self, "_by_name", {job.name: job for job in self.jobs})
         object.__setattr__(self, "needs", self._checked_needs())
         self._check_acyclic()
         self._check_scripts()
@@ -421,12 +424,13 @@ class Project:
     def _checked_needs(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
         needs = dict(self.needs)
         names = [job.name for job in self.jobs]
+        known = set(names)
         for name, upstream in needs.items():
-            if name not in names:
+            if name not in known:
                 raise ProjectError(f"needs of unknown job {name!r}", key=f"jobs.{name}.needs")
             upstream = _check_strings(upstream, f"jobs.{name}.needs")
             for index, other in enumerate(upstream):
-                if other not in names:
+                if other not in known:
                     raise ProjectError(
                         f"unknown job {other!r}",
                         key=f"jobs.{name}.needs[{index}]",
@@ -466,11 +470,8 @@ class Project:
         return {job.name: needs.get(job.name, ()) for job in self.jobs}
 
     def job(self, name: str) -> Job:
-        """The job called ``name``."""
-        for job in self.jobs:
-            if job.name == name:
-                return job
-        raise KeyError(name)
+        """The job called ``name`` (``KeyError`` if there is none)."""
+        return self._by_name[name]
 
     def layers(self) -> list[list[str]]:
         """Job names in run order: each layer needs only jobs of earlier layers."""

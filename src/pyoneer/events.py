@@ -179,3 +179,6 @@ class Observer(Protocol):
 
     def notify(self, event: Event) -> None:
         """Take note of ``event``; must not block for long."""
+
+    def settle(self) -> None:
+        """The manager ends a step (it is about to wait): finish what ``notify`` began."""

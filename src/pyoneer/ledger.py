@@ -67,7 +67,7 @@ _DDL = (
         position INTEGER NOT NULL,      -- order of declaration, for display
         PRIMARY KEY (run_id, kind, name, attempt))""",
     """CREATE TABLE events (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        seq INTEGER PRIMARY KEY,        -- append-only, so rowids only grow
         run_id TEXT NOT NULL REFERENCES runs(id),
         at REAL NOT NULL,
         subject TEXT NOT NULL,
@@ -75,6 +75,9 @@ _DDL = (
         detail TEXT)""",
     "CREATE INDEX events_by_run ON events (run_id, seq)",
 )
+
+
+_INSERT_EVENT = "INSERT INTO events (run_id, at, subject, change, detail) VALUES (?, ?, ?, ?, ?)"
 
 
 def ledger_path(root: Path) -> Path:
@@ -116,6 +119,9 @@ class Ledger:
     def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
         self.path = path
         self._db = connection
+        #: while true, writes wait for ``commit`` (the manager's settle)
+        self.deferred = False
+        self._events: list[tuple[str, float, str, str, str | None]] = []
 
     # Opening -----------------------------------------------------------------------
 
@@ -185,8 +191,18 @@ class Ledger:
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        if self.deferred:
+            yield self._db  # part of the step's transaction, committed by ``commit``
+            return
         with self._db:
             yield self._db
+
+    def commit(self) -> None:
+        """Write down, in one transaction, every change made since the last commit."""
+        if self._events:
+            self._db.executemany(_INSERT_EVENT, self._events)
+            self._events.clear()
+        self._db.commit()
 
     # Writing -----------------------------------------------------------------------
 
@@ -207,6 +223,7 @@ class Ledger:
         with self._transaction() as db:
             db.execute("UPDATE runs SET ended = ?, result = ? WHERE id = ?", (time.time(), result, run_id))
             self._event(db, run_id, "run", result)
+        self.commit()
 
     def mark_interrupted(self, run_id: str) -> None:
         """Record that a run's manager died without ending it: what was open is closed."""
@@ -295,12 +312,12 @@ class Ledger:
             )
             self._event(db, run_id, name, status, reason or f"attempt {attempt}")
 
-    @staticmethod
-    def _event(db: sqlite3.Connection, run_id: str, subject: str, change: str, detail: str | None = None) -> None:
-        db.execute(
-            "INSERT INTO events (run_id, at, subject, change, detail) VALUES (?, ?, ?, ?, ?)",
-            (run_id, time.time(), subject, change, detail),
-        )
+    def _event(self, db: sqlite3.Connection, run_id: str, subject: str, change: str, detail: str | None = None) -> None:
+        row = (run_id, time.time(), subject, change, detail)
+        if self.deferred:
+            self._events.append(row)  # inserted together at commit
+        else:
+            db.execute(_INSERT_EVENT, row)
 
     # Reading -----------------------------------------------------------------------
 

@@ -47,6 +47,9 @@ MAX_REASSIGNMENTS = 3
 #: seconds an idle worker waits for another job before it is let go
 IDLE_TIMEOUT = 60.0
 
+#: seconds a busy manager may go between two settles (ledger commits)
+SETTLE_EVERY = 0.02
+
 #: how long the loop waits for a report before looking around again (seconds)
 _POLL = 0.5
 
@@ -92,6 +95,7 @@ class Manager(Pyoneer):
         self._plan: Plan | None = None
         self._context: RunContext | None = None
         self._interrupted = False
+        self._settled = time.monotonic()
 
     # The seven methods of the seed -------------------------------------------------
 
@@ -133,8 +137,9 @@ class Manager(Pyoneer):
             self._mark(status)
             self._become(PyoneerStatus.ASSIGNED)
         result = self._result(project, started)
-        self._notify(RunEnded(self.run_id, _RESULT_WORDS[status], status))
         self._tell(self)
+        self._notify(RunEnded(self.run_id, _RESULT_WORDS[status], status))
+        self._settle()
         return result
 
     def stop(self) -> None:
@@ -146,6 +151,7 @@ class Manager(Pyoneer):
             self._become(PyoneerStatus.STOPPED)
         if self._plan is not None:
             self._tell(self)
+            self._settle()
 
     # Driving the run ---------------------------------------------------------------
 
@@ -154,15 +160,29 @@ class Manager(Pyoneer):
         self._inbox.put(Interrupted(reason))
 
     def step(self, timeout: float | None = None) -> None:
-        """One turn of the loop: hand out ready jobs, then handle one report."""
+        """One turn of the loop: hand out ready jobs, then handle one report.
+
+        Observers settle (the ledger commits) before the manager waits, and after.
+        """
         if not self._interrupted:
             self._dispatch()
             self._retire_idle()
+        if self._inbox.empty():
+            self._settle()  # about to wait: everything so far is written down first
         try:
             event = self._inbox.get(timeout=timeout)
         except queue.Empty:
             return
         self._handle(event)
+        if time.monotonic() - self._settled > SETTLE_EVERY:
+            self._settle()  # busy: still, never more than SETTLE_EVERY behind
+
+    def _settle(self) -> None:
+        self._settled = time.monotonic()
+        for observer in self.observers:
+            settle = getattr(observer, "settle", None)
+            if settle is not None:
+                settle()
 
     def snapshot(self) -> list[StateRow]:
         """The state of the run: each pyoneer and its blueprint, then jobs no one holds."""

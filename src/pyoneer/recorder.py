@@ -1,7 +1,10 @@
 """The recorder: an observer of the manager that writes each change into the ledger.
 
-Called in the manager's own thread, in the order things happen, one transaction per
-change: whatever instant the manager dies at, the ledger tells the truth up to it.
+Called in the manager's own thread, in the order things happen. The changes of one
+step of the manager — an event and everything it causes — are one transaction,
+committed when the step ends (``settle``), before the manager waits for anything
+else: whatever instant the manager dies at, the ledger opens, reads correctly, and
+tells the truth up to its last step.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ class LedgerRecorder:
 
     def __init__(self, ledger: Ledger, fingerprints: dict[str, str], resumed_from: str | None = None) -> None:
         self.ledger = ledger
+        ledger.deferred = True
         self.fingerprints = fingerprints
         self.resumed_from = resumed_from
         self._run_id = ""
@@ -39,10 +43,14 @@ class LedgerRecorder:
         self._positions: dict[str, int] = {}
 
     def notify(self, event: Event) -> None:
-        """Write ``event`` down."""
+        """Write ``event`` down (committed at the end of the manager's step)."""
         handler = getattr(self, "_on_" + type(event).__name__, None)
         if handler is not None:
             handler(event)
+
+    def settle(self) -> None:
+        """The manager's step is over: commit its changes as one transaction."""
+        self.ledger.commit()
 
     def _on_RunStarted(self, event: RunStarted) -> None:
         project = event.project
@@ -62,6 +70,7 @@ class LedgerRecorder:
                          "fingerprint": self.fingerprints.get(job.name), "status": status.value,
                          "position": position, "reused": int(reused)})
         self.ledger.add_blueprints(event.run_id, rows)
+        self.ledger.commit()
 
     def _on_PyoneerChanged(self, event: PyoneerChanged) -> None:
         self.ledger.set_pyoneer(
