@@ -53,10 +53,13 @@ class Watchdog:
         self._send(f"-{pid}\n")
 
     def close(self) -> None:
-        """Tell the watchdog we are done, and wait for it to go."""
+        """Send the watchdog away: every task it watched has ended by now."""
         with self._lock:
+            # no need to let it finish starting up only to find nothing to do
+            self._process.kill()
             if self._process.stdin and not self._process.stdin.closed:
-                self._process.stdin.close()
+                with contextlib.suppress(BrokenPipeError):
+                    self._process.stdin.close()
         self._process.wait()
 
     def _send(self, line: str) -> None:
@@ -196,7 +199,8 @@ class ForkServer:
         return self._process.poll() is None
 
     def close(self) -> None:
-        """Let the server go (it ends when its stdin closes)."""
+        """Send the server away (its tasks have ended; it holds nothing worth a goodbye)."""
+        self._process.kill()
         if self._process.stdin and not self._process.stdin.closed:
             with contextlib.suppress(BrokenPipeError):
                 self._process.stdin.close()
