@@ -10,7 +10,7 @@ manager itself dies without doing so.
 from __future__ import annotations
 
 import contextlib
-import json
+import marshal
 import os
 import select
 import signal
@@ -141,14 +141,17 @@ class ForkServer:
 
     def __init__(self) -> None:
         script = Path(__file__).with_name("forkserver.py")
+        replies, their_end = os.pipe()
         self._process = subprocess.Popen(
-            [sys.executable, str(script)],
+            [sys.executable, str(script), str(their_end)],
             stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            pass_fds=(their_end,),
             start_new_session=True,  # Ctrl-C on the terminal must not reach it
         )
-        self._replies = self._process.stdout.fileno()
+        os.close(their_end)
+        self._replies = replies
         self._pending = b""
         self._ready = False
 
@@ -171,7 +174,8 @@ class ForkServer:
         """Run ``argv`` (``python script args``) in a forked child; its handle."""
         log.parent.mkdir(parents=True, exist_ok=True)
         request = {"argv": list(argv), "cwd": str(cwd), "env": dict(env), "log": str(log), "preload": list(preload)}
-        self._process.stdin.write(json.dumps(request).encode() + b"\n")
+        message = marshal.dumps(request)
+        self._process.stdin.write(len(message).to_bytes(4, "big") + message)
         self._process.stdin.flush()
         word, pid = self.reply(None).split()
         if word != "started":
@@ -205,6 +209,9 @@ class ForkServer:
             with contextlib.suppress(BrokenPipeError):
                 self._process.stdin.close()
         self._process.wait()
+        if self._replies >= 0:
+            os.close(self._replies)
+            self._replies = -1
 
 
 class ForkServerGone(Exception):
@@ -268,12 +275,20 @@ def _marks(env: Mapping[str, str]) -> frozenset[bytes]:
 
 
 def can_run_warm(env: Mapping[str, str], base: Mapping[str, str]) -> bool:
-    """False when ``env`` sets ``PYTHON*`` variables the warm interpreter started without."""
-    for name, value in env.items():
-        if name.startswith("PYTHON") and name not in _EMULATED and base.get(name) != value:
-            return False
-    return all(name in env for name in base if name.startswith("PYTHON") and name not in _EMULATED)
+    """False when ``env`` differs from the warm interpreter's in what shapes a start-up.
+
+    Those are the ``PYTHON*`` variables (but the two a forked child honours itself),
+    the locale (UTF-8 mode, stdio encodings) and HOME (the user's site-packages).
+    """
+    names = {name for name in (*env, *base) if _shapes_startup(name)}
+    return all(env.get(name) == base.get(name) for name in names)
+
+
+def _shapes_startup(name: str) -> bool:
+    return (name.startswith("PYTHON") and name not in _EMULATED) or name in _STARTUP_NAMES
 
 
 #: PYTHON* variables a forked child honours itself (see forkserver._reopen_stdio)
 _EMULATED = ("PYTHONUNBUFFERED", "PYTHONIOENCODING")
+#: other variables a fresh interpreter reads once, at start-up
+_STARTUP_NAMES = ("LANG", "LC_ALL", "LC_CTYPE", "HOME")
