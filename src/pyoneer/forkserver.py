@@ -233,7 +233,9 @@ def _run(script: str) -> None:
     except BaseException as exc:  # noqa: BLE001 - as the interpreter does with an uncaught one
         _report_uncaught(exc, script)
         if isinstance(exc, KeyboardInterrupt):
-            _die_by_sigint()
+            # reported already; the interpreter finalizes, then ends itself by SIGINT
+            sys.excepthook = lambda *_: None
+            raise
         raise SystemExit(1) from None
     raise SystemExit(0)
 
@@ -244,6 +246,8 @@ def _report_uncaught(exc: BaseException, script: str) -> None:
     sys.last_type, sys.last_value, sys.last_traceback = type(exc), exc, tb
     try:
         sys.excepthook(type(exc), exc, tb)
+    except SystemExit:
+        raise  # a hook may end the process as it likes
     except BaseException as hook_error:  # noqa: BLE001 - as PyErr_Print reports it
         import traceback
 
@@ -260,25 +264,6 @@ def _from_script(tb, script: str):  # type: ignore[no-untyped-def]
     while tb is not None and tb.tb_frame.f_code.co_filename != script:
         tb = tb.tb_next
     return tb
-
-
-def _die_by_sigint() -> None:
-    """Finish as the interpreter does, then end by SIGINT, as a fresh one does."""
-    import atexit
-    import threading
-
-    try:
-        threading._shutdown()
-    except Exception:  # noqa: BLE001
-        pass
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:  # noqa: BLE001
-            pass
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGINT)
 
 
 if __name__ == "__main__":
