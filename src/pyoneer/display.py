@@ -30,6 +30,8 @@ _STYLE = {
     BlueprintStatus.CANCELLED: "magenta",
 }
 
+_WORTH_A_ROW = (BlueprintStatus.RUNNING, BlueprintStatus.FAILED, BlueprintStatus.CANCELLED)
+
 #: lines of a failed task's output shown under the summary
 TAIL_LINES = 15
 
@@ -53,32 +55,40 @@ def make_view(project: Project, console: Console) -> LiveView | PlainView:
 
 
 class PlainView:
-    """One line per change of status, for logs and pipes."""
+    """One line per change of status, for logs and pipes: plain text, written as it comes."""
 
     def __init__(self, console: Console) -> None:
-        self.console = console
+        self.out = console.file
 
     def notify(self, event: Event) -> None:
         """Print a line for a job's change of status or a failed attempt."""
-        stamp = time.strftime("%H:%M:%S", time.localtime(event.at))
-        if isinstance(event, JobChanged):
-            by = f" ({event.worker})" if event.worker and event.status is BlueprintStatus.RUNNING else ""
-            word = "reused (succeeded in an earlier run, unchanged)" if event.reused else event.status.value
-            why = f": {escape(event.reason)}" if event.reason else ""
-            self.console.print(f"{stamp} {escape(event.job)} {word}{by}{why}", highlight=False)
-        elif isinstance(event, TaskEnded) and not event.attempt.ok and not event.attempt.cancelled:
-            attempt = event.attempt
-            more = " - retrying" if attempt.number <= event.retries else ""
-            self.console.print(
-                f"{stamp} {escape(attempt.job)}/{escape(attempt.task)} attempt {attempt.number} "
-                f"failed: {attempt.reason}{more}",
-                highlight=False,
-            )
-        elif isinstance(event, Interrupted):
-            self.console.print(f"{stamp} {event.reason}: stopping", highlight=False)
+        line = _plain_line(event)
+        if line:
+            stamp = time.strftime("%H:%M:%S", time.localtime(event.at))
+            self.out.write(f"{stamp} {line}\n")
+
+    def settle(self) -> None:
+        """The manager is about to wait: let the lines out."""
+        self.out.flush()
 
     def close(self) -> None:
-        """Nothing to tidy for plain lines."""
+        """Let the last lines out."""
+        self.out.flush()
+
+
+def _plain_line(event: Event) -> str:
+    if isinstance(event, JobChanged):
+        by = f" ({event.worker})" if event.worker and event.status is BlueprintStatus.RUNNING else ""
+        word = "reused (succeeded in an earlier run, unchanged)" if event.reused else event.status.value
+        why = f": {event.reason}" if event.reason else ""
+        return f"{event.job} {word}{by}{why}"
+    if isinstance(event, TaskEnded) and not event.attempt.ok and not event.attempt.cancelled:
+        attempt = event.attempt
+        more = " - retrying" if attempt.number <= event.retries else ""
+        return f"{attempt.job}/{attempt.task} attempt {attempt.number} failed: {attempt.reason}{more}"
+    if isinstance(event, Interrupted):
+        return f"{event.reason}: stopping"
+    return ""
 
 
 class LiveView:
@@ -124,7 +134,10 @@ class LiveView:
         table.add_column("task")
         table.add_column("time", justify="right")
         now = time.time()
-        for name, status in list(self._status.items()):
+        rows = list(self._status.items())
+        if len(rows) > SUMMARY_ROWS:  # a big project: what moves, and what went wrong
+            rows = [(n, s) for n, s in rows if s in _WORTH_A_ROW][:SUMMARY_ROWS]
+        for name, status in rows:
             since = self._since.get(name)
             elapsed = _seconds(now - since) if since and status is BlueprintStatus.RUNNING else ""
             table.add_row(escape(name), _status_text(status), escape(self._detail.get(name, "")), elapsed)
@@ -136,22 +149,42 @@ class LiveView:
 
 
 def print_summary(result: RunResult, console: Console) -> None:
-    """The end of a run: a table of jobs, why each failure failed, and the verdict."""
+    """The end of a run: a table of jobs, why each failure failed, and the verdict.
+
+    A big project lists only the jobs that did not succeed (``pyoneer status`` has all).
+    """
+    shown = _summary_jobs(result)
     table = Table(title=f"run {result.run_id}", title_justify="left", header_style="bold")
     table.add_column("job")
     table.add_column("status")
     table.add_column("attempts", justify="right")
     table.add_column("duration", justify="right")
-    for job in result.jobs:
+    for job in shown:
         status = "[green]reused[/]" if job.reused else _status_text(job.status)
         table.add_row(escape(job.name), status, str(job.tries), _seconds(job.duration))
-    console.print(table)
+    if len(shown) < len(result.jobs):
+        table.caption = f"{len(result.jobs) - len(shown)} more jobs, all succeeded: see pyoneer status"
+    if shown:
+        console.print(table)
+    else:
+        console.print(f"run {result.run_id}", highlight=False)
     for job in result.jobs:
         if job.failure is not None:
             _print_failure(job, console)
         elif job.status is BlueprintStatus.FAILED and job.reason:
             console.print(f"[bold red]{escape(job.name)}[/] failed: {escape(job.reason)}", highlight=False)
     console.print(_verdict(result), highlight=False)
+
+
+#: up to this many jobs, the summary lists every one
+SUMMARY_ROWS = 40
+
+
+def _summary_jobs(result: RunResult) -> list[JobResult]:
+    if len(result.jobs) <= SUMMARY_ROWS:
+        return list(result.jobs)
+    unhappy = [job for job in result.jobs if job.status is not BlueprintStatus.SUCCEEDED]
+    return unhappy[:SUMMARY_ROWS]
 
 
 def _print_failure(job: JobResult, console: Console) -> None:
