@@ -159,3 +159,17 @@ def test_live_view_on_a_terminal(project_dir: Path) -> None:
     text = screen.decode(errors="replace")
     assert "livedemo" in text and "2/2" in text, "the progress bar counts jobs"
     assert "running" in text and "succeeded" in text
+
+
+def test_a_reader_that_leaves_early_does_not_stop_the_run(project_dir: Path) -> None:
+    write_project(
+        project_dir,
+        '[jobs.first]\ntasks = ["a.py"]\n[jobs.second]\nneeds = ["first"]\ntasks = ["b.py"]\n',
+        {"a.py": "import time\ntime.sleep(0.3)\n", "b.py": "open('second-ran', 'w')\n"},
+    )
+    proc = subprocess.Popen(pyoneer_command("run", str(project_dir)), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.readline()  # like `| head -1`
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 0
+    assert b"Traceback" not in proc.stderr.read()
+    assert (project_dir / "second-ran").exists(), "the run went on to its end"

@@ -7,17 +7,17 @@ Exit codes: 0 every job succeeded; 1 some job failed; 2 invalid project or usage
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 
 import click
 from rich.console import Console
 
-from pyoneer import __version__, history
+from pyoneer import __version__
 from pyoneer.blueprints import Project, Resources
 from pyoneer.display import make_view, print_summary
 from pyoneer.errors import EXIT_INTERRUPTED, EXIT_INVALID, PyoneerError, UsageError
-from pyoneer.history import ledger_of
 from pyoneer.ledger import dumps
 from pyoneer.engine import engine_named
 from pyoneer.projectfile import load, read
@@ -92,7 +92,9 @@ _RUN_OPTION = click.option("--run", "run_id", metavar="ID", help="A run id (or i
 @click.option("--json", "as_json", is_flag=True, help="Print the state as JSON (see the README).")
 def status(path: Path, run_id: str | None, as_json: bool) -> int:
     """Show the state of the latest run (or --run ID): each pyoneer and its blueprint."""
-    with contextlib.closing(ledger_of(_root_of(path))) as ledger:
+    from pyoneer import history  # only the reading commands need it
+
+    with contextlib.closing(history.ledger_of(_root_of(path))) as ledger:
         state = history.run_state(ledger, run_id)
     if as_json:
         click.echo(dumps(state))
@@ -106,7 +108,9 @@ def status(path: Path, run_id: str | None, as_json: bool) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON (see the README).")
 def runs(path: Path, as_json: bool) -> int:
     """List the project's runs, one a line."""
-    with contextlib.closing(ledger_of(_root_of(path))) as ledger:
+    from pyoneer import history  # only the reading commands need it
+
+    with contextlib.closing(history.ledger_of(_root_of(path))) as ledger:
         listed = history.run_list(ledger)
     if as_json:
         click.echo(dumps(listed))
@@ -126,7 +130,9 @@ def logs(where: tuple[str, ...], run_id: str | None, attempt: int | None, follow
         raise UsageError("give at most a PATH and a JOB[/TASK]")
     path, target = (Path(where[0]), where[1]) if len(where) == 2 else (Path("."), where[0])
     root = _root_of(path)
-    with contextlib.closing(ledger_of(root)) as ledger:
+    from pyoneer import history  # only the reading commands need it
+
+    with contextlib.closing(history.ledger_of(root)) as ledger:
         chosen = ledger.run(run_id)
         history.check_target(ledger, chosen, target)
         if follow:
@@ -139,10 +145,18 @@ def logs(where: tuple[str, ...], run_id: str | None, attempt: int | None, follow
     return 0
 
 
+class _Console(Console):
+    """A console that falls silent when its reader leaves (``| head``), instead of exiting 1."""
+
+    def on_broken_pipe(self) -> None:
+        """Print no more; the run's outcome stays the exit code (and is in the ledger)."""
+        self.quiet = True
+
+
 def _console() -> Console:
     """The terminal's width on a terminal; wide elsewhere, so pipes and files get whole tables."""
-    console = Console(highlight=False)
-    return console if console.is_terminal else Console(highlight=False, width=200)
+    console = _Console(highlight=False)
+    return console if console.is_terminal else _Console(highlight=False, width=200)
 
 
 def _root_of(path: Path) -> Path:
@@ -207,6 +221,14 @@ def init(directory: Path) -> int:
     return 0
 
 
+def _can_write(stream: object) -> bool:
+    try:
+        stream.flush()
+    except (BrokenPipeError, ValueError):
+        return False
+    return True
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``pyoneer`` command: run it and exit with its code."""
     try:
@@ -221,4 +243,9 @@ def main(argv: list[str] | None = None) -> None:
         code = exc.exit_code
     except KeyboardInterrupt:
         code = EXIT_INTERRUPTED
+    # nothing more may reach a closed pipe, not even the interpreter's last flush
+    with contextlib.suppress(OSError):
+        sys.stdout.flush()
+    if sys.stdout.closed or not _can_write(sys.stdout):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     sys.exit(code if isinstance(code, int) else EXIT_INVALID)

@@ -65,15 +65,25 @@ class PlainView:
         line = _plain_line(event)
         if line:
             stamp = time.strftime("%H:%M:%S", time.localtime(event.at))
-            self.out.write(f"{stamp} {line}\n")
+            self._write(f"{stamp} {line}\n")
 
     def settle(self) -> None:
         """The manager is about to wait: let the lines out."""
-        self.out.flush()
+        self._write("")
 
     def close(self) -> None:
         """Let the last lines out."""
-        self.out.flush()
+        self._write("")
+
+    def _write(self, text: str) -> None:
+        if self.out is None:
+            return
+        try:
+            self.out.write(text)
+            self.out.flush()
+        except (BrokenPipeError, ValueError):
+            # the reader went away (``| head``): the run goes on; its record is the ledger
+            self.out = None
 
 
 def _plain_line(event: Event) -> str:

@@ -57,7 +57,9 @@ class Worker(Pyoneer):
     def start(self) -> None:
         """Become idle, ready to be handed a job; start warming an interpreter up."""
         self._become(PyoneerStatus.IDLE)
-        if self.warm and not self._context.project.fresh:
+        project = self._context.project
+        # a warm interpreter pays off from the second task on; it starts while the first runs
+        if self.warm and not project.fresh and sum(len(job.tasks) for job in project.jobs) > 1:
             self._warm_up()
 
     def assign(self, blueprint: Job) -> None:
@@ -150,8 +152,8 @@ class Worker(Pyoneer):
         """A warm fork when the task allows it, else a fresh interpreter."""
         project = self._context.project
         root = project.root
-        if self.warm and not (task.fresh or job.fresh or project.fresh):
-            if self._server is None or not self._server.alive:
+        if self.warm and self._server is not None and not (task.fresh or job.fresh or project.fresh):
+            if not self._server.alive:
                 self._warm_up()
             # while the server still starts up, a fresh interpreter is no slower
             if self._server.ready() and can_run_warm(env, self._server_env):
