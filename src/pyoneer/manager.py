@@ -237,10 +237,12 @@ class Manager(Pyoneer):
         for index in range(len(self._idle) - 1, -1, -1):
             if self.engine.fits(self._idle[index], job):
                 return self._idle.pop(index)
+        # None fits: let them all go. Where workers hold resources (Ray actors), an idle
+        # one may hold exactly what the new worker needs.
+        while self._idle:
+            self._retire(self._idle.pop())
         if len(self._workers) >= self.slots:
-            if not self._idle:
-                return None
-            self._retire(self._idle.pop(0))  # too small for this job: make room
+            return None
         self._made += 1
         name = f"worker-{self._made}"
         worker = self.engine.create_worker(name, self._context, self._inbox.put)

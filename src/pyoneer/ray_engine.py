@@ -52,9 +52,10 @@ class RayEngine(Engine):
 
     def __init__(self, address: str | None = None, announce: Callable[[str], None] | None = None) -> None:
         self.address = address or os.environ.get("RAY_ADDRESS") or None
-        if not self.address:
-            # A Ray started for this run must listen on loopback only. Ray reads this at
-            # import (and its processes inherit it): 0 keeps every listener on 127.0.0.1.
+        if not self.address or _is_loopback(self.address):
+            # A Ray started for this run must listen on loopback only, and a cluster on
+            # loopback must be reached there. Ray reads this at import (and its processes
+            # inherit it): 0 keeps every listener, and every address, on 127.0.0.1.
             os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         self.ray = _import_ray()
         self.announce = announce or (lambda _text: None)
@@ -91,6 +92,8 @@ class RayEngine(Engine):
         if ray.is_initialized():
             ray.shutdown()
         options = {"runtime_env": runtime_env, "log_to_driver": False, "logging_level": "WARNING"}
+        if self.address:
+            _check_reachable(self.address)
         try:
             if self.address:
                 ray.init(address=self.address, **options)
@@ -255,7 +258,9 @@ class RayWorker(Pyoneer):
             if self._stopping:
                 self._end(job, BlueprintStatus.CANCELLED)
             elif reason is None:
-                raise
+                # not a lost worker: the job cannot run there (its environment, our bug);
+                # it fails with Ray's words rather than leave the run waiting for ever
+                self._end(job, BlueprintStatus.FAILED, _first_line(exc))
             else:
                 with self._guard:
                     self._become(PyoneerStatus.LOST)
@@ -315,6 +320,12 @@ def _moved(attempt: Any, log: Path) -> Any:
     return replace(attempt, log=log)
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    lines = [line for line in text.splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[-1] if lines else ''}"[:300]
+
+
 def _lost_reason(ray: Any, exc: BaseException) -> str | None:
     """The words for a worker lost to Ray (its actor, process or node died); None if not that."""
     lost = (
@@ -329,6 +340,34 @@ def _lost_reason(ray: Any, exc: BaseException) -> str | None:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return f"{type(exc).__name__}: {first}"[:300]
     return None
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or "://" in address:
+        return None  # "auto", "ray://...": left to Ray
+    return host.strip("[]"), int(port)
+
+
+def _is_loopback(address: str) -> bool:
+    parts = _host_port(address)
+    return parts is not None and (parts[0] == "localhost" or parts[0].startswith("127.") or parts[0] == "::1")
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Refuse at once an address where nothing answers (Ray itself retries for minutes)."""
+    import socket
+
+    parts = _host_port(address)
+    if parts is None:
+        return
+    try:
+        socket.create_connection(parts, timeout=timeout).close()
+    except OSError as exc:
+        raise UsageError(
+            f"cannot connect to the Ray cluster at {address}: {exc.strerror or exc}\n"
+            "  hint: is the head node up (ray status)? is the address its GCS port (default 6379)?"
+        ) from None
 
 
 def _ray_resources(resources: Resources) -> dict[str, float]:

@@ -51,6 +51,9 @@ class NodeWorker:
         here = dataclasses.replace(project, root=workdir)
         job = here.job(job_name)
         with self._lock:
+            # a new job: the manager's side follows it from a cursor and offsets of 0
+            self._events.clear()
+            self._logs.clear()
             self._ended.clear()
             self._watchdog = self._watchdog or Watchdog()
             self._worker = worker = Worker(self.name, RunContext(self.run_id, here), self._report, self._watchdog)
