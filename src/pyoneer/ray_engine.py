@@ -21,7 +21,7 @@ from pyoneer.blueprints import Job, Project, Resources
 from pyoneer.engine import Engine
 from pyoneer.errors import UsageError
 from pyoneer.events import JobEnded, TaskEnded, TaskStarted, WorkerLost
-from pyoneer.outputs import Files, place
+from pyoneer.outputs import Files, gather, place
 from pyoneer.pyoneer import Pyoneer
 from pyoneer.ray_node import NodeWorker, log_key
 from pyoneer.shipping import human, pack_list
@@ -167,11 +167,15 @@ class RayEngine(Engine):
             if name not in upstream:
                 upstream.add(name)
                 stack.extend(dependencies[name])
-        with self._lock:
-            files: Files = {}
-            for name in upstream:
-                files.update(self._outputs.get(name, {}))
-            return files
+        files: Files = {}
+        for name in upstream:
+            with self._lock:
+                kept = self._outputs.get(name)
+            if kept is None:
+                # not run in this run (reused by --resume): its outputs came home last time
+                kept = gather(self._project.root, self._project.job(name).outputs)
+            files.update(kept)
+        return files
 
     def keep_outputs(self, job: str, files: Files) -> None:
         """Hold ``job``'s outputs for its dependents, and bring them home."""

@@ -46,14 +46,16 @@ class NodeWorker:
 
     def run_job(self, project: Project, job_name: str, inputs: Files) -> tuple[str, Files]:
         """Run ``job_name`` in a directory of its own; its status and its declared outputs."""
+        with self._lock:
+            # a new job: the manager's side follows it from a cursor and offsets of 0,
+            # from the moment this call begins (copying the project may take a while)
+            self._events.clear()
+            self._logs.clear()
         workdir = self._fresh_workdir(job_name)
         place(workdir, inputs)
         here = dataclasses.replace(project, root=workdir)
         job = here.job(job_name)
         with self._lock:
-            # a new job: the manager's side follows it from a cursor and offsets of 0
-            self._events.clear()
-            self._logs.clear()
             self._ended.clear()
             self._watchdog = self._watchdog or Watchdog()
             self._worker = worker = Worker(self.name, RunContext(self.run_id, here), self._report, self._watchdog)
