@@ -9,10 +9,10 @@ Ray's exceptions become Pyoneer's in one place, ``_lost_reason``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,8 @@ class RayEngine(Engine):
         self._outputs: dict[str, Files] = {}
         self._lock = threading.Lock()
         self._project: Project | None = None
+        #: workers whose actor Ray has not placed yet (waiting for resources)
+        self.unplaced = 0
 
     # Engine ------------------------------------------------------------------------
 
@@ -177,6 +179,17 @@ class RayEngine(Engine):
             files.update(kept)
         return files
 
+    @contextlib.contextmanager
+    def counting_unplaced(self) -> Iterator[None]:
+        """Count a worker as waiting for Ray to place its actor while inside."""
+        with self._lock:
+            self.unplaced += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.unplaced -= 1
+
     def keep_outputs(self, job: str, files: Files) -> None:
         """Hold ``job``'s outputs for its dependents, and bring them home."""
         with self._lock:
@@ -219,8 +232,18 @@ class RayWorker(Pyoneer):
         self._take(blueprint, BlueprintStatus.READY)
 
     def unassign(self) -> Job:
-        """Let go of the ended job and go back to idle."""
-        return self._release()
+        """Let go of the ended job and go back to idle.
+
+        An idle worker keeps its actor for the next job, unless other workers wait for
+        resources: then the actor goes, so what it holds is free for them.
+        """
+        job = self._release()
+        if self._actor is not None and self._engine.unplaced > 0:
+            with contextlib.suppress(Exception):  # tidy its node first; killed anyway
+                self._ray.get(self._actor.stop.remote(), timeout=STOP_WAIT)
+            self._ray.kill(self._actor, no_restart=True)
+            self._actor, self.size = None, None
+        return job
 
     def run(self) -> None:
         """Send the job to the node and follow it from a thread of its own."""
@@ -276,7 +299,8 @@ class RayWorker(Pyoneer):
         if self._actor is None:
             self._actor = self._engine.actor_for(self.name, self._context.run_id, job.resources)
             self.size = job.resources
-            self.host, self.pid = self._ray.get(self._actor.where.remote())
+            with self._engine.counting_unplaced():
+                self.host, self.pid = self._ray.get(self._actor.where.remote())
         done = self._actor.run_job.remote(self._context.project, job.name, self._engine.inputs_for(job.name))
         cursor, offsets = 0, {}
         while True:
