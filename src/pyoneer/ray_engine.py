@@ -296,12 +296,23 @@ class RayWorker(Pyoneer):
         self._end(job, status)
 
     def _follow(self, job: Job) -> BlueprintStatus:
-        if self._actor is None:
-            self._actor = self._engine.actor_for(self.name, self._context.run_id, job.resources)
-            self.size = job.resources
+        with self._guard:
+            # either stop() sees this actor and kills it, or this sees stop() and quits
+            if self._stopping:
+                return BlueprintStatus.CANCELLED
+            if self._actor is None:
+                self._actor = self._engine.actor_for(self.name, self._context.run_id, job.resources)
+                self.size = job.resources
+                placed = False
+            else:
+                placed = True
+        if not placed:
             with self._engine.counting_unplaced():
                 self.host, self.pid = self._ray.get(self._actor.where.remote())
-        done = self._actor.run_job.remote(self._context.project, job.name, self._engine.inputs_for(job.name))
+        with self._guard:
+            if self._stopping:  # stopped while Ray was placing the actor
+                return BlueprintStatus.CANCELLED
+            done = self._actor.run_job.remote(self._context.project, job.name, self._engine.inputs_for(job.name))
         cursor, offsets = 0, {}
         while True:
             finished, _ = self._ray.wait([done], timeout=POLL)
