@@ -7,7 +7,6 @@ is one step at a time (``step``), so it can be driven and tested one event at a 
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 import time

@@ -23,7 +23,7 @@ from pyoneer.errors import UsageError
 from pyoneer.events import JobEnded, TaskEnded, TaskStarted, WorkerLost
 from pyoneer.outputs import Files, gather, place
 from pyoneer.pyoneer import Pyoneer
-from pyoneer.ray_node import NodeWorker, log_key
+from pyoneer.ray_node import NodeWorker
 from pyoneer.shipping import human, pack_list
 from pyoneer.status import BlueprintStatus, PyoneerStatus
 from pyoneer.worker import Report
