@@ -54,8 +54,9 @@ def test_jobs_run_after_what_they_need(project_dir: Path) -> None:
     )
     result = pyoneer.load(project_dir).run(workers=4)
     assert result.ok and result.exit_code == 0
-    ends = {job: end for job, (start, end) in ((j, interval(project_dir, j)) for j in "abcd")}
-    starts = {job: interval(project_dir, job)[0] for job in "abcd"}
+    starts, ends = {}, {}
+    for job in "abcd":
+        starts[job], ends[job] = interval(project_dir, job)
     assert ends["a"] <= starts["b"] and ends["b"] <= starts["c"]
     assert ends["c"] <= starts["d"] and ends["a"] <= starts["d"]
 
