@@ -48,6 +48,10 @@ class Watchdog:
         """Put ``pid``'s tree (and the orphans carrying ``marks``) under watch."""
         self._send(f"+{pid} {' '.join(mark.decode() for mark in sorted(marks))}\n")
 
+    def adopt(self, pid: int) -> None:
+        """Tell it that ``pid`` (a subreaper: a fork server) takes in task orphans."""
+        self._send(f"^{pid}\n")
+
     def forget(self, pid: int) -> None:
         """Take ``pid``'s tree off the watch (it has ended)."""
         self._send(f"-{pid}\n")
@@ -108,7 +112,8 @@ class TaskProcess:
 
     def end(self, grace: float = KILL_GRACE) -> int:
         """End the process and every process it started; return its exit code."""
-        end_tree(self.pid, self.marks, lambda: self._popen.poll() is not None, grace)
+        members = lambda: proctree.tree(self.pid, self.marks)  # noqa: E731
+        end_tree(members, lambda: self._popen.poll() is not None, grace)
         return self._popen.wait()
 
     def sweep(self) -> None:
@@ -123,20 +128,22 @@ def python_argv(script: Path, args: Sequence[str]) -> list[str]:
     return [sys.executable, str(script), *args]
 
 
-def end_tree(pid: int, marks: frozenset[bytes], ended: Callable[[], bool], grace: float) -> None:
-    """SIGTERM the tree of ``pid``; after ``grace`` seconds SIGKILL what is left."""
-    members = proctree.tree(pid, marks)
-    proctree.signal_all(members, signal.SIGTERM)
+def end_tree(members: Callable[[], set[int]], ended: Callable[[], bool], grace: float) -> None:
+    """SIGTERM a task's tree (``members()``); after ``grace`` seconds SIGKILL what is left."""
+    doomed = members()
+    proctree.signal_all(doomed, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and not (ended() and not proctree.alive(proctree.tree(pid, marks))):
+    while time.monotonic() < deadline and not (ended() and not proctree.alive(members())):
         time.sleep(0.02)
-    proctree.signal_all(members | proctree.tree(pid, marks), signal.SIGKILL)
+    proctree.signal_all(doomed | members(), signal.SIGKILL)
 
 
 class ForkServer:
     """A worker's warm interpreter (``forkserver.py``): it forks one child per task.
 
-    One task at a time: the worker sends a request and reads the replies in order.
+    One task at a time: the worker sends a request and reads the replies in order. The
+    server is a subreaper where Linux allows it: what a task leaves behind stays its
+    child, so ``leftovers`` tells at a glance whether a task left anything running.
     """
 
     def __init__(self) -> None:
@@ -154,13 +161,23 @@ class ForkServer:
         self._replies = replies
         self._pending = b""
         self._ready = False
+        self.pid = self._process.pid
+        #: whether the server took in its tasks' orphans (set once it is ready)
+        self.subreaper = False
+        self._adopted = False
 
     def ready(self) -> bool:
         """True once the server has started up (never waits for it)."""
         if not self._ready and self.alive:
             with contextlib.suppress(ForkServerGone):
-                self._ready = self.reply(0) == "ready"
+                line = self.reply(0)
+                self._ready = line is not None and line.startswith("ready")
+                self.subreaper = line == "ready subreaper"
         return self._ready
+
+    def leftovers(self) -> set[int] | None:
+        """The server's children between tasks: orphans of ended ones (None: can't tell)."""
+        return proctree.children(self.pid) if self.subreaper else None
 
     def spawn(
         self,
@@ -180,6 +197,9 @@ class ForkServer:
         word, pid = self.reply(None).split()
         if word != "started":
             raise RuntimeError(f"fork server said {word!r}")  # a bug of ours
+        if watchdog is not None and self.subreaper and not self._adopted:
+            watchdog.adopt(self.pid)
+            self._adopted = True
         return WarmProcess(self, int(pid), _marks(env), watchdog)
 
     def reply(self, timeout: float | None) -> str | None:
@@ -233,6 +253,15 @@ class WarmProcess:
         if watchdog is not None:
             watchdog.watch(pid, marks)
 
+    def _members(self) -> set[int]:
+        # the task's tree, and (the server being a subreaper, and running one task at a
+        # time) every other child of the server: orphans the task left, even those that
+        # left its session and cleared their environment
+        members = proctree.tree(self.pid, self.marks, frozenset({self._server.pid}))
+        for orphan in (proctree.children(self._server.pid) or set()) - {self.pid}:
+            members |= proctree.tree(orphan, frozenset(), frozenset({self._server.pid}))
+        return members
+
     def wait(self, timeout: float | None) -> int | None:
         """Wait for the child; its exit code, or ``None`` if ``timeout`` passed first."""
         with self._reading:
@@ -252,7 +281,7 @@ class WarmProcess:
 
     def end(self, grace: float = KILL_GRACE) -> int:
         """End the child and every process it started; return its exit code."""
-        end_tree(self.pid, self.marks, lambda: not proctree.is_running(self.pid), grace)
+        end_tree(self._members, lambda: not proctree.is_running(self.pid), grace)
         if self._reading.acquire(blocking=False):
             try:
                 code = self._read(None)
@@ -264,7 +293,10 @@ class WarmProcess:
 
     def sweep(self) -> None:
         """Kill whatever the ended child left running."""
-        proctree.kill_trees({self.pid: self.marks})
+        # no leftovers is the common case, and one small read tells it: the whole-/proc
+        # scan of ``_members`` costs about a millisecond
+        if self._server.leftovers() != set():
+            proctree.signal_all(self._members(), signal.SIGKILL)
         if self._watchdog is not None:
             self._watchdog.forget(self.pid)
 

@@ -32,20 +32,21 @@ def started_at(pid: int) -> str | None:
     return fields[19].decode() if fields is not None else None
 
 
-def tree(leader: int, marks: frozenset[bytes] = frozenset()) -> set[int]:
+def tree(leader: int, marks: frozenset[bytes] = frozenset(), adopters: frozenset[int] = frozenset()) -> set[int]:
     """Every live process of ``leader``'s session, and every descendant of ``leader``.
 
     With ``marks`` (``NAME=value`` environment entries that the leader was started
     with), also the orphans that left the session (``setsid``, then their parent died)
-    but still carry those entries. Reads /proc once. Off Linux, falls back to the
-    process group (as ``-leader``).
+    but still carry those entries: children of init, of this process, or of one of
+    ``adopters`` (subreapers such as a fork server). Reads /proc once. Off Linux, falls
+    back to the process group (as ``-leader``).
     """
     table = _process_table()
     if table is None:
         return {-leader}  # os.kill(-pgid, sig) signals the whole group
     members = {pid for pid, (_, session) in table.items() if session == leader}
     if marks:
-        members |= _marked_orphans(table, marks)
+        members |= _marked_orphans(table, marks, adopters)
     children: dict[int, list[int]] = {}
     for pid, (parent, _) in table.items():
         children.setdefault(parent, []).append(pid)
@@ -60,10 +61,12 @@ def tree(leader: int, marks: frozenset[bytes] = frozenset()) -> set[int]:
     return members
 
 
-def _marked_orphans(table: dict[int, tuple[int, int]], marks: frozenset[bytes]) -> set[int]:
+def _marked_orphans(
+    table: dict[int, tuple[int, int]], marks: frozenset[bytes], adopters: frozenset[int]
+) -> set[int]:
     # Orphans are adopted by init or by a "subreaper" ancestor: only those are looked at,
     # so the environment of every process on the machine need not be read.
-    adopters = {1, os.getpid()}
+    adopters = {1, os.getpid(), *adopters}
     found = set()
     for pid, (parent, _) in table.items():
         if parent in adopters and marks <= _environment(pid):
@@ -93,12 +96,21 @@ def signal_all(pids: set[int], signum: int) -> None:
             pass
 
 
-def kill_trees(leaders: dict[int, frozenset[bytes]]) -> None:
+def kill_trees(leaders: dict[int, frozenset[bytes]], adopters: frozenset[int] = frozenset()) -> None:
     """SIGKILL the whole tree of each leader (mapped to its environment marks)."""
     doomed: set[int] = set()
     for leader, marks in leaders.items():
-        doomed |= tree(leader, marks)
+        doomed |= tree(leader, marks, adopters)
     signal_all(doomed, signal.SIGKILL)
+
+
+def children(pid: int) -> set[int] | None:
+    """The children of ``pid`` (its main thread's), or ``None`` where /proc cannot tell."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", "rb") as listing:
+            return {int(child) for child in listing.read().split()}
+    except (OSError, ValueError):
+        return None
 
 
 def _process_table() -> dict[int, tuple[int, int]] | None:
