@@ -10,19 +10,19 @@ import contextlib
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 
 from pyoneer import __version__
-from pyoneer.blueprints import Project, Resources
-from pyoneer.display import make_view, print_summary
 from pyoneer.errors import EXIT_INTERRUPTED, EXIT_INVALID, PyoneerError, UsageError
-from pyoneer.ledger import dumps
-from pyoneer.engine import engine_named
-from pyoneer.projectfile import load, read
-from pyoneer.runner import run as run_project
-from pyoneer.scaffold import init_project
+
+if TYPE_CHECKING:
+    from pyoneer.blueprints import Project, Resources
+    from pyoneer.machine import ForkServer
+
+# Each command imports what it needs when it runs: ``pyoneer run`` of one small script
+# takes less time than importing everything would.
 
 _PATH = click.Path(path_type=Path)
 
@@ -64,22 +64,54 @@ def run(
     pyoneer run --resume               only what did not succeed last time
     pyoneer run train.py -- --epochs 3 one script, with its arguments
     """
+    spare = _spare_fork_server(engine_name)
+    try:
+        return _run(path, script_args, workers, resume, engine_name, address, spare)
+    finally:
+        if spare is not None:
+            spare.close()  # unless a worker took it (and closed it already)
+
+
+def _spare_fork_server(engine_name: str | None) -> ForkServer | None:
+    """A warm interpreter started before anything else, when there is a core to spare.
+
+    It comes up on another core while this process imports and reads the project, so
+    even a one-task project's task starts warm, without an interpreter's cold start.
+    """
+    if engine_name not in (None, "local") or len(os.sched_getaffinity(0)) < 2:
+        return None
+    from pyoneer.machine import ForkServer
+
+    return ForkServer()
+
+
+def _run(
+    path: Path,
+    script_args: tuple[str, ...],
+    workers: int | None,
+    resume: bool,
+    engine_name: str | None,
+    address: str | None,
+    spare: ForkServer | None,
+) -> int:
+    from pyoneer.display import open_display
+    from pyoneer.engine import engine_named
+    from pyoneer.projectfile import read
+    from pyoneer.runner import run as run_project
+
     found = read(path, script_args)
     project = found.project
-    console = _console()
+    display = open_display(project)
     engine = engine_named(
-        engine_name or found.engine.name,
-        address or found.engine.address,
-        announce=lambda text: console.print(text, highlight=False),
+        engine_name or found.engine.name, address or found.engine.address, announce=display.say, spare=spare
     )
-    view = make_view(project, console)
     try:
         result = run_project(
-            project, workers, resume=resume, engine=engine, observers=[view], stop_on_signals=True
+            project, workers, resume=resume, engine=engine, observers=[display], stop_on_signals=True
         )
     finally:
-        view.close()
-    print_summary(result, console)
+        display.close()
+    display.summary(result)
     return result.exit_code
 
 
@@ -93,13 +125,16 @@ _RUN_OPTION = click.option("--run", "run_id", metavar="ID", help="A run id (or i
 def status(path: Path, run_id: str | None, as_json: bool) -> int:
     """Show the state of the latest run (or --run ID): each pyoneer and its blueprint."""
     from pyoneer import history  # only the reading commands need it
+    from pyoneer.terminal import console
 
     with contextlib.closing(history.ledger_of(_root_of(path))) as ledger:
         state = history.run_state(ledger, run_id)
     if as_json:
+        from pyoneer.ledger import dumps
+
         click.echo(dumps(state))
     else:
-        history.print_status(state, _console())
+        history.print_status(state, console())
     return 0
 
 
@@ -109,13 +144,16 @@ def status(path: Path, run_id: str | None, as_json: bool) -> int:
 def runs(path: Path, as_json: bool) -> int:
     """List the project's runs, one a line."""
     from pyoneer import history  # only the reading commands need it
+    from pyoneer.terminal import console
 
     with contextlib.closing(history.ledger_of(_root_of(path))) as ledger:
         listed = history.run_list(ledger)
     if as_json:
+        from pyoneer.ledger import dumps
+
         click.echo(dumps(listed))
     else:
-        history.print_runs(listed, _console())
+        history.print_runs(listed, console())
     return 0
 
 
@@ -145,20 +183,6 @@ def logs(where: tuple[str, ...], run_id: str | None, attempt: int | None, follow
     return 0
 
 
-class _Console(Console):
-    """A console that falls silent when its reader leaves (``| head``), instead of exiting 1."""
-
-    def on_broken_pipe(self) -> None:
-        """Print no more; the run's outcome stays the exit code (and is in the ledger)."""
-        self.quiet = True
-
-
-def _console() -> Console:
-    """The terminal's width on a terminal; wide elsewhere, so pipes and files get whole tables."""
-    console = _Console(highlight=False)
-    return console if console.is_terminal else _Console(highlight=False, width=200)
-
-
 def _root_of(path: Path) -> Path:
     """The project root that PATH names: the directory itself, or a file's directory."""
     if not path.exists():
@@ -170,6 +194,8 @@ def _root_of(path: Path) -> Path:
 @click.argument("path", type=_PATH, default=".")
 def check(path: Path) -> int:
     """Check the project at PATH and print its plan, without running anything."""
+    from pyoneer.projectfile import load
+
     project = load(path)
     click.echo(f"project {project.name} ({project.root}): {len(project.jobs)} jobs, valid")
     dependencies = project.dependencies
@@ -181,6 +207,8 @@ def check(path: Path) -> int:
 
 
 def _describe_job(project: Project, name: str, needs: tuple[str, ...]) -> str:
+    from pyoneer.blueprints import Resources
+
     job = project.job(name)
     lines = [f"  {name}" + (f"  (needs {', '.join(needs)})" if needs else "")]
     if job.resources != Resources():
@@ -212,6 +240,8 @@ def _describe_resources(resources: Resources) -> str:
 @click.argument("directory", type=_PATH, default=".")
 def init(directory: Path) -> int:
     """Write a small example project into DIRECTORY (default: here)."""
+    from pyoneer.scaffold import init_project
+
     written = init_project(directory)
     click.echo(f"wrote an example project to {directory}:")
     for path in written:

@@ -1,92 +1,118 @@
-"""What a person sees of a run: a live view on a terminal, plain lines elsewhere, a summary.
+"""What a person sees of a run: plain lines and a plain summary, or the live terminal view.
 
-Both views are observers of the manager; they only print, and never decide anything.
+Views are observers of the manager; they only print, and never decide anything. Off a
+terminal (a pipe, a file, a CI log) everything here is plain text and ``rich`` is never
+imported: it costs more start-up time than a one-script run takes. On a terminal the
+live view and the coloured summary come from ``pyoneer.terminal``.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, TextIO
 
-from rich.console import Console, Group
-from rich.live import Live
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-
-from pyoneer.blueprints import Project
-from pyoneer.events import Event, Interrupted, JobChanged, TaskEnded, TaskStarted
-from pyoneer.results import JobResult, RunResult
+from pyoneer.events import Event, Interrupted, JobChanged, TaskEnded
 from pyoneer.status import BlueprintStatus
 
-_STYLE = {
-    BlueprintStatus.NOT_READY: "dim",
-    BlueprintStatus.READY: "cyan",
-    BlueprintStatus.RUNNING: "bold blue",
-    BlueprintStatus.SUCCEEDED: "green",
-    BlueprintStatus.FAILED: "bold red",
-    BlueprintStatus.SKIPPED: "yellow",
-    BlueprintStatus.CANCELLED: "magenta",
-}
-
-_WORTH_A_ROW = (BlueprintStatus.RUNNING, BlueprintStatus.FAILED, BlueprintStatus.CANCELLED)
+if TYPE_CHECKING:
+    from pyoneer.blueprints import Project
+    from pyoneer.results import JobResult, RunResult
 
 #: lines of a failed task's output shown under the summary
 TAIL_LINES = 15
+#: up to this many jobs, the summary lists every one
+SUMMARY_ROWS = 40
 
 
-def _status_text(status: BlueprintStatus) -> str:
-    return f"[{_STYLE[status]}]{status.value}[/]"
-
-
-def _seconds(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value < 60:
-        return f"{value:.1f} s"
-    minutes, seconds = divmod(int(value), 60)
-    return f"{minutes}m{seconds:02d}s"
-
-
-def make_view(project: Project, console: Console) -> LiveView | PlainView:
-    """The live view on a terminal, plain lines anywhere else."""
-    return LiveView(project, console) if console.is_terminal else PlainView(console)
-
-
-class PlainView:
-    """One line per change of status, for logs and pipes: plain text, written as it comes."""
-
-    def __init__(self, console: Console) -> None:
-        self.out = console.file
+class Display(Protocol):
+    """An observer of a run that also prints its messages and its summary."""
 
     def notify(self, event: Event) -> None:
-        """Print a line for a job's change of status or a failed attempt."""
-        line = _plain_line(event)
+        """Take in one event of the run."""
+
+    def settle(self) -> None:
+        """The manager is about to wait: show what has come in."""
+
+    def say(self, text: str) -> None:
+        """Print a message (plain text)."""
+
+    def close(self) -> None:
+        """The run has ended: stop redrawing."""
+
+    def summary(self, result: RunResult) -> None:
+        """Print the summary of the ended run."""
+
+
+def open_display(project: Project, stream: TextIO | None = None) -> Display:
+    """The live view on a terminal, plain lines anywhere else."""
+    stream = sys.stdout if stream is None else stream
+    if _is_terminal(stream):
+        from pyoneer.terminal import LiveDisplay  # rich: only where it draws
+
+        return LiveDisplay(project)
+    return PlainDisplay(stream)
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class PlainDisplay:
+    """One line per change of status, for logs and pipes: plain text, written as it comes.
+
+    A reader that goes away (``| head``) silences it; the run goes on, and its record is
+    the ledger.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._out: TextIO | None = stream
+        self._pending: list[str] = []
+
+    def notify(self, event: Event) -> None:
+        """Queue a line for a job's change of status or a failed attempt."""
+        line = plain_line(event)
         if line:
             stamp = time.strftime("%H:%M:%S", time.localtime(event.at))
-            self._write(f"{stamp} {line}\n")
+            self._pending.append(f"{stamp} {line}\n")
 
     def settle(self) -> None:
         """The manager is about to wait: let the lines out."""
-        self._write("")
+        self._flush()
 
     def close(self) -> None:
         """Let the last lines out."""
-        self._write("")
+        self._flush()
 
-    def _write(self, text: str) -> None:
-        if self.out is None:
+    def say(self, text: str) -> None:
+        """Print ``text`` on a line of its own."""
+        self._pending.append(text + "\n")
+        self._flush()
+
+    def summary(self, result: RunResult) -> None:
+        """A table of jobs, why each failure failed, and the verdict, in plain text."""
+        self._pending += [line + "\n" for line in plain_summary(result)]
+        self._flush()
+
+    def _flush(self) -> None:
+        text, self._pending = "".join(self._pending), []
+        if self._out is None or not text:
             return
         try:
-            self.out.write(text)
-            self.out.flush()
+            self._out.write(text)
+            self._out.flush()
         except (BrokenPipeError, ValueError):
-            # the reader went away (``| head``): the run goes on; its record is the ledger
-            self.out = None
+            self._out = None
 
 
-def _plain_line(event: Event) -> str:
+def plain_line(event: Event) -> str:
+    """The line a change deserves in plain output, or ``""``."""
     if isinstance(event, JobChanged):
         by = f" ({event.worker})" if event.worker and event.status is BlueprintStatus.RUNNING else ""
         word = "reused (succeeded in an earlier run, unchanged)" if event.reused else event.status.value
@@ -101,93 +127,41 @@ def _plain_line(event: Event) -> str:
     return ""
 
 
-class LiveView:
-    """A table of jobs and an overall progress bar, redrawn in place on a terminal."""
-
-    def __init__(self, project: Project, console: Console) -> None:
-        self.console = console
-        self._status = {job.name: BlueprintStatus.NOT_READY for job in project.jobs}
-        self._detail: dict[str, str] = {}
-        self._since: dict[str, float] = {}
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-        )
-        self._bar = self._progress.add_task(project.name, total=len(project.jobs))
-        self._live = Live(self, console=console, refresh_per_second=8, transient=False)
-        self._live.start()
-
-    def notify(self, event: Event) -> None:
-        """Keep the table up to date; the live display redraws it on its own."""
-        if isinstance(event, JobChanged):
-            self._status[event.job] = event.status
-            if event.reused:
-                self._detail[event.job] = "reused"
-            if event.status is BlueprintStatus.RUNNING:
-                self._since[event.job] = event.at
-            done = sum(status.is_final for status in self._status.values())
-            self._progress.update(self._bar, completed=done)
-        elif isinstance(event, TaskStarted):
-            attempt = event.attempt
-            tries = f" (attempt {attempt.number}/{event.retries + 1})" if attempt.number > 1 else ""
-            self._detail[attempt.job] = f"{attempt.task}{tries}"
-        elif isinstance(event, TaskEnded) and not event.attempt.ok:
-            self._detail[event.attempt.job] = f"{event.attempt.task}: {event.attempt.reason}"
-
-    def __rich__(self) -> Group:
-        table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
-        table.add_column("job")
-        table.add_column("status")
-        table.add_column("task")
-        table.add_column("time", justify="right")
-        now = time.time()
-        rows = list(self._status.items())
-        if len(rows) > SUMMARY_ROWS:  # a big project: what moves, and what went wrong
-            rows = [(n, s) for n, s in rows if s in _WORTH_A_ROW][:SUMMARY_ROWS]
-        for name, status in rows:
-            since = self._since.get(name)
-            elapsed = _seconds(now - since) if since and status is BlueprintStatus.RUNNING else ""
-            table.add_row(escape(name), _status_text(status), escape(self._detail.get(name, "")), elapsed)
-        return Group(table, self._progress)
-
-    def close(self) -> None:
-        """Draw the last frame and give the terminal back."""
-        self._live.stop()
+# The summary: what it says, then how plain text says it -------------------------------
 
 
-def print_summary(result: RunResult, console: Console) -> None:
-    """The end of a run: a table of jobs, why each failure failed, and the verdict.
+@dataclass(frozen=True)
+class Row:
+    """One job's line in the summary table."""
 
-    A big project lists only the jobs that did not succeed (``pyoneer status`` has all).
-    """
+    job: str
+    status: str
+    attempts: str
+    duration: str
+    reused: bool = False
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a job failed: a headline, and the tail of its failed task's log."""
+
+    job: str
+    headline: str
+    tail: tuple[str, ...] = ()
+    log: str | None = None
+
+
+HEADERS = ("job", "status", "attempts", "duration")
+
+
+def summary_rows(result: RunResult) -> tuple[list[Row], int]:
+    """The jobs the table lists, and how many more (all succeeded) it leaves out."""
     shown = _summary_jobs(result)
-    table = Table(title=f"run {result.run_id}", title_justify="left", header_style="bold")
-    table.add_column("job")
-    table.add_column("status")
-    table.add_column("attempts", justify="right")
-    table.add_column("duration", justify="right")
-    for job in shown:
-        status = "[green]reused[/]" if job.reused else _status_text(job.status)
-        table.add_row(escape(job.name), status, str(job.tries), _seconds(job.duration))
-    if len(shown) < len(result.jobs):
-        table.caption = f"{len(result.jobs) - len(shown)} more jobs, all succeeded: see pyoneer status"
-    if shown:
-        console.print(table)
-    else:
-        console.print(f"run {result.run_id}", highlight=False)
-    for job in result.jobs:
-        if job.failure is not None:
-            _print_failure(job, console)
-        elif job.status is BlueprintStatus.FAILED and job.reason:
-            console.print(f"[bold red]{escape(job.name)}[/] failed: {escape(job.reason)}", highlight=False)
-    console.print(_verdict(result), highlight=False)
-
-
-#: up to this many jobs, the summary lists every one
-SUMMARY_ROWS = 40
+    rows = [
+        Row(job.name, "reused" if job.reused else job.status.value, str(job.tries), seconds(job.duration), job.reused)
+        for job in shown
+    ]
+    return rows, len(result.jobs) - len(shown)
 
 
 def _summary_jobs(result: RunResult) -> list[JobResult]:
@@ -197,24 +171,76 @@ def _summary_jobs(result: RunResult) -> list[JobResult]:
     return unhappy[:SUMMARY_ROWS]
 
 
-def _print_failure(job: JobResult, console: Console) -> None:
-    attempt = job.failure
-    tries = f" (after {attempt.number} attempts)" if attempt.number > 1 else ""
-    console.print(
-        f"[bold red]{escape(job.name)}[/] failed: task {escape(attempt.task)} {attempt.reason}{tries}",
-        highlight=False,
-    )
-    tail = last_lines(attempt.log, TAIL_LINES)
-    if tail:
-        console.print("  last lines of its output:", style="dim")
-        for line in tail:
-            console.print("  | " + escape(line), highlight=False, soft_wrap=True)
-    else:
-        console.print("  (it printed nothing)", style="dim")
-    console.print(f"  full log: {escape(_shown(attempt.log))}", highlight=False)
+def failures(result: RunResult) -> list[Failure]:
+    """Each failed job: its failed attempt and the last lines of that attempt's log."""
+    found = []
+    for job in result.jobs:
+        attempt = job.failure
+        if attempt is not None:
+            tries = f" (after {attempt.number} attempts)" if attempt.number > 1 else ""
+            found.append(
+                Failure(
+                    job.name,
+                    f"failed: task {attempt.task} {attempt.reason}{tries}",
+                    tuple(last_lines(attempt.log, TAIL_LINES)),
+                    shown_path(attempt.log),
+                )
+            )
+        elif job.status is BlueprintStatus.FAILED and job.reason:
+            found.append(Failure(job.name, f"failed: {job.reason}"))
+    return found
 
 
-def _shown(path: Path) -> str:
+def verdict(result: RunResult) -> tuple[str, str]:
+    """The last line: ``done``, ``failed`` or ``interrupted``, and the counts and time."""
+    counts: dict[str, int] = {}
+    for job in result.jobs:
+        word = "reused" if job.reused else job.status.value
+        counts[word] = counts.get(word, 0) + 1
+    parts = ", ".join(f"{count} {word}" for word, count in counts.items())
+    head = "interrupted" if result.interrupted else "done" if result.ok else "failed"
+    return head, f"{parts} in {seconds(result.ended - result.started)}"
+
+
+def plain_summary(result: RunResult) -> list[str]:
+    """The summary as lines of plain text: aligned columns, no colours."""
+    rows, hidden = summary_rows(result)
+    lines = [f"run {result.run_id}"]
+    if rows:
+        cells = [HEADERS, *[(row.job, row.status, row.attempts, row.duration) for row in rows]]
+        widths = [max(len(line[column]) for line in cells) for column in range(len(HEADERS))]
+        for line in cells:
+            name, status, attempts, duration = line
+            lines.append(
+                f"{name:<{widths[0]}}  {status:<{widths[1]}}  {attempts:>{widths[2]}}  {duration:>{widths[3]}}"
+            )
+    if hidden:
+        lines.append(f"{hidden} more jobs, all succeeded: see pyoneer status")
+    for failure in failures(result):
+        lines.append(f"{failure.job} {failure.headline}")
+        if failure.log is not None:
+            if failure.tail:
+                lines.append("  last lines of its output:")
+                lines += ["  | " + line for line in failure.tail]
+            else:
+                lines.append("  (it printed nothing)")
+            lines.append(f"  full log: {failure.log}")
+    head, rest = verdict(result)
+    lines.append(f"{head}: {rest}")
+    return lines
+
+
+def seconds(value: float | None) -> str:
+    """A duration for people: ``4.2 s``, ``3m07s``, ``-`` when unknown."""
+    if value is None:
+        return "-"
+    if value < 60:
+        return f"{value:.1f} s"
+    minutes, rest = divmod(int(value), 60)
+    return f"{minutes}m{rest:02d}s"
+
+
+def shown_path(path: Path) -> str:
     """``path`` relative to the working directory when that is shorter."""
     relative = os.path.relpath(path)
     return relative if len(relative) < len(str(path)) else str(path)
@@ -230,19 +256,3 @@ def last_lines(path: Path, count: int) -> list[str]:
     except OSError:
         return []
     return data.decode("utf-8", "replace").splitlines()[-count:]
-
-
-def _verdict(result: RunResult) -> str:
-    counts: dict[str, int] = {}
-    for job in result.jobs:
-        word = "reused" if job.reused else job.status.value
-        counts[word] = counts.get(word, 0) + 1
-    parts = ", ".join(f"{count} {word}" for word, count in counts.items())
-    took = _seconds(result.ended - result.started)
-    if result.interrupted:
-        head = "[magenta]interrupted[/]"
-    elif result.ok:
-        head = "[green]done[/]"
-    else:
-        head = "[bold red]failed[/]"
-    return f"{head}: {parts} in {took}"

@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from pyoneer.blueprints import Job, Project
 from pyoneer.errors import UsageError
-from pyoneer.machine import Watchdog
+from pyoneer.machine import ForkServer, Watchdog
 from pyoneer.pyoneer import Pyoneer
 from pyoneer.worker import Report, Worker
 from pyoneer.workspace import RunContext
@@ -48,39 +48,51 @@ class LocalEngine(Engine):
     """Workers on this machine: each runs its tasks as child processes of this process.
 
     One watchdog process per engine kills the tasks' trees if this process dies first.
+    A ``spare`` fork server, started early by the caller, goes to the first worker.
     """
 
     name = "local"
 
-    def __init__(self) -> None:
+    def __init__(self, spare: ForkServer | None = None) -> None:
         self._watchdog: Watchdog | None = None
+        self._spare = spare
 
     def create_worker(self, name: str, context: RunContext, report: Report) -> Pyoneer:
         """A local ``Worker``."""
         if self._watchdog is None:
             self._watchdog = Watchdog()
-        return Worker(name, context, report, watchdog=self._watchdog)
+        server, self._spare = self._spare, None
+        return Worker(name, context, report, watchdog=self._watchdog, server=server)
 
     def close(self) -> None:
-        """Stop the watchdog."""
+        """Stop the watchdog (and the spare fork server, if no worker took it)."""
         if self._watchdog is not None:
             self._watchdog.close()
             self._watchdog = None
+        if self._spare is not None:
+            self._spare.close()
+            self._spare = None
 
 
 ENGINE_NAMES = ("local", "ray")
 
 
-def engine_named(name: str, address: str | None = None, announce: Callable[[str], None] | None = None) -> Engine:
+def engine_named(
+    name: str,
+    address: str | None = None,
+    announce: Callable[[str], None] | None = None,
+    spare: ForkServer | None = None,
+) -> Engine:
     """The engine called ``name``; an unknown name is a usage error.
 
     ``address`` is the Ray cluster's; ``announce`` prints what the engine does before
-    the run (the size of what travels to the nodes).
+    the run (the size of what travels to the nodes); ``spare`` is a fork server for the
+    local engine's first worker.
     """
     if name == "local":
         if address:
             raise UsageError("--address is for the Ray engine; add --engine ray")
-        return LocalEngine()
+        return LocalEngine(spare)
     if name == "ray":
         from pyoneer.ray_engine import RayEngine  # Ray is an optional extra
 

@@ -15,7 +15,6 @@ Each class builds its own message, so the CLI only prints ``str(error)``.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -109,6 +108,8 @@ class TransitionError(PyoneerError):
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """A hint naming the choice closest to ``word``, or ``""`` when none is close."""
+    import difflib  # only when there is a mistake to explain
+
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f"did you mean {close[0]!r}?" if close else ""
 

@@ -61,6 +61,8 @@ _inherited: dict[str, dict] = {}
 #: C's exit(): C-level atexit handlers and stdio buffers, without Python's finalization
 _c_exit = ctypes.PyDLL(None).exit
 _c_exit.argtypes = [ctypes.c_int]
+#: whether C's stdio streams are unbuffered here (python -u / PYTHONUNBUFFERED does that)
+_C_STDIO_UNBUFFERED = bool(os.environ.get("PYTHONUNBUFFERED"))
 
 
 def _unraisable_hook_args_type() -> type:
@@ -105,7 +107,8 @@ def main() -> None:
         if requests not in readable:
             continue
         chunk = os.read(requests, 65536)
-        if not chunk:
+        if not chunk:  # the manager is gone, maybe killed: its tasks go with it
+            _end_descendants()
             return
         pending += chunk
         while len(pending) >= 4 and len(pending) >= 4 + int.from_bytes(pending[:4], "big"):
@@ -115,6 +118,9 @@ def main() -> None:
             # a child's collections then skip the server's objects: touching them would
             # copy their pages into the child
             gc.freeze()
+            # what a child keeps alive to its end, taken here: taking it in the child would
+            # copy the pages of every object it names into the child
+            _inherited.update(modules=dict(sys.modules), sys=dict(sys.__dict__), builtins=dict(builtins.__dict__))
             pid = os.fork()
             if pid == 0:
                 _child(request, (replies, wake_read, wake_write))
@@ -132,6 +138,30 @@ def _become_subreaper() -> bool:
         return ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
     except (AttributeError, OSError):
         return False
+
+
+def _end_descendants() -> None:
+    """SIGKILL every process below this one: as a subreaper, that is all our tasks left.
+
+    (The watchdog finds a task's orphans by the PYONEER_* variables they carry; one that
+    cleared its environment is found only here.)
+    """
+    for _ in range(2):  # a process that forked while we looked has its child seen next time
+        doomed, below = [], [os.getpid()]
+        while below:
+            pid = below.pop()
+            try:
+                with open(f"/proc/{pid}/task/{pid}/children", "rb") as listing:
+                    children = [int(child) for child in listing.read().split()]
+            except (OSError, ValueError):
+                children = []
+            doomed += children
+            below += children
+        for pid in doomed:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
 
 
 def _reap(children: set[int], replies: int) -> None:
@@ -183,7 +213,6 @@ def _child(request: dict, server_fds: tuple[int, ...]) -> None:
 
 
 def _become(request: dict, server_fds: tuple[int, ...]) -> str:
-    _inherited.update(modules=dict(sys.modules), sys=dict(sys.__dict__), builtins=dict(builtins.__dict__))
     os.setsid()
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -192,9 +221,9 @@ def _become(request: dict, server_fds: tuple[int, ...]) -> str:
     for fd in server_fds:
         os.close(fd)
     _plumb(request["log"])
+    _buffer_c_stdio(bool(request["env"].get("PYTHONUNBUFFERED")))
     os.chdir(request["cwd"])
-    os.environ.clear()
-    os.environ.update(request["env"])
+    _set_environment(request["env"])
     time.tzset()  # TZ from the task's environment, as at a fresh start
     _forget_server_modules()
     _reseed()
@@ -206,6 +235,20 @@ def _become(request: dict, server_fds: tuple[int, ...]) -> str:
     return script
 
 
+def _set_environment(env: dict[str, str]) -> None:
+    """``os.environ`` (and C's environ) become ``env``, in ``env``'s order.
+
+    Only what differs is changed: the task's environment is the server's plus a few
+    entries, which a changed or added entry keeps in place, as a fresh start has them.
+    """
+    environ = os.environ
+    for name in [name for name in environ if name not in env]:
+        del environ[name]
+    for name, value in env.items():
+        if environ.get(name) != value:
+            environ[name] = value
+
+
 def _plumb(log: str) -> None:
     output = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     nothing = os.open(os.devnull, os.O_RDWR)  # as subprocess.DEVNULL opens it
@@ -214,6 +257,26 @@ def _plumb(log: str) -> None:
     os.dup2(output, 2)
     os.close(nothing)
     os.close(output)
+
+
+def _buffer_c_stdio(unbuffered: bool) -> None:
+    """C's stdin/stdout/stderr buffered as a fresh ``python`` with this environment has them.
+
+    With PYTHONUNBUFFERED the interpreter makes all three unbuffered at start-up; else
+    they keep C's defaults (full buffering for files, none for stderr). Output written
+    through C (``printf`` in an extension) then interleaves with Python's the same way.
+    """
+    if unbuffered == _C_STDIO_UNBUFFERED:
+        return
+    libc = ctypes.CDLL(None)
+    libc.setvbuf.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
+    for name in ("stdin", "stdout", "stderr"):
+        stream = ctypes.c_void_p.in_dll(libc, name)
+        mode = _IONBF if unbuffered or name == "stderr" else _IOFBF
+        libc.setvbuf(stream, None, mode, 0)
+
+
+_IOFBF, _IONBF = 0, 2  # from <stdio.h> (glibc)
 
 
 def _forget_server_modules() -> None:
@@ -389,11 +452,10 @@ def _is_closed(stream: object) -> bool:
 
 def _reset_signal_handlers() -> None:
     """Python-level handlers back to SIG_DFL, as the interpreter does once atexit is done."""
-    for signum in signal.valid_signals():
+    for signum in _signal.valid_signals():  # the C functions: no enum wrapping
         try:
-            handler = signal.getsignal(signum)
-            if callable(handler):
-                signal.signal(signum, signal.SIG_DFL)
+            if callable(_signal.getsignal(signum)):
+                _signal.signal(signum, _signal.SIG_DFL)
         except (OSError, ValueError):
             pass
 

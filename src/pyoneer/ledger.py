@@ -143,13 +143,17 @@ class Ledger:
         partial = path.with_name(f"{path.name}.{os.getpid()}.new")
         partial.unlink(missing_ok=True)
         db = _connect(partial)
-        with db:
-            for statement in _DDL:
-                db.execute(statement)
-            db.executemany(
-                "INSERT INTO meta (key, value) VALUES (?, ?)",
-                [("application", _APPLICATION), ("schema", str(SCHEMA_VERSION))],
-            )
+        # WAL from birth, and the schema in one transaction: each statement on its own
+        # would be a commit, and a disk sync, of its own (~0.1 s in all)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("BEGIN")
+        for statement in _DDL:
+            db.execute(statement)
+        db.executemany(
+            "INSERT INTO meta (key, value) VALUES (?, ?)",
+            [("application", _APPLICATION), ("schema", str(SCHEMA_VERSION))],
+        )
+        db.commit()
         db.close()
         # appear whole or not at all; if another process made one meanwhile, theirs stays
         with contextlib.suppress(FileExistsError):

@@ -168,9 +168,13 @@ class ForkServer:
 
     def ready(self) -> bool:
         """True once the server has started up (never waits for it)."""
+        return self.wait_ready(0)
+
+    def wait_ready(self, timeout: float) -> bool:
+        """True once the server is up, waiting up to ``timeout`` seconds; False if it died."""
         if not self._ready and self.alive:
             with contextlib.suppress(ForkServerGone):
-                line = self.reply(0)
+                line = self.reply(timeout)
                 self._ready = line is not None and line.startswith("ready")
                 self.subreaper = line == "ready subreaper"
         return self._ready
@@ -221,6 +225,10 @@ class ForkServer:
     def alive(self) -> bool:
         """True while the server runs."""
         return self._process.poll() is None
+
+    def kill(self) -> None:
+        """End the server now; whoever waits for its replies hears that it is gone."""
+        self._process.kill()
 
     def close(self) -> None:
         """Send the server away (its tasks have ended; it holds nothing worth a goodbye)."""

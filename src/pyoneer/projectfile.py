@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +109,8 @@ def _engine(document: dict[str, Any]) -> EngineChoice:
 
 
 def _read_toml(file: Path) -> dict[str, Any]:
+    import tomllib  # here: a one-script run reads no TOML, and tomllib is slow to import
+
     try:
         with file.open("rb") as stream:
             return tomllib.load(stream)

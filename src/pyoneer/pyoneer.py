@@ -10,7 +10,6 @@ thread.
 from __future__ import annotations
 
 import os
-import socket
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from typing import Any, ClassVar
 from pyoneer.errors import AssignmentError
 from pyoneer.status import BlueprintStatus, PyoneerStatus, advance
 
-HOST = socket.gethostname()
+HOST = os.uname().nodename  # gethostname(), without importing socket
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,9 @@ from pyoneer.workspace import RunContext
 
 Report = Callable[[Event], None]
 
+#: seconds a task waits for its worker's fork server to come up before running fresh
+SERVER_START_TIMEOUT = 10.0
+
 
 class Worker(Pyoneer):
     """Runs the tasks of one job at a time, in order, as child processes of this machine."""
@@ -32,15 +35,21 @@ class Worker(Pyoneer):
     role = "worker"
 
     def __init__(
-        self, name: str, context: RunContext, report: Report, watchdog: Watchdog | None = None
+        self,
+        name: str,
+        context: RunContext,
+        report: Report,
+        watchdog: Watchdog | None = None,
+        server: ForkServer | None = None,
     ) -> None:
         super().__init__(name)
         self._context = context
         self._watchdog = watchdog
         #: run tasks as forks of a warm interpreter where they allow it
         self.warm = True
-        self._server: ForkServer | None = None
-        self._server_env: dict[str, str] = {}
+        #: the warm interpreter: started by ``start``, or handed over already started
+        self._server = server
+        self._server_env: dict[str, str] = dict(os.environ) if server is not None else {}
         self._report = report
         self._thread: threading.Thread | None = None
         self._process: TaskProcess | None = None
@@ -58,8 +67,9 @@ class Worker(Pyoneer):
         """Become idle, ready to be handed a job; start warming an interpreter up."""
         self._become(PyoneerStatus.IDLE)
         project = self._context.project
-        # a warm interpreter pays off from the second task on; it starts while the first runs
-        if self.warm and not project.fresh and sum(len(job.tasks) for job in project.jobs) > 1:
+        # a warm interpreter pays off from the second task on (unless one was handed over)
+        wanted = self.warm and not project.fresh and sum(len(job.tasks) for job in project.jobs) > 1
+        if wanted and self._server is None:
             self._warm_up()
 
     def assign(self, blueprint: Job) -> None:
@@ -86,13 +96,16 @@ class Worker(Pyoneer):
         with self._guard:
             self._stopping = True
             process = self._process
+            server = self._server
         if process is not None:
             process.end()
+        if server is not None:
+            server.kill()  # before the join: the thread may be waiting for it to start
         if self._thread is not None:
             self._thread.join()
-        if self._server is not None:
-            self._server.close()
-            self._server = None
+        if server is not None:
+            server.close()
+        self._server = None
         with self._guard:
             if self._status is not PyoneerStatus.STOPPED:
                 self._become(PyoneerStatus.STOPPED)
@@ -137,29 +150,44 @@ class Worker(Pyoneer):
             **context.task_environment(job.name, name, number),
         }
         argv = python_argv(context.project.root / task.script, task.args)
+        server = self._warm_server(job, task, env)  # may wait: not while holding the guard
         with self._guard:
             if self._stopping:
                 return replace(attempt, ended=time.time(), cancelled=True)
-            self._process = process = self._launch(job, task, argv, env, attempt.log)
+            self._process = process = self._launch(server, job, argv, env, attempt.log)
         self._report(TaskStarted(worker=self.name, attempt=attempt, retries=task.retries))
         ended = self._wait(process, task.timeout, attempt)
         self._report(TaskEnded(worker=self.name, attempt=ended, retries=task.retries))
         return ended
 
-    def _launch(
-        self, job: Job, task: Task, argv: list[str], env: dict[str, str], log: Path
-    ) -> TaskProcess | WarmProcess:
-        """A warm fork when the task allows it, else a fresh interpreter."""
+    def _warm_server(self, job: Job, task: Task, env: dict[str, str]) -> ForkServer | None:
+        """The fork server to run this task, once it is up; None to run it fresh.
+
+        A server that is still starting is waited for: it started before this task was
+        due, so it is up sooner than a fresh interpreter would be.
+        """
         project = self._context.project
-        root = project.root
-        if self.warm and self._server is not None and not (task.fresh or job.fresh or project.fresh):
+        if not self.warm or self._server is None or task.fresh or job.fresh or project.fresh:
+            return None
+        if not can_run_warm(env, self._server_env):
+            return None
+        with self._guard:  # no new server once stop() has begun
+            if self._stopping:
+                return None
             if not self._server.alive:
                 self._warm_up()
-            # while the server still starts up, a fresh interpreter is no slower
-            if self._server.ready() and can_run_warm(env, self._server_env):
-                preload = (*project.preload, *job.preload)
-                return self._server.spawn(argv, root, env, log, preload, self._watchdog)
-        return TaskProcess(argv, root, env, log, self._watchdog)
+            server = self._server
+        return server if server.wait_ready(SERVER_START_TIMEOUT) else None
+
+    def _launch(
+        self, server: ForkServer | None, job: Job, argv: list[str], env: dict[str, str], log: Path
+    ) -> TaskProcess | WarmProcess:
+        """A warm fork when there is a server for it, else a fresh interpreter."""
+        project = self._context.project
+        if server is not None:
+            preload = (*project.preload, *job.preload)
+            return server.spawn(argv, project.root, env, log, preload, self._watchdog)
+        return TaskProcess(argv, project.root, env, log, self._watchdog)
 
     def _warm_up(self) -> None:
         self._server = ForkServer()

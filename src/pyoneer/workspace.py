@@ -7,7 +7,7 @@ Layout (public; ``pyoneer logs`` and users rely on it)::
 
 from __future__ import annotations
 
-import secrets
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +19,7 @@ WORKSPACE = ".pyoneer"
 
 def new_run_id() -> str:
     """A run id that sorts by start time and is unique: ``20261127-210812-3fa9``."""
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + os.urandom(2).hex()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,153 @@
+"""The run on a terminal: a live table of jobs with a progress bar, and a coloured summary.
+
+Only imported when standard output is a terminal (see ``pyoneer.display``): ``rich``
+draws it, and importing ``rich`` costs more than a small run takes.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pyoneer.display import HEADERS, SUMMARY_ROWS, failures, seconds, summary_rows, verdict
+from pyoneer.events import Event, JobChanged, TaskEnded, TaskStarted
+from pyoneer.status import BlueprintStatus
+
+if TYPE_CHECKING:
+    from pyoneer.blueprints import Project
+    from pyoneer.results import RunResult
+
+_STYLE = {
+    BlueprintStatus.NOT_READY: "dim",
+    BlueprintStatus.READY: "cyan",
+    BlueprintStatus.RUNNING: "bold blue",
+    BlueprintStatus.SUCCEEDED: "green",
+    BlueprintStatus.FAILED: "bold red",
+    BlueprintStatus.SKIPPED: "yellow",
+    BlueprintStatus.CANCELLED: "magenta",
+}
+_VERDICT_STYLE = {"done": "green", "failed": "bold red", "interrupted": "magenta"}
+
+_WORTH_A_ROW = (BlueprintStatus.RUNNING, BlueprintStatus.FAILED, BlueprintStatus.CANCELLED)
+
+
+class QuietConsole(Console):
+    """A console that falls silent when its reader leaves (``| head``), instead of exiting 1."""
+
+    def on_broken_pipe(self) -> None:
+        """Print no more; the run's outcome stays the exit code (and is in the ledger)."""
+        self.quiet = True
+
+
+def console() -> Console:
+    """The terminal's width on a terminal; wide elsewhere, so pipes and files get whole tables."""
+    made = QuietConsole(highlight=False)
+    return made if made.is_terminal else QuietConsole(highlight=False, width=200)
+
+
+def _status_text(status: BlueprintStatus) -> str:
+    return f"[{_STYLE[status]}]{status.value}[/]"
+
+
+class LiveDisplay:
+    """A table of jobs and an overall progress bar, redrawn in place on a terminal."""
+
+    def __init__(self, project: Project) -> None:
+        self.console = console()
+        self._status = {job.name: BlueprintStatus.NOT_READY for job in project.jobs}
+        self._detail: dict[str, str] = {}
+        self._since: dict[str, float] = {}
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+        )
+        self._bar = self._progress.add_task(project.name, total=len(project.jobs))
+        self._live = Live(self, console=self.console, refresh_per_second=8, transient=False)
+        self._live.start()
+
+    def notify(self, event: Event) -> None:
+        """Keep the table up to date; the live display redraws it on its own."""
+        if isinstance(event, JobChanged):
+            self._status[event.job] = event.status
+            if event.reused:
+                self._detail[event.job] = "reused"
+            if event.status is BlueprintStatus.RUNNING:
+                self._since[event.job] = event.at
+            done = sum(status.is_final for status in self._status.values())
+            self._progress.update(self._bar, completed=done)
+        elif isinstance(event, TaskStarted):
+            attempt = event.attempt
+            tries = f" (attempt {attempt.number}/{event.retries + 1})" if attempt.number > 1 else ""
+            self._detail[attempt.job] = f"{attempt.task}{tries}"
+        elif isinstance(event, TaskEnded) and not event.attempt.ok:
+            self._detail[event.attempt.job] = f"{event.attempt.task}: {event.attempt.reason}"
+
+    def settle(self) -> None:
+        """Nothing to do: the live display redraws on its own clock."""
+
+    def say(self, text: str) -> None:
+        """Print ``text`` above the live table."""
+        self.console.print(text, highlight=False, markup=False)
+
+    def __rich__(self) -> Group:
+        table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
+        table.add_column("job")
+        table.add_column("status")
+        table.add_column("task")
+        table.add_column("time", justify="right")
+        now = time.time()
+        rows = list(self._status.items())
+        if len(rows) > SUMMARY_ROWS:  # a big project: what moves, and what went wrong
+            rows = [(n, s) for n, s in rows if s in _WORTH_A_ROW][:SUMMARY_ROWS]
+        for name, status in rows:
+            since = self._since.get(name)
+            elapsed = seconds(now - since) if since and status is BlueprintStatus.RUNNING else ""
+            table.add_row(escape(name), _status_text(status), escape(self._detail.get(name, "")), elapsed)
+        return Group(table, self._progress)
+
+    def close(self) -> None:
+        """Draw the last frame and give the terminal back."""
+        self._live.stop()
+
+    def summary(self, result: RunResult) -> None:
+        """A table of jobs, why each failure failed, and the verdict, in colour."""
+        print_summary(result, self.console)
+
+
+def print_summary(result: RunResult, out: Console) -> None:
+    """The end of a run on a terminal (see ``display.plain_summary`` for the words)."""
+    rows, hidden = summary_rows(result)
+    table = Table(title=f"run {result.run_id}", title_justify="left", header_style="bold")
+    for header in HEADERS:
+        table.add_column(header, justify="left" if header in ("job", "status") else "right")
+    for row in rows:
+        status = "[green]reused[/]" if row.reused else _status_text(BlueprintStatus(row.status))
+        table.add_row(escape(row.job), status, row.attempts, row.duration)
+    if hidden:
+        table.caption = f"{hidden} more jobs, all succeeded: see pyoneer status"
+    if rows:
+        out.print(table)
+    else:
+        out.print(f"run {result.run_id}", highlight=False)
+    for failure in failures(result):
+        out.print(f"[bold red]{escape(failure.job)}[/] {escape(failure.headline)}", highlight=False)
+        if failure.log is None:
+            continue
+        if failure.tail:
+            out.print("  last lines of its output:", style="dim")
+            for line in failure.tail:
+                out.print("  | " + escape(line), highlight=False, soft_wrap=True)
+        else:
+            out.print("  (it printed nothing)", style="dim")
+        out.print(f"  full log: {escape(failure.log)}", highlight=False)
+    head, rest = verdict(result)
+    out.print(f"[{_VERDICT_STYLE[head]}]{head}[/]: {escape(rest)}", highlight=False)
