@@ -1,5 +1,5 @@
 """``python -m pyoneer`` is the ``pyoneer`` command."""
 
-from pyoneer.cli import main
+from pyoneer.launch import main
 
 main()

@@ -31,48 +31,60 @@ _MARK_NAMES = ("PYONEER_RUN_ID", "PYONEER_JOB", "PYONEER_TASK", "PYONEER_ATTEMPT
 
 
 class Watchdog:
-    """A small process that kills the listed task trees once this process is gone."""
+    """A small process that kills the listed task trees once this process is gone.
+
+    It starts with the first tree it is given: warm tasks need none (their fork server,
+    a subreaper, ends everything below it when this process goes), so a warm run never
+    pays for its start.
+    """
 
     def __init__(self) -> None:
-        script = Path(__file__).with_name("watchdog.py")
-        self._process = subprocess.Popen(
-            [sys.executable, "-E", "-S", str(script)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C on the terminal must not reach it
-        )
+        self._process: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
 
     def watch(self, pid: int, marks: frozenset[bytes]) -> None:
         """Put ``pid``'s tree (and the orphans carrying ``marks``) under watch."""
-        self._send(f"+{pid} {' '.join(mark.decode() for mark in sorted(marks))}\n")
-
-    def adopt(self, pid: int) -> None:
-        """Tell it that ``pid`` (a subreaper: a fork server) takes in task orphans."""
-        self._send(f"^{pid}\n")
+        self._send(f"+{pid} {' '.join(mark.decode() for mark in sorted(marks))}\n", start=True)
 
     def forget(self, pid: int) -> None:
         """Take ``pid``'s tree off the watch (it has ended)."""
-        self._send(f"-{pid}\n")
+        self._send(f"-{pid}\n", start=False)
 
     def close(self) -> None:
         """Send the watchdog away: every task it watched has ended by now."""
         with self._lock:
+            process, self._process = self._process, None
+            if process is None:
+                return
             # no need to let it finish starting up only to find nothing to do
-            self._process.kill()
-            if self._process.stdin and not self._process.stdin.closed:
+            process.kill()
+            if process.stdin and not process.stdin.closed:
                 with contextlib.suppress(BrokenPipeError):
-                    self._process.stdin.close()
-        self._process.wait()
+                    process.stdin.close()
+        process.wait()
 
-    def _send(self, line: str) -> None:
+    def _send(self, line: str, start: bool) -> None:
         with self._lock:
+            if self._process is None:
+                if not start:
+                    return
+                self._process = _start_watchdog()
             try:
                 self._process.stdin.write(line.encode())
                 self._process.stdin.flush()
             except (BrokenPipeError, ValueError):
                 pass  # it died: the worker still ends its own trees
+
+
+def _start_watchdog() -> subprocess.Popen[bytes]:
+    script = Path(__file__).with_name("watchdog.py")
+    return subprocess.Popen(
+        [sys.executable, "-E", "-S", str(script)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # Ctrl-C on the terminal must not reach it
+    )
 
 
 class TaskProcess:
@@ -164,7 +176,6 @@ class ForkServer:
         self.pid = self._process.pid
         #: whether the server took in its tasks' orphans (set once it is ready)
         self.subreaper = False
-        self._adopted = False
 
     def ready(self) -> bool:
         """True once the server has started up (never waits for it)."""
@@ -201,10 +212,8 @@ class ForkServer:
         word, pid = self.reply(None).split()
         if word != "started":
             raise RuntimeError(f"fork server said {word!r}")  # a bug of ours
-        if watchdog is not None and self.subreaper and not self._adopted:
-            watchdog.adopt(self.pid)
-            self._adopted = True
-        return WarmProcess(self, int(pid), _marks(env), watchdog)
+        # a subreaper server ends its tasks' trees itself if this process dies
+        return WarmProcess(self, int(pid), _marks(env), None if self.subreaper else watchdog)
 
     def reply(self, timeout: float | None) -> str | None:
         """The next line from the server, or ``None`` if ``timeout`` passed first."""

@@ -1,0 +1,35 @@
+"""The ``pyoneer`` command's entry point: a head start for ``pyoneer run``, then the CLI.
+
+``pyoneer run`` runs its first task in a warm interpreter (a fork server). Python takes
+about as long to start one as this process takes to import its CLI and read the
+project, so it is started first, before anything else is imported, and comes up on
+another core meanwhile. Any other command, or a run that cannot use it, closes it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from pyoneer.machine import ForkServer
+
+
+def main() -> NoReturn:
+    """Run the ``pyoneer`` command."""
+    spare = _head_start(sys.argv[1:])
+    from pyoneer.cli import main as cli_main
+
+    cli_main(spare=spare)
+
+
+def _head_start(args: list[str]) -> ForkServer | None:
+    """A fork server for ``pyoneer run`` on the local engine, when there is a core to spare."""
+    if args[:1] != ["run"] or len(os.sched_getaffinity(0)) < 2:
+        return None
+    if any(arg in ("-h", "--help") or (arg.startswith("--engine") and "local" not in arg) for arg in args):
+        return None  # (``--engine local`` as two words also lands here: it only loses the head start)
+    from pyoneer.machine import ForkServer
+
+    return ForkServer()
