@@ -4,7 +4,9 @@ Started once per worker as ``python forkserver.py REPLY_FD`` (so its start-up is
 Python's own); single-threaded, so forking is safe. It reads requests from stdin — a
 4-byte length, then a ``marshal``-ed dict ``{"argv", "cwd", "env", "log", "preload"}``
 — forks, and answers on REPLY_FD with ``started PID``, later ``exited PID CODE`` (CODE
-negative for a signal); its very first line is ``ready``. It exits when stdin closes.
+negative for a signal); its very first line is ``ready`` (``ready subreaper`` where it
+could become a subreaper). With ``"exec": True`` the child execs ``argv`` instead: a fresh
+interpreter, started from here rather than by the manager. It exits when stdin closes.
 Its own stdout goes nowhere, so a preloaded module that prints cannot garble replies.
 
 The child becomes ``python script.py args``: a session of its own, the working
@@ -31,6 +33,7 @@ import _signal  # noqa: E402 - after the two lines above on purpose
 import atexit  # noqa: E402
 import builtins  # noqa: E402
 import codecs  # noqa: E402
+import contextlib  # noqa: E402
 import ctypes  # noqa: E402
 import gc  # noqa: E402
 import importlib  # noqa: E402
@@ -114,16 +117,21 @@ def main() -> None:
         while len(pending) >= 4 and len(pending) >= 4 + int.from_bytes(pending[:4], "big"):
             size = int.from_bytes(pending[:4], "big")
             request, pending = marshal.loads(pending[4 : 4 + size]), pending[4 + size :]
-            _preload(request.get("preload", ()), request["cwd"])
-            # a child's collections then skip the server's objects: touching them would
-            # copy their pages into the child
-            gc.freeze()
-            # what a child keeps alive to its end, taken here: taking it in the child would
-            # copy the pages of every object it names into the child
-            _inherited.update(modules=dict(sys.modules), sys=dict(sys.__dict__), builtins=dict(builtins.__dict__))
+            fresh = request.get("exec", False)
+            if not fresh:
+                _preload(request.get("preload", ()), request["cwd"])
+                # a child's collections then skip the server's objects: touching them
+                # would copy their pages into the child
+                gc.freeze()
+                # what a child keeps alive to its end, taken here: taking it in the child
+                # would copy the pages of every object it names into the child
+                _inherited.update(modules=dict(sys.modules), sys=dict(sys.__dict__), builtins=dict(builtins.__dict__))
             pid = os.fork()
             if pid == 0:
-                _child(request, (replies, wake_read, wake_write))
+                server_fds = (replies, wake_read, wake_write)
+                if fresh:
+                    _exec_fresh(request, server_fds)
+                _child(request, server_fds)
             children.add(pid)
             _say(replies, f"started {pid}")
 
@@ -195,6 +203,28 @@ def _preload(modules: list[str], root: str) -> None:
 
 
 # In the child -----------------------------------------------------------------------
+
+
+def _exec_fresh(request: dict, server_fds: tuple[int, ...]) -> NoReturn:
+    """Become ``python script args`` for real, by exec: a task that runs fresh.
+
+    As ``subprocess.Popen(start_new_session=True)`` would start it from the manager:
+    a session of its own, default signal dispositions, no descriptor of ours open.
+    """
+    try:
+        os.setsid()
+        signal.set_wakeup_fd(-1)
+        for signum in (_signal.SIGINT, _signal.SIGPIPE, _signal.SIGXFSZ, _signal.SIGCHLD):
+            _signal.signal(signum, _signal.SIG_DFL)  # ignored ones would stay ignored
+        for fd in server_fds:
+            os.close(fd)
+        _plumb(request["log"])
+        os.chdir(request["cwd"])
+        os.execve(request["argv"][0], request["argv"], request["env"])
+    except BaseException as exc:  # noqa: BLE001 - never back into the server's loop
+        with contextlib.suppress(OSError):
+            os.write(2, f"pyoneer: cannot start {request['argv'][0]}: {exc}\n".encode())
+    os._exit(127)
 
 
 def _child(request: dict, server_fds: tuple[int, ...]) -> None:

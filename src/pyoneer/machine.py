@@ -202,10 +202,23 @@ class ForkServer:
         log: Path,
         preload: Sequence[str] = (),
         watchdog: Watchdog | None = None,
-    ) -> WarmProcess:
-        """Run ``argv`` (``python script args``) in a forked child; its handle."""
+        fresh: bool = False,
+    ) -> ServedProcess:
+        """Run ``argv`` (``python script args``) in a forked child; its handle.
+
+        ``fresh``: the child execs ``argv``, a new interpreter, instead of running the
+        script warm (the manager then never forks, and the task's leftovers are still
+        the server's to see at a glance).
+        """
         log.parent.mkdir(parents=True, exist_ok=True)
-        request = {"argv": list(argv), "cwd": str(cwd), "env": dict(env), "log": str(log), "preload": list(preload)}
+        request = {
+            "argv": list(argv),
+            "cwd": str(cwd),
+            "env": dict(env),
+            "log": str(log),
+            "preload": list(preload),
+            "exec": fresh,
+        }
         message = marshal.dumps(request)
         self._process.stdin.write(len(message).to_bytes(4, "big") + message)
         self._process.stdin.flush()
@@ -213,7 +226,7 @@ class ForkServer:
         if word != "started":
             raise RuntimeError(f"fork server said {word!r}")  # a bug of ours
         # a subreaper server ends its tasks' trees itself if this process dies
-        return WarmProcess(self, int(pid), _marks(env), None if self.subreaper else watchdog)
+        return ServedProcess(self, int(pid), _marks(env), None if self.subreaper else watchdog)
 
     def reply(self, timeout: float | None) -> str | None:
         """The next line from the server, or ``None`` if ``timeout`` passed first."""
@@ -255,8 +268,8 @@ class ForkServerGone(Exception):
     """The fork server died; its tasks are lost with it."""
 
 
-class WarmProcess:
-    """One attempt of a task running in a child of the worker's fork server."""
+class ServedProcess:
+    """One attempt of a task started by the worker's fork server (forked warm, or exec'd)."""
 
     def __init__(self, server: ForkServer, pid: int, marks: frozenset[bytes], watchdog: Watchdog | None) -> None:
         self._server = server

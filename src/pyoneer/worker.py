@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pyoneer.blueprints import Job, Task
 from pyoneer.events import Attempt, Event, JobEnded, TaskEnded, TaskStarted
-from pyoneer.machine import ForkServer, TaskProcess, WarmProcess, Watchdog, can_run_warm, python_argv
+from pyoneer.machine import ForkServer, TaskProcess, ServedProcess, Watchdog, can_run_warm, python_argv
 from pyoneer.pyoneer import Pyoneer
 from pyoneer.status import BlueprintStatus, PyoneerStatus
 from pyoneer.workspace import RunContext
@@ -67,8 +67,9 @@ class Worker(Pyoneer):
         """Become idle, ready to be handed a job; start warming an interpreter up."""
         self._become(PyoneerStatus.IDLE)
         project = self._context.project
-        # a warm interpreter pays off from the second task on (unless one was handed over)
-        wanted = self.warm and not project.fresh and sum(len(job.tasks) for job in project.jobs) > 1
+        # a warm interpreter pays off from the second task on (unless one was handed over);
+        # tasks that run fresh are started from it too: cheaper than from this process
+        wanted = self.warm and sum(len(job.tasks) for job in project.jobs) > 1
         if wanted and self._server is None:
             self._warm_up()
 
@@ -151,10 +152,13 @@ class Worker(Pyoneer):
         }
         argv = python_argv(context.project.root / task.script, task.args)
         server = self._warm_server(job, task, env)  # may wait: not while holding the guard
+        warm = server is not None
+        if not warm:
+            server = self._launcher()
         with self._guard:
             if self._stopping:
                 return replace(attempt, ended=time.time(), cancelled=True)
-            self._process = process = self._launch(server, job, argv, env, attempt.log)
+            self._process = process = self._launch(server, warm, job, argv, env, attempt.log)
         self._report(TaskStarted(worker=self.name, attempt=attempt, retries=task.retries))
         ended = self._wait(process, task.timeout, attempt)
         self._report(TaskEnded(worker=self.name, attempt=ended, retries=task.retries))
@@ -179,21 +183,27 @@ class Worker(Pyoneer):
             server = self._server
         return server if server.wait_ready(SERVER_START_TIMEOUT) else None
 
+    def _launcher(self) -> ForkServer | None:
+        """The fork server, if it is up already, to start a fresh interpreter from."""
+        with self._guard:
+            server = None if self._stopping else self._server
+        return server if server is not None and server.alive and server.ready() else None
+
     def _launch(
-        self, server: ForkServer | None, job: Job, argv: list[str], env: dict[str, str], log: Path
-    ) -> TaskProcess | WarmProcess:
-        """A warm fork when there is a server for it, else a fresh interpreter."""
+        self, server: ForkServer | None, warm: bool, job: Job, argv: list[str], env: dict[str, str], log: Path
+    ) -> TaskProcess | ServedProcess:
+        """A warm fork, or a fresh interpreter: from the fork server if there is one."""
         project = self._context.project
         if server is not None:
-            preload = (*project.preload, *job.preload)
-            return server.spawn(argv, project.root, env, log, preload, self._watchdog)
+            preload = (*project.preload, *job.preload) if warm else ()
+            return server.spawn(argv, project.root, env, log, preload, self._watchdog, fresh=not warm)
         return TaskProcess(argv, project.root, env, log, self._watchdog)
 
     def _warm_up(self) -> None:
         self._server = ForkServer()
         self._server_env = dict(os.environ)
 
-    def _wait(self, process: TaskProcess | WarmProcess, timeout: float | None, attempt: Attempt) -> Attempt:
+    def _wait(self, process: TaskProcess | ServedProcess, timeout: float | None, attempt: Attempt) -> Attempt:
         code = process.wait(timeout)
         timed_out = code is None
         if timed_out:
