@@ -9,14 +9,26 @@ writes (or has its parent write) its pid to ``pids/JOB.ATTEMPT.NAME.pid`` in the
 directory, so the test can check afterwards that each one is dead. Whatever a test
 leaves behind, even when it fails, is killed with SIGKILL by the ``tracker`` fixture.
 No assertion is about a duration: the tests poll, with generous limits.
+
+Every test that runs the ``pyoneer`` command runs twice (the ``variant`` fixture): "warm",
+the default, where even a one-task project's task is forked from a fork server (the
+command starts a spare one at once), and "fresh", with ``fresh = true`` under
+``[project]``, where each task is a new interpreter, started by the ``pyoneer`` process
+itself or exec'd from its worker's fork server once that is up. Each task records how it
+was started (``pids/JOB.ATTEMPT.task.json``: its command line, its parent's and
+grandparent's), and each test checks that it really ran the way its variant says. A run
+through the Python API (no spare fork server there) runs a one-task project fresh, started
+by the calling process: that test has no variant.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
+import textwrap
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -34,6 +46,7 @@ GONE = 10.0
 # directory as working directory and its script's directory on sys.path).
 KIT = '''
     """What the task scripts share: record pids, start children and grandchildren."""
+    import json
     import os
     import signal
     import subprocess
@@ -62,6 +75,31 @@ KIT = '''
 
     def recorded(name):
         return int(pid_file(name).read_text())
+
+
+    def cmdline(pid):
+        with open(f"/proc/{pid}/cmdline", "rb") as file:
+            return [arg.decode(errors="replace") for arg in file.read().split(b"\\0")[:-1]]
+
+
+    def record_task():
+        """Record this process as ``task``, after how it was started (TAG.task.json): its
+        command line (a warm fork keeps its fork server's), its parent's and grandparent's
+        pids and command lines, read while they surely run."""
+        parent = os.getppid()
+        grandparent = parent_of(parent)
+        about = {
+            "cmdline": cmdline("self"),
+            "parent": parent,
+            "parent_cmdline": cmdline(parent),
+            "grandparent": grandparent,
+            "grandparent_cmdline": cmdline(grandparent),
+        }
+        PIDS.mkdir(exist_ok=True)
+        tmp = PIDS / f".{TAG}.task.json.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(about))
+        os.replace(tmp, PIDS / f"{TAG}.task.json")
+        record("task")
 
 
     def wait_for(*names):
@@ -122,7 +160,7 @@ TREE = """
 
     if "deaf" in sys.argv[1:]:
         kit.ignore_term()
-    kit.record("task")
+    kit.record_task()
     kit.fork("child", lambda: kit.sleeper("grandchild", stubborn="stubborn" in sys.argv[1:]))
     kit.wait_for("child", "grandchild")
     kit.sleep_forever()
@@ -138,7 +176,7 @@ ORPHAN = """
     import kit
 
     mode, setsid = sys.argv[1], "setsid" in sys.argv[2:]
-    kit.record("task")
+    kit.record_task()
 
     def middle():
         kit.sleeper("orphan", start_new_session=setsid)
@@ -158,7 +196,7 @@ BACKGROUND = """
     import time
     import kit
 
-    kit.record("task")
+    kit.record_task()
     kit.sleeper("background")
     while "wait" in sys.argv[1:] and not (kit.HERE / "go").exists():
         time.sleep(0.01)
@@ -171,7 +209,7 @@ GRACEFUL = """
     import kit
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    kit.record("task")
+    kit.record_task()
     kit.sleep_forever()
 """
 
@@ -257,17 +295,30 @@ def command_line(pid: int) -> str:
         return ""
 
 
-class Tracker:
-    """The projects and ``pyoneer run`` processes of one test, to clean up whatever happens."""
+def fresh_project(toml: str) -> str:
+    """``toml`` (dedented) with ``fresh = true`` under ``[project]``: every task runs fresh."""
+    toml = textwrap.dedent(toml)
+    header = re.search(r"^\[project\][ \t]*$", toml, re.MULTILINE)
+    if header is None:
+        return "[project]\nfresh = true\n\n" + toml
+    return toml[: header.end()] + "\nfresh = true" + toml[header.end() :]
 
-    def __init__(self) -> None:
+
+class Tracker:
+    """The projects and ``pyoneer run`` processes of one test, to clean up whatever happens.
+
+    ``fresh``: each project it writes says ``fresh = true`` under ``[project]``.
+    """
+
+    def __init__(self, fresh: bool = False) -> None:
+        self.fresh = fresh
         self.roots: list[Path] = []
         self.runs: list[subprocess.Popen[str]] = []
         self.seen: dict[int, str | None] = {}
 
     def project(self, root: Path, toml: str) -> Path:
-        """A project in ``root`` with ``toml`` and every script above."""
-        write_project(root, toml, SCRIPTS)
+        """A project in ``root`` with ``toml`` (fresh, if the tracker is) and every script above."""
+        write_project(root, fresh_project(toml) if self.fresh else toml, SCRIPTS)
         self.roots.append(root.resolve())
         return root
 
@@ -314,13 +365,66 @@ class Tracker:
                         pass
 
 
+@pytest.fixture(params=["warm", "fresh"])
+def variant(request: pytest.FixtureRequest) -> str:
+    """How the tasks of a test's projects run: "warm" (the default) or "fresh" (``fresh = true``)."""
+    if request.param == "warm" and len(os.sched_getaffinity(0)) < 2:
+        # pyoneer starts no spare fork server then, and a one-task project runs fresh
+        pytest.skip("one-task projects run warm only with a core to spare (pyoneer.launch)")
+    return request.param
+
+
 @pytest.fixture
-def tracker() -> Iterator[Tracker]:
-    tracked = Tracker()
+def tracker(request: pytest.FixtureRequest) -> Iterator[Tracker]:
+    """A ``Tracker``; its projects are fresh in a test's "fresh" ``variant`` (if it has one)."""
+    variant = request.getfixturevalue("variant") if "variant" in request.fixturenames else None
+    tracked = Tracker(fresh=variant == "fresh")
     try:
         yield tracked
     finally:
         tracked.clean()
+
+
+def how_started(root: Path, tag: str) -> dict:
+    """How the task recorded under ``tag`` (``JOB.ATTEMPT``) was started (see ``kit.record_task``)."""
+    return json.loads((root / "pids" / f"{tag}.task.json").read_text())
+
+
+def is_pyoneer(cmdline: list[str], root: Path) -> bool:
+    """Whether ``cmdline`` is that of ``pyoneer run ROOT [OPTIONS]``."""
+    command = pyoneer_command("run", str(root))
+    return cmdline[: len(command)] == command
+
+
+def assert_ran(root: Path, variant: str, *tags: str, pyoneer: int | None = None) -> None:
+    """Each task recorded under ``tags`` ran as ``variant`` says.
+
+    Warm: it was forked from a fork server (it kept the server's command line, and its
+    parent is that server), a child of the ``pyoneer run ROOT`` process. Fresh: it is a
+    new interpreter (its command line is its script's), started by the ``pyoneer run
+    ROOT`` process itself, or (exec'd) from a fork server that process started.
+    ``pyoneer``: that process's pid, when the test knows it.
+    """
+    for tag in tags:
+        about = how_started(root, tag)
+        cmdline, parent = about["cmdline"], about["parent_cmdline"]
+        if variant == "warm":
+            assert any("forkserver.py" in arg for arg in cmdline), f"{tag} ran fresh in the warm variant: {about}"
+            assert any("forkserver.py" in arg for arg in parent), f"{tag}'s parent was no fork server: {about}"
+            starter = about["grandparent"], about["grandparent_cmdline"]
+        else:
+            assert not any("forkserver.py" in arg for arg in cmdline), f"{tag} ran warm in the fresh variant: {about}"
+            assert len(cmdline) >= 2 and Path(cmdline[1]).resolve().parent == root.resolve(), (
+                f"{tag} was no new interpreter running its script: {about}"
+            )
+            if any("forkserver.py" in arg for arg in parent):  # exec'd from a fork server
+                starter = about["grandparent"], about["grandparent_cmdline"]
+            else:
+                starter = about["parent"], parent
+        started_by, its_cmdline = starter
+        assert is_pyoneer(its_cmdline, root), f"{tag} was not started by (a fork server of) pyoneer: {about}"
+        if pyoneer is not None:
+            assert started_by == pyoneer, f"{tag} was not started by (a fork server of) pyoneer {pyoneer}: {about}"
 
 
 def wait_for_pids(process: subprocess.Popen[str], root: Path, expected: set[str]) -> dict[str, int]:
@@ -342,7 +446,9 @@ def finish(process: subprocess.Popen[str]) -> tuple[int, str]:
 # Timeouts ------------------------------------------------------------------------------
 
 
-def test_timeout_kills_the_task_its_child_and_its_grandchild(tracker: Tracker, project_dir: Path) -> None:
+def test_timeout_kills_the_task_its_child_and_its_grandchild(
+    tracker: Tracker, project_dir: Path, variant: str
+) -> None:
     root = tracker.project(
         project_dir,
         """
@@ -356,10 +462,13 @@ def test_timeout_kills_the_task_its_child_and_its_grandchild(tracker: Tracker, p
     assert result.returncode == 1, result.stdout + result.stderr
     assert "timed out after 1 s" in result.stdout
     assert pids.keys() == names("main", "task", "child", "grandchild")
+    assert_ran(root, variant, "main.1")
     assert all_gone(pids.values()), f"still alive: {alive(pids.values())}"
 
 
-def test_timeout_kills_a_grandchild_that_ignores_sigterm(tracker: Tracker, project_dir: Path) -> None:
+def test_timeout_kills_a_grandchild_that_ignores_sigterm(
+    tracker: Tracker, project_dir: Path, variant: str
+) -> None:
     root = tracker.project(
         project_dir,
         """
@@ -373,12 +482,13 @@ def test_timeout_kills_a_grandchild_that_ignores_sigterm(tracker: Tracker, proje
     assert result.returncode == 1, result.stdout + result.stderr
     assert "timed out after 1 s" in result.stdout
     assert pids.keys() == names("main", "task", "child", "grandchild")
+    assert_ran(root, variant, "main.1")
     # SIGTERM cannot end it: the worker must have escalated to SIGKILL
     assert all_gone(pids.values()), f"still alive: {alive(pids.values())}"
 
 
 def test_timeout_kills_a_tree_that_ignores_sigterm_after_the_grace(
-    tracker: Tracker, project_dir: Path
+    tracker: Tracker, project_dir: Path, variant: str
 ) -> None:
     root = tracker.project(
         project_dir,
@@ -393,10 +503,11 @@ def test_timeout_kills_a_tree_that_ignores_sigterm_after_the_grace(
     assert result.returncode == 1, result.stdout + result.stderr
     assert "timed out after 1 s" in result.stdout
     assert pids.keys() == names("main", "task", "child", "grandchild")
+    assert_ran(root, variant, "main.1")
     assert all_gone(pids.values()), f"still alive: {alive(pids.values())}"
 
 
-def test_timeout_kills_the_tree_of_every_attempt(tracker: Tracker, project_dir: Path) -> None:
+def test_timeout_kills_the_tree_of_every_attempt(tracker: Tracker, project_dir: Path, variant: str) -> None:
     root = tracker.project(
         project_dir,
         """
@@ -413,13 +524,16 @@ def test_timeout_kills_the_tree_of_every_attempt(tracker: Tracker, project_dir: 
     expected = names("main", "task", "child", "grandchild", attempt=1)
     expected |= names("main", "task", "child", "grandchild", attempt=2)
     assert pids.keys() == expected
+    assert_ran(root, variant, "main.1", "main.2")
     assert all_gone(pids.values()), f"still alive: {alive(pids.values())}"
 
 
 @pytest.mark.parametrize(
     ("mode", "code"), [("sleep", 1), ("exit", 0)], ids=["task-times-out", "task-succeeds"]
 )
-def test_an_orphaned_grandchild_is_killed(tracker: Tracker, project_dir: Path, mode: str, code: int) -> None:
+def test_an_orphaned_grandchild_is_killed(
+    tracker: Tracker, project_dir: Path, variant: str, mode: str, code: int
+) -> None:
     root = tracker.project(
         project_dir,
         f"""
@@ -434,6 +548,7 @@ def test_an_orphaned_grandchild_is_killed(tracker: Tracker, project_dir: Path, m
     if mode == "sleep":
         assert "timed out after 2 s" in result.stdout
     assert pids.keys() == names("main", "task", "middle", "orphan")
+    assert_ran(root, variant, "main.1")
     # while the task still ran, the orphan's parent was no longer in the task's tree
     parent = int((root / "pids" / "orphan.parent").read_text())
     assert parent not in (pids["main.1.task"], pids["main.1.middle"])
@@ -445,7 +560,7 @@ def test_an_orphaned_grandchild_is_killed(tracker: Tracker, project_dir: Path, m
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_kills_the_running_tree_and_cancels_the_rest(
-    tracker: Tracker, project_dir: Path, signum: signal.Signals
+    tracker: Tracker, project_dir: Path, variant: str, signum: signal.Signals
 ) -> None:
     root = tracker.project(
         project_dir,
@@ -466,6 +581,7 @@ def test_a_signal_kills_the_running_tree_and_cancels_the_rest(
     pids = wait_for_pids(process, root, names("first", "task", "child", "grandchild"))
     started = tracker.descendants(process)  # the task's tree, and any helper (a watchdog)
     assert set(pids.values()) <= started.keys()
+    assert_ran(root, variant, "first.1", pyoneer=process.pid)
     process.send_signal(signum)
     code, output = finish(process)
 
@@ -482,7 +598,9 @@ def test_a_signal_kills_the_running_tree_and_cancels_the_rest(
     assert recorded(root).keys() == pids.keys()  # nothing else was started
 
 
-def test_sigint_kills_the_trees_of_two_jobs_running_in_parallel(tracker: Tracker, project_dir: Path) -> None:
+def test_sigint_kills_the_trees_of_two_jobs_running_in_parallel(
+    tracker: Tracker, project_dir: Path, variant: str
+) -> None:
     root = tracker.project(
         project_dir,
         """
@@ -497,6 +615,7 @@ def test_sigint_kills_the_trees_of_two_jobs_running_in_parallel(tracker: Tracker
     expected = names("left", "task", "child", "grandchild") | names("right", "task", "child", "grandchild")
     pids = wait_for_pids(process, root, expected)
     started = tracker.descendants(process)
+    assert_ran(root, variant, "left.1", "right.1", pyoneer=process.pid)
     process.send_signal(signal.SIGINT)
     code, output = finish(process)
 
@@ -508,7 +627,7 @@ def test_sigint_kills_the_trees_of_two_jobs_running_in_parallel(tracker: Tracker
 
 
 def test_signals_again_while_stopping_a_tree_that_ignores_sigterm(
-    tracker: Tracker, project_dir: Path
+    tracker: Tracker, project_dir: Path, variant: str
 ) -> None:
     # an impatient user: Ctrl-C, Ctrl-C again, then SIGTERM, during the grace period
     root = tracker.project(
@@ -525,6 +644,7 @@ def test_signals_again_while_stopping_a_tree_that_ignores_sigterm(
     process = tracker.start(root)
     pids = wait_for_pids(process, root, names("first", "task", "child", "grandchild"))
     started = tracker.descendants(process)
+    assert_ran(root, variant, "first.1", pyoneer=process.pid)
     for signum in (signal.SIGINT, signal.SIGINT, signal.SIGTERM):
         if process.poll() is None:
             process.send_signal(signum)
@@ -539,7 +659,7 @@ def test_signals_again_while_stopping_a_tree_that_ignores_sigterm(
     assert not (root / "second.ran").exists()
 
 
-def test_sigkill_of_pyoneer_still_ends_every_tree(tracker: Tracker, project_dir: Path) -> None:
+def test_sigkill_of_pyoneer_still_ends_every_tree(tracker: Tracker, project_dir: Path, variant: str) -> None:
     # pyoneer cannot clean up after SIGKILL: whatever it set up for that (a watchdog) must
     root = tracker.project(
         project_dir,
@@ -555,6 +675,7 @@ def test_sigkill_of_pyoneer_still_ends_every_tree(tracker: Tracker, project_dir:
     expected = names("left", "task", "child", "grandchild") | names("right", "task", "child", "grandchild")
     pids = wait_for_pids(process, root, expected)
     started = tracker.descendants(process)
+    assert_ran(root, variant, "left.1", "right.1", pyoneer=process.pid)
     process.kill()
     code, _ = finish(process)
 
@@ -563,7 +684,7 @@ def test_sigkill_of_pyoneer_still_ends_every_tree(tracker: Tracker, project_dir:
     assert all_gone(started), f"still alive: {alive(started)}"
 
 
-def test_sigint_while_the_task_exits_0_on_sigterm(tracker: Tracker, project_dir: Path) -> None:
+def test_sigint_while_the_task_exits_0_on_sigterm(tracker: Tracker, project_dir: Path, variant: str) -> None:
     root = tracker.project(
         project_dir,
         """
@@ -577,6 +698,7 @@ def test_sigint_while_the_task_exits_0_on_sigterm(tracker: Tracker, project_dir:
     )
     process = tracker.start(root)
     pids = wait_for_pids(process, root, names("first", "task"))
+    assert_ran(root, variant, "first.1", pyoneer=process.pid)
     process.send_signal(signal.SIGINT)
     code, output = finish(process)
 
@@ -589,7 +711,9 @@ def test_sigint_while_the_task_exits_0_on_sigterm(tracker: Tracker, project_dir:
 # Nothing left after a run --------------------------------------------------------------
 
 
-def test_a_successful_run_leaves_no_background_process(tracker: Tracker, project_dir: Path) -> None:
+def test_a_successful_run_leaves_no_background_process(
+    tracker: Tracker, project_dir: Path, variant: str
+) -> None:
     root = tracker.project(
         project_dir,
         """
@@ -602,10 +726,13 @@ def test_a_successful_run_leaves_no_background_process(tracker: Tracker, project
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert pids.keys() == names("main", "task", "background")
+    assert_ran(root, variant, "main.1")
     assert all_gone(pids.values()), f"still alive: {alive(pids.values())}"
 
 
-def test_after_a_successful_run_nothing_it_started_remains(tracker: Tracker, project_dir: Path) -> None:
+def test_after_a_successful_run_nothing_it_started_remains(
+    tracker: Tracker, project_dir: Path, variant: str
+) -> None:
     root = tracker.project(
         project_dir,
         """
@@ -617,6 +744,7 @@ def test_after_a_successful_run_nothing_it_started_remains(tracker: Tracker, pro
     pids = wait_for_pids(process, root, names("main", "task", "background"))
     started = tracker.descendants(process)  # the task, its child, and any helper of pyoneer's
     assert set(pids.values()) <= started.keys()
+    assert_ran(root, variant, "main.1", pyoneer=process.pid)
     (root / "go").touch()  # the task may end now, leaving its child behind
     code, output = finish(process)
 
@@ -628,7 +756,7 @@ def test_after_a_successful_run_nothing_it_started_remains(tracker: Tracker, pro
     ("mode", "code"), [("sleep", 1), ("exit", 0)], ids=["task-times-out", "task-succeeds"]
 )
 def test_a_daemon_that_left_the_session_is_killed(
-    tracker: Tracker, project_dir: Path, mode: str, code: int
+    tracker: Tracker, project_dir: Path, variant: str, mode: str, code: int
 ) -> None:
     root = tracker.project(
         project_dir,
@@ -642,6 +770,7 @@ def test_a_daemon_that_left_the_session_is_killed(
 
     assert result.returncode == code, result.stdout + result.stderr
     assert pids.keys() == names("main", "task", "middle", "orphan")
+    assert_ran(root, variant, "main.1")
     assert all_gone(pids.values(), timeout=3), f"still alive: {alive(pids.values())}"
 
 
@@ -669,5 +798,9 @@ def test_python_api_run_reports_the_timeout_and_kills_the_tree(tracker: Tracker,
     assert result.exit_code == 1
     assert not result.interrupted
     assert pids.keys() == names("main", "task", "child", "grandchild")
+    # it ran fresh, started by this process: no spare fork server through the Python API
+    about = how_started(root, "main.1")
+    assert about["parent"] == os.getpid(), about
+    assert not any("forkserver.py" in arg for arg in about["cmdline"]), about
     assert all_gone(pids.values()), f"still alive: {alive(pids.values())}"
     assert all_gone(left), f"still alive: {alive(left)}"  # nor anything else it started

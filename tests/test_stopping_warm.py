@@ -3,12 +3,12 @@
 The same rule as in ``test_stopping.py`` — after ``pyoneer run`` ends, however it ends,
 no process it started remains — checked for tasks that run warm: forked from a worker's
 fork server (``forkserver.py``), a Linux child subreaper that takes in the orphans of
-its tasks' trees. ``test_stopping.py`` mostly runs one-task projects, which never start
-a fork server, so it only covers tasks started fresh.
+its tasks' trees. ``test_stopping.py`` runs its one-task projects both ways; the cases
+here are those that need a setup of their own: orphans that left the session and
+cleared their environment, and several workers.
 
-A worker's first task runs fresh while its fork server starts, so each project here
-begins with a ``warmup`` job that waits until the fork servers are up (blocked in
-``select``, waiting for requests), and the jobs under test need it. Each warm script
+Each project here begins with a ``warmup`` job that waits until the fork servers are up
+(blocked in ``select``, waiting for requests), and the jobs under test need it. Each warm script
 records its parent's pid (``NAME.server``) and command line, and every test checks that
 the parent really was a fork server: the test then did test the warm path.
 
