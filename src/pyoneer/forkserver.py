@@ -90,6 +90,7 @@ _UnraisableHookArgs = _unraisable_hook_args_type()
 def main() -> None:
     """Serve requests until stdin closes."""
     replies = int(sys.argv[1])
+    os.set_inheritable(replies, False)  # a task started by exec must not hold our replies
     nowhere = os.open(os.devnull, os.O_WRONLY)
     os.dup2(nowhere, 1)  # replies have their own pipe; a printing import goes nowhere
     os.close(nowhere)
@@ -126,6 +127,8 @@ def main() -> None:
                 # what a child keeps alive to its end, taken here: taking it in the child
                 # would copy the pages of every object it names into the child
                 _inherited.update(modules=dict(sys.modules), sys=dict(sys.__dict__), builtins=dict(builtins.__dict__))
+            # (not posix_spawn: glibc's leaves signals 32 and 33 ignored in the child,
+            # which a python started by subprocess does not have)
             pid = os.fork()
             if pid == 0:
                 server_fds = (replies, wake_read, wake_write)
