@@ -139,6 +139,19 @@ def startup_ms(argv: list[str], times: int = 5) -> float:
     return statistics.median(samples) * 1000
 
 
+def compile_pyoneer() -> None:
+    """Write Pyoneer's bytecode once, as an installed package has it.
+
+    With PYTHONDONTWRITEBYTECODE set (as on some machines) an editable install would
+    otherwise compile every changed module again at each start, inside A-D.
+    """
+    import compileall
+
+    import pyoneer
+
+    compileall.compile_dir(str(Path(pyoneer.__file__).resolve().parent), quiet=1)
+
+
 def describe_machine(command_text: str) -> dict:
     import pyoneer
 
@@ -820,6 +833,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     command, command_text = pyoneer_command()
+    compile_pyoneer()
     log("describing the machine ...")
     machine = describe_machine(command_text)
     fresh_ok, fresh_text = probe_fresh(command)

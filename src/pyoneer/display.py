@@ -11,9 +11,8 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TextIO
+from typing import TYPE_CHECKING, NamedTuple, Protocol, TextIO
 
 from pyoneer.events import Event, Interrupted, JobChanged, TaskEnded
 from pyoneer.status import BlueprintStatus
@@ -130,8 +129,7 @@ def plain_line(event: Event) -> str:
 # The summary: what it says, then how plain text says it -------------------------------
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     """One job's line in the summary table."""
 
     job: str
@@ -141,8 +139,7 @@ class Row:
     reused: bool = False
 
 
-@dataclass(frozen=True)
-class Failure:
+class Failure(NamedTuple):
     """Why a job failed: a headline, and the tail of its failed task's log."""
 
     job: str

@@ -62,7 +62,7 @@ class Attempt:
         return (self.ended or _now()) - self.started
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # reports, told once: no value equality to generate
 class TaskStarted:
     """A worker started an attempt of a task."""
 
@@ -72,7 +72,7 @@ class TaskStarted:
     at: float = field(default_factory=_now)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TaskEnded:
     """An attempt of a task ended (well or not)."""
 
@@ -82,7 +82,7 @@ class TaskEnded:
     at: float = field(default_factory=_now)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class JobEnded:
     """A worker finished its job; it now waits, assigned, to be unassigned.
 
@@ -96,7 +96,7 @@ class JobEnded:
     at: float = field(default_factory=_now)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class WorkerLost:
     """The manager's side lost touch with a worker (its process or node died) mid-job."""
 
@@ -106,7 +106,7 @@ class WorkerLost:
     at: float = field(default_factory=_now)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class JobChanged:
     """The manager saw a job's status change (``worker`` is empty if none holds it).
 
@@ -121,7 +121,7 @@ class JobChanged:
     at: float = field(default_factory=_now)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PyoneerChanged:
     """A pyoneer's own status changed (as its manager saw it)."""
 
@@ -133,7 +133,7 @@ class PyoneerChanged:
     at: float = field(default_factory=_now)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RunStarted:
     """A manager began a run of a project."""
 
@@ -143,7 +143,7 @@ class RunStarted:
     at: float = field(default_factory=_now)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RunEnded:
     """A run ended: ``result`` is succeeded, failed or interrupted."""
 
@@ -153,7 +153,7 @@ class RunEnded:
     at: float = field(default_factory=_now)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Interrupted:
     """The run was asked to stop (Ctrl-C, SIGTERM)."""
 
