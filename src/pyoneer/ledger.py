@@ -122,6 +122,10 @@ class Ledger:
         #: while true, writes wait for ``commit`` (the manager's settle)
         self.deferred = False
         self._events: list[tuple[str, float, str, str, str | None]] = []
+        # the latest state of each pyoneer and blueprint changed since the last commit:
+        # a job that goes ready, running and succeeded within one step is one UPDATE
+        self._pyoneers: dict[tuple[str, str], tuple[Any, ...]] = {}
+        self._blueprints: dict[tuple[str, str, str], dict[str, Any]] = {}
 
     # Opening -----------------------------------------------------------------------
 
@@ -203,10 +207,24 @@ class Ledger:
 
     def commit(self) -> None:
         """Write down, in one transaction, every change made since the last commit."""
+        if self._pyoneers:
+            self._db.executemany(_UPSERT_PYONEER, list(self._pyoneers.values()))
+            self._pyoneers.clear()
+        if self._blueprints:
+            self._write_blueprints()
         if self._events:
             self._db.executemany(_INSERT_EVENT, self._events)
             self._events.clear()
         self._db.commit()
+
+    def _write_blueprints(self) -> None:
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for (run_id, kind, name), values in self._blueprints.items():
+            row = {"run_id": run_id, "kind": kind, "name": name, **values}
+            by_columns.setdefault(tuple(sorted(values)), []).append(row)
+        self._blueprints.clear()
+        for columns, rows in by_columns.items():
+            self._db.executemany(_update_blueprint(columns), rows)
 
     # Writing -----------------------------------------------------------------------
 
@@ -262,13 +280,13 @@ class Ledger:
 
     def set_pyoneer(self, run_id: str, pyoneer: str, role: str, host: str, pid: int | None, status: str) -> None:
         """Record a pyoneer's status."""
+        row = (run_id, pyoneer, role, host, pid, status)
+        if self.deferred:  # (the manager's hot path: no transaction to open)
+            self._pyoneers[(run_id, pyoneer)] = row  # its latest, written at commit
+            self._events.append((run_id, time.time(), pyoneer, status, None))
+            return
         with self._transaction() as db:
-            db.execute(
-                "INSERT INTO pyoneers (run_id, id, role, host, pid, status) VALUES (?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (run_id, id) DO UPDATE SET status = excluded.status, pid = excluded.pid,"
-                " host = excluded.host",
-                (run_id, pyoneer, role, host, pid, status),
-            )
+            db.execute(_UPSERT_PYONEER, row)
             self._event(db, run_id, pyoneer, status)
 
     def add_blueprints(self, run_id: str, rows: list[dict[str, Any]]) -> None:
@@ -283,11 +301,13 @@ class Ledger:
 
     def set_blueprint(self, run_id: str, kind: str, name: str, status: str, **values: Any) -> None:
         """Record a blueprint's new status (and its holder, times, ... when given)."""
-        columns = ", ".join(f"{column} = :{column}" for column in values)
+        if self.deferred:  # merged with its other changes of this step, written at commit
+            self._blueprints.setdefault((run_id, kind, name), {}).update(values, status=status)
+            self._events.append((run_id, time.time(), name, status, values.get("pyoneer")))
+            return
         with self._transaction() as db:
             db.execute(
-                f"UPDATE assignments SET status = :status{', ' + columns if columns else ''}"
-                " WHERE run_id = :run_id AND kind = :kind AND name = :name AND attempt = 0",
+                _update_blueprint(tuple(sorted({*values, "status"}))),
                 {"run_id": run_id, "kind": kind, "name": name, "status": status, **values},
             )
             self._event(db, run_id, name, status, values.get("pyoneer"))
@@ -403,6 +423,22 @@ class Ledger:
             (run_id,),
         ).fetchall()
         return dict(rows)
+
+
+_UPSERT_PYONEER = (
+    "INSERT INTO pyoneers (run_id, id, role, host, pid, status) VALUES (?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (run_id, id) DO UPDATE SET status = excluded.status, pid = excluded.pid,"
+    " host = excluded.host"
+)
+
+
+def _update_blueprint(columns: tuple[str, ...]) -> str:
+    """The UPDATE of a job's or project's row that sets ``columns`` (named parameters)."""
+    assigned = ", ".join(f"{column} = :{column}" for column in columns)
+    return (
+        f"UPDATE assignments SET {assigned}"
+        " WHERE run_id = :run_id AND kind = :kind AND name = :name AND attempt = 0"
+    )
 
 
 def _connect(path: Path) -> sqlite3.Connection:

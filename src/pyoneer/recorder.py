@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from pyoneer.events import (
     Event,
@@ -41,12 +42,15 @@ class LedgerRecorder:
         self._root = Path()
         self._project = ""
         self._positions: dict[str, int] = {}
+        self._handlers: dict[type, Any] = {}
 
     def notify(self, event: Event) -> None:
         """Write ``event`` down (committed at the end of the manager's step)."""
-        handler = getattr(self, "_on_" + type(event).__name__, None)
-        if handler is not None:
-            handler(event)
+        kind = type(event)
+        handler = self._handlers.get(kind)
+        if handler is None:  # looked up by name once per kind of event
+            handler = self._handlers[kind] = getattr(self, "_on_" + kind.__name__, _ignore)
+        handler(event)
 
     def settle(self) -> None:
         """The manager's step is over: commit its changes as one transaction."""
@@ -130,6 +134,10 @@ class LedgerRecorder:
     def _on_RunEnded(self, event: RunEnded) -> None:
         self.ledger.set_blueprint(self._run_id, "project", self._project, event.status.value, ended=event.at)
         self.ledger.end_run(self._run_id, event.result)
+
+
+def _ignore(event: Event) -> None:
+    """What the recorder does with an event the ledger has no place for."""
 
 
 def _relative(path: Path, root: Path) -> str:
