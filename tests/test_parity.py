@@ -983,12 +983,6 @@ NULL_BYTES_CASE = case(
 )
 
 
-@bug(
-    "a script containing a null byte: fresh python reports 'File \"...\", line 1' with the line and "
-    "'SyntaxError: source code cannot contain null bytes'; warm only 'SyntaxError: source code "
-    "string cannot contain null bytes', with no location (forkserver._run compiles the bytes it "
-    "read, not the file). Minor: catch that SyntaxError and report it with the file and line"
-)
 def test_script_with_a_null_byte(batch) -> None:
     fresh, warm = batch(NULL_BYTES_CASE)
     assert fresh.attempt.exit_code == 1 and "SyntaxError" in fresh.log()

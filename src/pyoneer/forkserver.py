@@ -375,8 +375,11 @@ def _run(script: str) -> tuple[int, bool]:
     del main  # sys.modules holds it alone, as in a fresh interpreter (see _finalize_modules)
     try:
         try:
-            with open(script, "rb") as source:
-                code = compile(source.read(), script, "exec")
+            with open(script, "rb") as file:
+                source = file.read()
+            if b"\0" in source:
+                raise _null_byte_error(source, script)
+            code = compile(source, script, "exec")
             exec(code, sys.modules["__main__"].__dict__)  # noqa: S102 - running the user's script is the point
         except SystemExit:
             raise
@@ -386,6 +389,18 @@ def _run(script: str) -> tuple[int, bool]:
     except SystemExit as exc:
         return _system_exit_code(exc), False
     return 0, False
+
+
+def _null_byte_error(source: bytes, script: str) -> SyntaxError:
+    """The error ``python script.py`` gives for a null byte: its line, up to the byte.
+
+    (``compile`` of the bytes would say "source code string ..." with no location: the
+    interpreter's reader of files meets the byte while reading that line.)
+    """
+    at = source.index(b"\0")
+    start = source.rfind(b"\n", 0, at) + 1
+    line = source[start:at].decode("utf-8", "replace")
+    return SyntaxError("source code cannot contain null bytes", (script, source.count(b"\n", 0, at) + 1, None, line))
 
 
 def _system_exit_code(exc: SystemExit) -> int:
