@@ -35,7 +35,7 @@ import pytest
 import pyoneer
 from pyoneer import BlueprintStatus, JobResult, RunResult
 
-from conftest import is_alive, pyoneer_command, wait_until, write_project
+from conftest import WARMUP, is_alive, pyoneer_command, wait_until, write_project
 
 #: the manager of every run made through the Python API: this process
 MANAGER = os.getpid()
@@ -54,53 +54,6 @@ def save(data, name=None):
         _json.dump(data, _f, ensure_ascii=False, default=repr)
 """
 
-# Waits until the run's fork servers (children of its manager, the pyoneer process) are
-# up and blocked in select(), waiting for requests: then the next tasks run warm.
-WARMUP = """\
-import os, sys, time
-
-def stat(pid):
-    with open(f"/proc/{pid}/stat", "rb") as file:
-        return file.read().rsplit(b")", 1)[1].split()
-
-def cmdline(pid):
-    with open(f"/proc/{pid}/cmdline", "rb") as file:
-        return file.read()
-
-manager = os.getppid()
-if b"forkserver.py" in cmdline(manager):  # this task itself ran warm
-    manager = int(stat(manager)[1])
-wanted = int(sys.argv[1])
-
-def servers():
-    found = []
-    for entry in os.listdir("/proc"):
-        try:
-            if entry.isdigit() and int(stat(entry)[1]) == manager and b"forkserver.py" in cmdline(entry):
-                found.append(entry)
-        except (OSError, IndexError, ValueError):
-            pass
-    return found
-
-def waiting(pid):
-    try:
-        with open(f"/proc/{pid}/syscall") as file:
-            return file.read().split()[0] in ("7", "23", "270", "271")  # poll, select, pselect6, ppoll
-    except PermissionError:
-        time.sleep(0.5)  # no way to look: give it time
-        return True
-    except (OSError, IndexError):
-        return False
-
-deadline = time.monotonic() + 30
-while time.monotonic() < deadline:
-    found = servers()
-    if len(found) >= wanted and all(waiting(pid) for pid in found):
-        break
-    time.sleep(0.02)
-else:
-    sys.exit("the fork servers did not come up")
-"""
 
 # Records how it was started: its parent's command line, and its grandparent.
 WHOAMI = SAVE + """\

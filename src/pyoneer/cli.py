@@ -16,6 +16,7 @@ import click
 
 from pyoneer import __version__
 from pyoneer.errors import EXIT_INTERRUPTED, EXIT_INVALID, PyoneerError, UsageError
+from pyoneer.launch import spare_fork_server
 
 if TYPE_CHECKING:
     from pyoneer.blueprints import Project, Resources
@@ -65,55 +66,30 @@ def run(
     pyoneer run train.py -- --epochs 3 one script, with its arguments
     """
     # a fork server started by the launcher before the CLI was even imported, else now
-    spare = click.get_current_context().obj or _spare_fork_server(engine_name)
+    spare = click.get_current_context().obj or (spare_fork_server() if engine_name in (None, "local") else None)
     try:
-        return _run(path, script_args, workers, resume, engine_name, address, spare)
+        from pyoneer.display import open_display
+        from pyoneer.engine import engine_named
+        from pyoneer.projectfile import read
+        from pyoneer.runner import run as run_project
+
+        found = read(path, script_args)
+        project = found.project
+        display = open_display(project)
+        engine = engine_named(
+            engine_name or found.engine.name, address or found.engine.address, announce=display.say, spare=spare
+        )
+        try:
+            result = run_project(
+                project, workers, resume=resume, engine=engine, observers=[display], stop_on_signals=True
+            )
+        finally:
+            display.close()
+        display.summary(result)
+        return result.exit_code
     finally:
         if spare is not None:
             spare.close()  # unless a worker took it (and closed it already)
-
-
-def _spare_fork_server(engine_name: str | None) -> ForkServer | None:
-    """A warm interpreter started before anything else, when there is a core to spare.
-
-    It comes up on another core while this process imports and reads the project, so
-    even a one-task project's task starts warm, without an interpreter's cold start.
-    """
-    if engine_name not in (None, "local") or len(os.sched_getaffinity(0)) < 2:
-        return None
-    from pyoneer.machine import ForkServer
-
-    return ForkServer()
-
-
-def _run(
-    path: Path,
-    script_args: tuple[str, ...],
-    workers: int | None,
-    resume: bool,
-    engine_name: str | None,
-    address: str | None,
-    spare: ForkServer | None,
-) -> int:
-    from pyoneer.display import open_display
-    from pyoneer.engine import engine_named
-    from pyoneer.projectfile import read
-    from pyoneer.runner import run as run_project
-
-    found = read(path, script_args)
-    project = found.project
-    display = open_display(project)
-    engine = engine_named(
-        engine_name or found.engine.name, address or found.engine.address, announce=display.say, spare=spare
-    )
-    try:
-        result = run_project(
-            project, workers, resume=resume, engine=engine, observers=[display], stop_on_signals=True
-        )
-    finally:
-        display.close()
-    display.summary(result)
-    return result.exit_code
 
 
 _RUN_OPTION = click.option("--run", "run_id", metavar="ID", help="A run id (or its start); default: the latest.")

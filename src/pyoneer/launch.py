@@ -26,10 +26,17 @@ def main() -> NoReturn:
 
 def _head_start(args: list[str]) -> ForkServer | None:
     """A fork server for ``pyoneer run`` on the local engine, when there is a core to spare."""
-    if args[:1] != ["run"] or len(os.sched_getaffinity(0)) < 2:
+    if args[:1] != ["run"]:
         return None
     if any(arg in ("-h", "--help") or (arg.startswith("--engine") and "local" not in arg) for arg in args):
         return None  # (``--engine local`` as two words also lands here: it only loses the head start)
+    return spare_fork_server()
+
+
+def spare_fork_server() -> ForkServer | None:
+    """A fork server started ahead of need, when there is a core to spare for its start-up."""
+    if len(os.sched_getaffinity(0)) < 2:
+        return None
     from pyoneer.machine import ForkServer
 
     return ForkServer()
