@@ -1176,12 +1176,6 @@ def test_an_address_where_nothing_listens_exits_2_at_once(cluster: RayCluster, t
     assert not marker.exists()
 
 
-@pytest.mark.xfail(
-    reason="BUG: RayEngine._check_reachable only opens a TCP connection: an address where something "
-    "that is not Ray's GCS listens (a mistyped port, e.g. the dashboard's 8265 for 6379) passes it, and "
-    "ray.init then retries for minutes: the run hangs instead of exiting 2",
-    strict=True,
-)
 def test_an_address_where_something_else_listens_exits_2_promptly(cluster: RayCluster, tmp_path: Path) -> None:
     root, marker = _marker_project(tmp_path)
     with socket.socket() as other:  # listens (connections queue in its backlog) but never speaks Ray
