@@ -28,6 +28,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import textwrap
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -657,6 +658,36 @@ def test_signals_again_while_stopping_a_tree_that_ignores_sigterm(
     assert "Traceback" not in output and "error" not in output, output
     assert re.search(r"\bsecond cancelled\b", output), output
     assert not (root / "second.ran").exists()
+
+
+# The manager dies between starting a task and telling the watchdog its pid: the
+# watchdog, told beforehand what the task's environment will carry, still ends it.
+RACE = """\
+import os, signal, subprocess, sys
+from pyoneer.machine import Watchdog
+
+run_id = sys.argv[1]
+env = dict(os.environ, PYONEER_RUN_ID=run_id, PYONEER_JOB="race", PYONEER_TASK="race", PYONEER_ATTEMPT="1")
+marks = frozenset(f"{name}={env[name]}".encode() for name in ("PYONEER_RUN_ID", "PYONEER_JOB", "PYONEER_TASK", "PYONEER_ATTEMPT"))
+watchdog = Watchdog()
+watchdog.expect(marks)
+task = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env, start_new_session=True,
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(task.pid, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # before watchdog.watch(task.pid, marks)
+"""
+
+
+def test_the_watchdog_ends_a_task_whose_manager_died_before_naming_it(tmp_path: Path) -> None:
+    run_id = f"race-{os.getpid()}-{tmp_path.name}"
+    died = subprocess.run([sys.executable, "-c", RACE, run_id], capture_output=True, text=True, timeout=60)
+    task = int(died.stdout.split()[0])
+    try:
+        assert died.returncode == -signal.SIGKILL, died.stderr
+        assert wait_until(lambda: not is_alive(task), timeout=10), "the task outlived its manager"
+    finally:
+        if is_alive(task):
+            os.kill(task, signal.SIGKILL)
 
 
 def test_sigkill_of_pyoneer_still_ends_every_tree(tracker: Tracker, project_dir: Path, variant: str) -> None:

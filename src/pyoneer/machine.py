@@ -42,6 +42,11 @@ class Watchdog:
         self._process: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
 
+    def expect(self, marks: frozenset[bytes]) -> None:
+        """A task with these marks is about to start: if this process dies before
+        ``watch`` names it, whatever carries the marks is ended."""
+        self._send(f"? {' '.join(mark.decode() for mark in sorted(marks))}\n", start=True)
+
     def watch(self, pid: int, marks: frozenset[bytes]) -> None:
         """Put ``pid``'s tree (and the orphans carrying ``marks``) under watch."""
         self._send(f"+{pid} {' '.join(mark.decode() for mark in sorted(marks))}\n", start=True)
@@ -99,6 +104,9 @@ class TaskProcess:
         watchdog: Watchdog | None = None,
     ) -> None:
         log.parent.mkdir(parents=True, exist_ok=True)
+        self.marks = _marks(env)
+        if watchdog is not None:
+            watchdog.expect(self.marks)  # before the start: this process may die right after it
         with log.open("wb") as output:
             self._popen = subprocess.Popen(
                 list(argv),
@@ -110,7 +118,6 @@ class TaskProcess:
                 start_new_session=True,  # its own session and process group
             )
         self.pid = self._popen.pid
-        self.marks = _marks(env)
         self._watchdog = watchdog
         if watchdog is not None:
             watchdog.watch(self.pid, self.marks)

@@ -74,6 +74,17 @@ def _marked_orphans(
     return found
 
 
+def carrying(marks: frozenset[bytes]) -> set[int]:
+    """Every live process (but this one) whose environment holds all of ``marks``.
+
+    Reads the environment of every process it may read: for rare moments only.
+    """
+    if not marks:
+        return set()
+    table = _process_table() or {}
+    return {pid for pid in table if pid != os.getpid() and marks <= _environment(pid)}
+
+
 def _environment(pid: int) -> set[bytes]:
     try:
         with open(f"/proc/{pid}/environ", "rb") as environ:
