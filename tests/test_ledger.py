@@ -695,6 +695,33 @@ def test_a_change_reruns_its_job_and_everything_downstream(project_dir: Path) ->
     assert everything["run"]["resumed_from"] is None
 
 
+def test_logs_of_a_reused_job_come_from_the_run_where_it_ran(project_dir: Path) -> None:
+    write_project(
+        project_dir,
+        """
+        [jobs.a]
+        tasks = ["a.py"]
+
+        [jobs.b]
+        tasks = ["b.py"]
+        needs = ["a"]
+        """,
+        {"a.py": "print('a ran, run', __import__('os').environ['PYONEER_RUN_ID'])\n",
+         "b.py": "print('b ran')\n"},
+    )
+    cli_ok("run", str(project_dir))
+    first = status_json(project_dir)["run"]["id"]
+    (project_dir / "b.py").write_text("print('b ran again')\n")
+    cli_ok("run", str(project_dir), "--resume")
+    cli_ok("run", str(project_dir), "--resume")  # a reused twice over: still from the first run
+
+    shown = cli_ok("logs", str(project_dir), "a")
+    assert shown.stdout == f"a ran, run {first}\n"
+    assert f"reused from run {first}" in shown.stderr
+    assert cli_ok("logs", str(project_dir), "a/a").stdout == f"a ran, run {first}\n"
+    assert cli_ok("logs", str(project_dir), "b").stdout == "b ran again\n"  # it ran in that run
+
+
 # 10 -- SIGKILL at random instants -----------------------------------------------------
 
 

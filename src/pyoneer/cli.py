@@ -149,6 +149,12 @@ def logs(where: tuple[str, ...], run_id: str | None, attempt: int | None, follow
 
     with contextlib.closing(history.ledger_of(root)) as ledger:
         chosen = ledger.run(run_id)
+        job = target.partition("/")[0]
+        history.check_target(ledger, chosen, job)
+        origin = history.reused_from(ledger, chosen, job)
+        if origin is not None:  # it did not run in this run (--resume): its logs are where it did
+            click.echo(f"{job} was reused from run {origin.id}; its logs there:", err=True)
+            chosen = origin
         history.check_target(ledger, chosen, target)
         if follow:
             history.follow_logs(ledger, chosen.id, target, root)

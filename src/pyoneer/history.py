@@ -182,6 +182,26 @@ def log_attempts(ledger: Ledger, run: RunRow, target: str, attempt: int | None) 
     return sorted(latest.values(), key=lambda row: (row["started"] or 0, row["name"]))
 
 
+def reused_from(ledger: Ledger, run: RunRow, job: str) -> RunRow | None:
+    """The earlier run where ``job``, reused by ``run`` (``--resume``), really ran; or None.
+
+    Follows the runs each resumed back, past those that reused the job too.
+    """
+    current = run
+    while True:
+        row = next((r for r in ledger.assignments(current.id) if r["kind"] == "job" and r["name"] == job), None)
+        if row is None:
+            return None
+        if not row["reused"]:
+            return None if current is run else current
+        if not current.resumed_from:
+            return None
+        try:
+            current = ledger.run(current.resumed_from)
+        except LedgerError:
+            return None  # that run is gone from the ledger
+
+
 def check_target(ledger: Ledger, run: RunRow, target: str) -> None:
     """Refuse a ``JOB[/TASK]`` that the run does not have."""
     rows = ledger.assignments(run.id)
