@@ -38,7 +38,32 @@ _HOMES = {
     "run": "runner",
 }
 
-__all__ = sorted([*_HOMES, "__version__"])
+__all__ = [
+    "AssignmentError",
+    "BlueprintStatus",
+    "Engine",
+    "Environment",
+    "Job",
+    "JobResult",
+    "Kind",
+    "LocalEngine",
+    "Manager",
+    "Project",
+    "ProjectError",
+    "Pyoneer",
+    "PyoneerError",
+    "PyoneerStatus",
+    "Resources",
+    "RunResult",
+    "StateRow",
+    "Task",
+    "TransitionError",
+    "UsageError",
+    "Worker",
+    "__version__",
+    "load",
+    "run",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -57,7 +82,13 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # for type checkers and editors: the names, as if imported eagerly
     from pyoneer.blueprints import Environment, Job, Kind, Project, Resources, Task
     from pyoneer.engine import Engine, LocalEngine
-    from pyoneer.errors import AssignmentError, ProjectError, PyoneerError, TransitionError, UsageError
+    from pyoneer.errors import (
+        AssignmentError,
+        ProjectError,
+        PyoneerError,
+        TransitionError,
+        UsageError,
+    )
     from pyoneer.manager import Manager
     from pyoneer.projectfile import load
     from pyoneer.pyoneer import Pyoneer, StateRow

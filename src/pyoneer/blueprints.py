@@ -487,6 +487,8 @@ class Project:
 
     def run(self, workers: int | None = None, **options: Any) -> RunResult:
         """Run the project and return what happened (see ``pyoneer.run`` for ``options``)."""
-        from pyoneer.runner import run  # the runner builds on blueprints, not the other way
+        from pyoneer.runner import (
+            run,  # the runner builds on blueprints, not the other way
+        )
 
         return run(self, workers, **options)

@@ -44,7 +44,17 @@ import select  # noqa: E402
 import signal  # noqa: E402
 import time  # noqa: E402
 import weakref  # noqa: E402
-from builtins import bool, callable, getattr, isinstance, list, reversed, setattr, str, type  # noqa: E402, A004
+from builtins import (  # noqa: E402, A004
+    bool,
+    callable,
+    getattr,
+    isinstance,
+    list,
+    reversed,
+    setattr,
+    str,
+    type,
+)
 from typing import NoReturn  # noqa: E402
 
 # The builtins above are this module's own names because a child clears the builtins

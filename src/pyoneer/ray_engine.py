@@ -433,7 +433,7 @@ def _http2_greeting(connection) -> bytes:  # type: ignore[no-untyped-def]
             if not chunk:
                 break
             answer += chunk
-    except socket.timeout:
+    except TimeoutError:
         pass
     return answer
 

@@ -143,4 +143,4 @@ def _ignore(event: Event) -> None:
 def _relative(path: Path, root: Path) -> str:
     # by the strings: Path.relative_to costs more than the rest of recording an attempt
     text, prefix = str(path), str(root).rstrip("/") + "/"
-    return text[len(prefix):] if text.startswith(prefix) else text
+    return text.removeprefix(prefix)

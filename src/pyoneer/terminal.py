@@ -12,10 +12,23 @@ from typing import TYPE_CHECKING
 from rich.console import Console, Group
 from rich.live import Live
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
-from pyoneer.display import HEADERS, SUMMARY_ROWS, failures, seconds, summary_rows, verdict
+from pyoneer.display import (
+    HEADERS,
+    SUMMARY_ROWS,
+    failures,
+    seconds,
+    summary_rows,
+    verdict,
+)
 from pyoneer.events import Event, JobChanged, TaskEnded, TaskStarted
 from pyoneer.status import BlueprintStatus
 

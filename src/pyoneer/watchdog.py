@@ -36,7 +36,10 @@ def watch(lines) -> tuple[dict[int, frozenset[bytes]], set[frozenset[bytes]]]:  
 
 def main() -> None:
     """Watch stdin, then kill what is left."""
-    from proctree import carrying, kill_trees  # beside this file; a bare interpreter finds it there
+    from proctree import (  # beside this file; a bare interpreter finds it there
+        carrying,
+        kill_trees,
+    )
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # only the pipe's end may stop us
     running, announced = watch(sys.stdin)

@@ -18,7 +18,14 @@ from pathlib import Path
 
 from pyoneer.blueprints import Job, Task
 from pyoneer.events import Attempt, Event, JobEnded, TaskEnded, TaskStarted
-from pyoneer.machine import ForkServer, TaskProcess, ServedProcess, Watchdog, can_run_warm, python_argv
+from pyoneer.machine import (
+    ForkServer,
+    ServedProcess,
+    TaskProcess,
+    Watchdog,
+    can_run_warm,
+    python_argv,
+)
 from pyoneer.pyoneer import Pyoneer
 from pyoneer.status import BlueprintStatus, PyoneerStatus
 from pyoneer.workspace import RunContext
