@@ -218,6 +218,12 @@ class ForkServer:
         the server's to see at a glance).
         """
         log.parent.mkdir(parents=True, exist_ok=True)
+        marks = _marks(env)
+        # a subreaper server ends its tasks' trees itself if this process dies; else the
+        # watchdog must know of the task before it starts, as for a TaskProcess
+        watchdog = None if self.subreaper else watchdog
+        if watchdog is not None:
+            watchdog.expect(marks)
         request = {
             "argv": list(argv),
             "cwd": str(cwd),
@@ -232,8 +238,7 @@ class ForkServer:
         word, pid = self.reply(None).split()
         if word != "started":
             raise RuntimeError(f"fork server said {word!r}")  # a bug of ours
-        # a subreaper server ends its tasks' trees itself if this process dies
-        return ServedProcess(self, int(pid), _marks(env), None if self.subreaper else watchdog)
+        return ServedProcess(self, int(pid), marks, watchdog)
 
     def reply(self, timeout: float | None) -> str | None:
         """The next line from the server, or ``None`` if ``timeout`` passed first."""

@@ -107,11 +107,11 @@ def signal_all(pids: set[int], signum: int) -> None:
             pass
 
 
-def kill_trees(leaders: dict[int, frozenset[bytes]], adopters: frozenset[int] = frozenset()) -> None:
+def kill_trees(leaders: dict[int, frozenset[bytes]]) -> None:
     """SIGKILL the whole tree of each leader (mapped to its environment marks)."""
     doomed: set[int] = set()
     for leader, marks in leaders.items():
-        doomed |= tree(leader, marks, adopters)
+        doomed |= tree(leader, marks)
     signal_all(doomed, signal.SIGKILL)
 
 
