@@ -539,8 +539,9 @@ def e_root() -> Path:
 
 def manager_alone(project) -> float:  # noqa: ANN001
     """Manager + no-op engine directly: no lock, no ledger, no fingerprints."""
-    import pyoneer
     from noop_engine import NoopEngine
+
+    import pyoneer
 
     gc.collect()
     start = time.perf_counter()
@@ -560,8 +561,9 @@ def manager_with_ledger(project) -> float:  # noqa: ANN001
 
     The project's ``.pyoneer/`` is removed first, so every sample starts from an empty
     ledger, as a fresh directory would (the Project is reused: building it is costly)."""
-    import pyoneer
     from noop_engine import NoopEngine
+
+    import pyoneer
 
     shutil.rmtree(project.root / ".pyoneer", ignore_errors=True)
     gc.collect()
@@ -575,7 +577,7 @@ def manager_with_ledger(project) -> float:  # noqa: ANN001
 
 def fingerprint_time(project) -> float | None:  # noqa: ANN001
     try:
-        from pyoneer.fingerprint import fingerprints
+        from pyoneer.blueprints.fingerprint import fingerprints
     except ImportError:
         return None
     start = time.perf_counter()
@@ -682,8 +684,9 @@ def e_child(size: int) -> int:
     memory. ru_maxrss is printed too, but on Linux it is inherited across fork + exec, so
     it starts at the RSS of the process that spawned us (the benchmark) and overstates."""
     sys.path.insert(0, str(HERE))
-    import pyoneer  # noqa: F401
     import noop_engine  # noqa: F401
+
+    import pyoneer  # noqa: F401
 
     def peaks() -> tuple[float, float, float]:
         status = {}

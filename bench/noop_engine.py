@@ -13,7 +13,7 @@ and keeps it idle for the next job. Used by workload E of ``bench.py``.
 from __future__ import annotations
 
 import pyoneer
-from pyoneer.events import JobEnded
+from pyoneer.pyoneers.events import JobEnded
 
 
 class NoopWorker(pyoneer.Pyoneer):

@@ -26,10 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import is_alive, pyoneer_command, run_cli, wait_until, write_project
 
 import pyoneer
-
-from conftest import is_alive, pyoneer_command, run_cli, wait_until, write_project
 
 #: how long the processes of a task's tree get to be gone once the manager is killed
 GONE = 15.0
@@ -553,7 +552,7 @@ def test_the_python_api_is_refused_too(project_dir: Path, tracker: Tracker) -> N
     first = tracker.run(project_dir)
     assert wait_until(lambda: (project_dir / "pids-slow.txt").exists() or first.poll() is not None, SOON)
     with pytest.raises(pyoneer.PyoneerError, match=f"pid {first.pid}"):
-        pyoneer.load(project_dir).run()
+        pyoneer.run(pyoneer.load(project_dir))
     (project_dir / "gate-slow").unlink()
     assert first.wait(SOON) == 0
     assert count(project_dir, "slow") == 1 and len(runs_json(project_dir)) == 1
@@ -857,12 +856,12 @@ def test_runs_counts_a_dead_runs_open_jobs_as_cancelled(project_dir: Path, track
 
 def test_python_api_resume_reuses_too(project_dir: Path) -> None:
     make_abcd(project_dir)
-    first = pyoneer.load(project_dir).run()
+    first = pyoneer.run(pyoneer.load(project_dir))
     assert first.ok and not any(job.reused for job in first.jobs)
 
     with (project_dir / "c.py").open("a") as script:
         script.write("# changed\n")
-    second = pyoneer.load(project_dir).run(resume=True)
+    second = pyoneer.run(pyoneer.load(project_dir), resume=True)
     assert second.ok
     assert {job.name: job.reused for job in second.jobs} == {"a": True, "b": True, "c": False, "d": True}
     assert second.job("a").attempts == () and len(second.job("c").attempts) == 1
@@ -870,6 +869,6 @@ def test_python_api_resume_reuses_too(project_dir: Path) -> None:
 
     state = status_json(project_dir)
     assert state["run"]["id"] == second.run_id and state["run"]["resumed_from"] == first.run_id
-    plain = pyoneer.load(project_dir).run()
+    plain = pyoneer.run(pyoneer.load(project_dir))
     assert not any(job.reused for job in plain.jobs)
     assert counts(project_dir) == {"a": 2, "b": 2, "c": 3, "d": 2}

@@ -31,11 +31,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import WARMUP, is_alive, pyoneer_command, wait_until, write_project
 
 import pyoneer
 from pyoneer import BlueprintStatus, JobResult, RunResult
-
-from conftest import WARMUP, is_alive, pyoneer_command, wait_until, write_project
 
 #: the manager of every run made through the Python API: this process
 MANAGER = os.getpid()
@@ -248,7 +247,7 @@ def run_both(
         toml = project_toml(cases, fresh=mode == "fresh", warmups=workers, preload=preload)
         (root / "pyoneer.toml").write_text(toml.replace("@ROOT@", str(root)), encoding="utf-8")
         prepare_out(root, names)
-        result = pyoneer.load(root).run(workers=workers)
+        result = pyoneer.run(pyoneer.load(root), workers=workers)
         for name in ("warmup_1", "warmup_2"):
             if mode == "warm" and name in result.statuses:
                 assert result.job(name).status is BlueprintStatus.SUCCEEDED, "the fork servers never came up"
@@ -2344,7 +2343,7 @@ def test_warm_by_default_and_what_opts_out(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("LANG", "C.UTF-8")
     for name in ("LC_ALL", "LC_CTYPE"):
         monkeypatch.delenv(name, raising=False)
-    result = pyoneer.load(root).run(workers=2)
+    result = pyoneer.run(pyoneer.load(root), workers=2)
     assert result.ok, result.statuses
     seen = launched(root)
     assert set(seen) == {f"default/{task}" for task in WARM_TASKS | FRESH_TASKS} | {"job_fresh/whoami"}
@@ -2492,7 +2491,7 @@ def run_preload(
         encoding="utf-8",
     )
     out = prepare_out(root, ["main", "warmup"])
-    result = pyoneer.load(root).run(workers=1)
+    result = pyoneer.run(pyoneer.load(root), workers=1)
     data = {path.stem: json.loads(path.read_text()) for path in (out / "main").glob("*.json")}
     texts = {name: (out / name).read_text() if (out / name).exists() else "" for name in ("imports.txt", "exits.txt")}
     return result, data, texts

@@ -7,6 +7,7 @@ import queue
 from pathlib import Path
 
 import pytest
+from conftest import write_project
 
 import pyoneer
 from pyoneer import (
@@ -21,12 +22,10 @@ from pyoneer import (
     TransitionError,
     Worker,
 )
-from pyoneer.events import JobEnded, TaskEnded, TaskStarted
-from pyoneer.plan import Plan
+from pyoneer.pyoneers.context import RunContext
+from pyoneer.pyoneers.events import JobEnded, TaskEnded, TaskStarted
+from pyoneer.pyoneers.plan import Plan
 from pyoneer.status import advance
-from pyoneer.workspace import RunContext
-
-from conftest import write_project
 
 SEVEN = {"get_status", "get_blueprint_status", "run", "assign", "unassign", "stop", "start"}
 

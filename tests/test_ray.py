@@ -50,9 +50,8 @@ os.environ.pop("RAY_AUTH_TOKEN_PATH", None)
 os.environ.pop("RAY_ADDRESS", None)
 
 import ray  # noqa: E402
-from ray.cluster_utils import Cluster  # noqa: E402
-
 from conftest import is_alive, pyoneer_command, run_cli, wait_until, write_project  # noqa: E402
+from ray.cluster_utils import Cluster  # noqa: E402
 
 #: seconds a normal ray run may take, even on a slow, busy machine
 RUN_TIMEOUT = 300

@@ -7,10 +7,10 @@ import os
 import sys
 from pathlib import Path
 
+from conftest import write_project
+
 import pyoneer
 from pyoneer import BlueprintStatus, Job, Project, Task
-
-from conftest import write_project
 
 # A script that appends "<job> start/end <time>" to events.log, so tests can see order.
 RECORD = """
@@ -52,7 +52,7 @@ def test_jobs_run_after_what_they_need(project_dir: Path) -> None:
         """,
         {"record.py": RECORD},
     )
-    result = pyoneer.load(project_dir).run(workers=4)
+    result = pyoneer.run(pyoneer.load(project_dir), workers=4)
     assert result.ok and result.exit_code == 0
     starts, ends = {}, {}
     for job in "abcd":
@@ -73,12 +73,12 @@ def test_independent_jobs_overlap_and_workers_caps_them(project_dir: Path) -> No
         {"record.py": RECORD},
     )
     project = pyoneer.load(project_dir)
-    assert project.run(workers=2).ok
+    assert pyoneer.run(project, workers=2).ok
     left, right = interval(project_dir, "left"), interval(project_dir, "right")
     assert left[0] < right[1] and right[0] < left[1], "two workers: the jobs overlap"
 
     (project_dir / "events.log").unlink()
-    assert project.run(workers=1).ok
+    assert pyoneer.run(project, workers=1).ok
     left, right = interval(project_dir, "left"), interval(project_dir, "right")
     assert left[1] <= right[0] or right[1] <= left[0], "one worker: one job after the other"
 
@@ -95,7 +95,7 @@ def test_a_job_wanting_all_cpus_runs_alone(project_dir: Path) -> None:
         """,
         {"record.py": RECORD},
     )
-    assert pyoneer.load(project_dir).run(workers=2).ok
+    assert pyoneer.run(pyoneer.load(project_dir), workers=2).ok
     big, small = interval(project_dir, "big"), interval(project_dir, "small")
     assert big[1] <= small[0] or small[1] <= big[0]
 
@@ -120,7 +120,7 @@ def test_failure_skips_dependents_and_independent_jobs_finish(project_dir: Path)
         """,
         {"record.py": RECORD, "fail.py": "import sys\nprint('oh no')\nsys.exit(3)\n"},
     )
-    result = pyoneer.load(project_dir).run(workers=2)
+    result = pyoneer.run(pyoneer.load(project_dir), workers=2)
     assert result.statuses == {
         "broken": BlueprintStatus.FAILED,
         "after_broken": BlueprintStatus.SKIPPED,
@@ -140,7 +140,7 @@ def test_a_failed_task_stops_its_job(project_dir: Path) -> None:
         '[jobs.j]\ntasks = ["fail.py", "record.py"]\n',
         {"record.py": RECORD, "fail.py": "raise SystemExit(2)\n"},
     )
-    result = pyoneer.load(project_dir).run()
+    result = pyoneer.run(pyoneer.load(project_dir))
     assert result.job("j").status is BlueprintStatus.FAILED
     assert not (project_dir / "events.log").exists()
 
@@ -164,7 +164,7 @@ def test_retries_see_the_attempt_number(project_dir: Path) -> None:
             """
         },
     )
-    result = pyoneer.load(project_dir).run()
+    result = pyoneer.run(pyoneer.load(project_dir))
     assert (project_dir / "attempts-flaky.txt").read_text().split() == ["1", "2", "3"]
     assert result.job("flaky").status is BlueprintStatus.SUCCEEDED
     assert result.job("flaky").tries == 3
@@ -196,7 +196,7 @@ def test_task_sees_its_environment_args_and_root(project_dir: Path) -> None:
     )
     os.environ["FROM_PARENT"] = "yes"
     try:
-        result = pyoneer.load(project_dir).run()
+        result = pyoneer.run(pyoneer.load(project_dir))
     finally:
         del os.environ["FROM_PARENT"]
     seen = json.loads((project_dir / "seen.json").read_text())
@@ -229,7 +229,7 @@ def test_each_attempt_has_its_own_log(project_dir: Path) -> None:
             """
         },
     )
-    result = pyoneer.load(project_dir).run()
+    result = pyoneer.run(pyoneer.load(project_dir))
     logs = [attempt.log for attempt in result.job("talk").attempts]
     assert [log.relative_to(project_dir.resolve()).as_posix() for log in logs] == [
         f".pyoneer/runs/{result.run_id}/talk/talk.1.log",
@@ -244,9 +244,9 @@ def test_python_api_without_a_file(tmp_path: Path) -> None:
     extract = Job("extract", tasks=["hello.py"])
     load = Job("load", tasks=[Task("record.py", args=["0"], retries=1)], resources={"cpus": 1})
     project = Project("etl", jobs=[extract, load], needs={"load": ["extract"]}, root=tmp_path)
-    result = project.run(workers=2)
+    result = pyoneer.run(project, workers=2)
     assert result.statuses == {"extract": BlueprintStatus.SUCCEEDED, "load": BlueprintStatus.SUCCEEDED}
     assert (tmp_path / "hello.txt").read_text() == "hi"
     # the same job, reused in another project
     again = Project("again", jobs=[extract], root=tmp_path)
-    assert again.run().ok
+    assert pyoneer.run(again).ok

@@ -6,12 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import run_cli, write_project
 
 import pyoneer
 from pyoneer import ProjectError, Resources
-from pyoneer.projectfile import read
-
-from conftest import run_cli, write_project
+from pyoneer.blueprints.projectfile import read
 
 
 def test_environment_env_reaches_every_task_and_a_task_env_wins(project_dir: Path) -> None:
@@ -25,7 +24,7 @@ def test_environment_env_reaches_every_task_and_a_task_env_wins(project_dir: Pat
         """,
         {"show.py": "import os, json\nopen(os.environ['PYONEER_TASK'] + '.json', 'w').write(json.dumps([os.environ['STAGE'], os.environ['COLOR']]))\n"},
     )
-    assert pyoneer.load(project_dir).run().ok
+    assert pyoneer.run(pyoneer.load(project_dir)).ok
     assert json.loads((project_dir / "show.json").read_text()) == ["test", "blue"]
     assert json.loads((project_dir / "again.json").read_text()) == ["test", "red"]
 

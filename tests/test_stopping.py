@@ -34,11 +34,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
+from conftest import is_alive, pyoneer_command, run_cli, wait_until, write_project
 
 import pyoneer
 from pyoneer import BlueprintStatus
-
-from conftest import is_alive, pyoneer_command, run_cli, wait_until, write_project
 
 #: how long a test waits for the processes of a tree to be gone once they should be
 GONE = 10.0
@@ -664,7 +663,7 @@ def test_signals_again_while_stopping_a_tree_that_ignores_sigterm(
 # watchdog, told beforehand what the task's environment will carry, still ends it.
 RACE = """\
 import os, signal, subprocess, sys
-from pyoneer.machine import Watchdog
+from pyoneer.machine.processes import Watchdog
 
 run_id = sys.argv[1]
 env = dict(os.environ, PYONEER_RUN_ID=run_id, PYONEER_JOB="race", PYONEER_TASK="race", PYONEER_ATTEMPT="1")
@@ -817,7 +816,7 @@ def test_python_api_run_reports_the_timeout_and_kills_the_tree(tracker: Tracker,
         """,
     )
     before = descendants(os.getpid())
-    result = pyoneer.load(root).run()
+    result = pyoneer.run(pyoneer.load(root))
     pids = recorded(root)
     left = {pid: start for pid, start in descendants(os.getpid()).items() if pid not in before}
     tracker.seen.update(left)

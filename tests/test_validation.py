@@ -14,11 +14,10 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import run_cli, write_project
 
 import pyoneer
 from pyoneer import Job, Project, ProjectError, Resources, Task
-
-from conftest import run_cli, write_project
 
 SCRIPTS = {"a.py": "", "b.py": "", "extract.py": "", "load.py": ""}
 

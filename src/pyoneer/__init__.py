@@ -15,26 +15,26 @@ __version__ = "0.1.0"
 _HOMES = {
     "AssignmentError": "errors",
     "BlueprintStatus": "status",
-    "Engine": "engine",
-    "Environment": "blueprints",
-    "Job": "blueprints",
-    "JobResult": "results",
-    "Kind": "blueprints",
-    "LocalEngine": "engine",
-    "Manager": "manager",
-    "Project": "blueprints",
+    "Engine": "pyoneers.engine",
+    "Environment": "blueprints.project",
+    "Job": "blueprints.job",
+    "JobResult": "pyoneers.results",
+    "Kind": "blueprints.kind",
+    "LocalEngine": "engines.local",
+    "Manager": "pyoneers.manager",
+    "Project": "blueprints.project",
     "ProjectError": "errors",
-    "Pyoneer": "pyoneer",
+    "Pyoneer": "pyoneers.pyoneer",
     "PyoneerError": "errors",
     "PyoneerStatus": "status",
-    "Resources": "blueprints",
-    "RunResult": "results",
-    "StateRow": "pyoneer",
-    "Task": "blueprints",
+    "Resources": "blueprints.job",
+    "RunResult": "pyoneers.results",
+    "StateRow": "pyoneers.pyoneer",
+    "Task": "blueprints.task",
     "TransitionError": "errors",
     "UsageError": "errors",
-    "Worker": "worker",
-    "load": "projectfile",
+    "Worker": "pyoneers.worker",
+    "load": "blueprints.projectfile",
     "run": "runner",
 }
 
@@ -80,8 +80,12 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and editors: the names, as if imported eagerly
-    from pyoneer.blueprints import Environment, Job, Kind, Project, Resources, Task
-    from pyoneer.engine import Engine, LocalEngine
+    from pyoneer.blueprints.job import Job, Resources
+    from pyoneer.blueprints.kind import Kind
+    from pyoneer.blueprints.project import Environment, Project
+    from pyoneer.blueprints.projectfile import load
+    from pyoneer.blueprints.task import Task
+    from pyoneer.engines.local import LocalEngine
     from pyoneer.errors import (
         AssignmentError,
         ProjectError,
@@ -89,10 +93,10 @@ if TYPE_CHECKING:  # for type checkers and editors: the names, as if imported ea
         TransitionError,
         UsageError,
     )
-    from pyoneer.manager import Manager
-    from pyoneer.projectfile import load
-    from pyoneer.pyoneer import Pyoneer, StateRow
-    from pyoneer.results import JobResult, RunResult
+    from pyoneer.pyoneers.engine import Engine
+    from pyoneer.pyoneers.manager import Manager
+    from pyoneer.pyoneers.pyoneer import Pyoneer, StateRow
+    from pyoneer.pyoneers.results import JobResult, RunResult
+    from pyoneer.pyoneers.worker import Worker
     from pyoneer.runner import run
     from pyoneer.status import BlueprintStatus, PyoneerStatus
-    from pyoneer.worker import Worker

@@ -1,5 +1,5 @@
 """``python -m pyoneer`` is the ``pyoneer`` command."""
 
-from pyoneer.launch import main
+from pyoneer.cli.launch import main
 
 main()

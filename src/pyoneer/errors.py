@@ -15,7 +15,6 @@ Each class builds its own message, so the CLI only prints ``str(error)``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 
 #: Exit codes of the ``pyoneer`` command; part of the public contract.
@@ -104,21 +103,3 @@ class TransitionError(PyoneerError):
     """A status was asked to change in a way the status model forbids."""
 
     exit_code = 1
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """A hint naming the choice closest to ``word``, or ``""`` when none is close."""
-    import difflib  # only when there is a mistake to explain
-
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f"did you mean {close[0]!r}?" if close else ""
-
-
-def check_keys(table: Iterable[str], allowed: Iterable[str], key: str = "") -> None:
-    """Refuse any key of ``table`` not in ``allowed``, hinting at the closest known key."""
-    allowed = list(allowed)
-    for name in table:
-        if name not in allowed:
-            hint = did_you_mean(name, allowed) or f"known keys: {', '.join(allowed)}"
-            path = f"{key}.{name}" if key else name
-            raise ProjectError("unknown key", key=path, hint=hint)

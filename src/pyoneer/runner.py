@@ -10,17 +10,18 @@ import signal
 import threading
 from collections.abc import Iterator, Sequence
 
-from pyoneer.blueprints import Project
-from pyoneer.engine import Engine, LocalEngine
+from pyoneer.blueprints.fingerprint import fingerprints
+from pyoneer.blueprints.project import Project
+from pyoneer.engines.local import LocalEngine
 from pyoneer.errors import UsageError
-from pyoneer.events import Observer
-from pyoneer.fingerprint import fingerprints
-from pyoneer.ledger import Ledger
-from pyoneer.manager import Manager
-from pyoneer.recorder import LedgerRecorder
-from pyoneer.results import RunResult
-from pyoneer.runlock import RunLock
-from pyoneer.workspace import new_run_id
+from pyoneer.ledger.recorder import LedgerRecorder
+from pyoneer.ledger.runlock import RunLock
+from pyoneer.ledger.store import Ledger
+from pyoneer.pyoneers.context import new_run_id
+from pyoneer.pyoneers.engine import Engine
+from pyoneer.pyoneers.events import Observer
+from pyoneer.pyoneers.manager import Manager
+from pyoneer.pyoneers.results import RunResult
 
 
 def run(

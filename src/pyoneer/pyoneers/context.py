@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyoneer.blueprints import Project
+from pyoneer.blueprints.project import Project
 
 WORKSPACE = ".pyoneer"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from pyoneer.blueprints import Project
+from pyoneer.blueprints.project import Project
 from pyoneer.status import BlueprintStatus, advance
 
 Change = tuple[str, BlueprintStatus]

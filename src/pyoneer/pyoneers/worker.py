@@ -16,19 +16,14 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from pyoneer.blueprints import Job, Task
-from pyoneer.events import Attempt, Event, JobEnded, TaskEnded, TaskStarted
-from pyoneer.machine import (
-    ForkServer,
-    ServedProcess,
-    TaskProcess,
-    Watchdog,
-    can_run_warm,
-    python_argv,
-)
-from pyoneer.pyoneer import Pyoneer
+from pyoneer.blueprints.job import Job
+from pyoneer.blueprints.task import Task
+from pyoneer.machine.processes import TaskProcess, Watchdog, python_argv
+from pyoneer.machine.warm import ForkServer, ServedProcess, can_run_warm
+from pyoneer.pyoneers.context import RunContext
+from pyoneer.pyoneers.events import Attempt, Event, JobEnded, TaskEnded, TaskStarted
+from pyoneer.pyoneers.pyoneer import Pyoneer
 from pyoneer.status import BlueprintStatus, PyoneerStatus
-from pyoneer.workspace import RunContext
 
 Report = Callable[[Event], None]
 

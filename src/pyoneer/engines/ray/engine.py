@@ -4,7 +4,7 @@ Ray owns membership, placement, transport and node failure; Pyoneer owns bluepri
 pyoneers, status and the ledger. The project directory (and Pyoneer itself) travel to
 the nodes through Ray's runtime environment; each worker pyoneer is a ``RayWorker`` on
 the manager's side, talking to a ``NodeWorker`` actor sized by its job's resources.
-Ray's exceptions become Pyoneer's in one place, ``_lost_reason``.
+Ray's exceptions become Pyoneer's in one place, ``failures.lost_reason``.
 """
 
 from __future__ import annotations
@@ -17,17 +17,21 @@ from pathlib import Path
 from typing import Any
 
 import pyoneer
-from pyoneer.blueprints import Job, Project, Resources
-from pyoneer.engine import Engine
+from pyoneer.blueprints.job import Job, Resources
+from pyoneer.blueprints.project import Project
+from pyoneer.engines.ray.address import check_reachable, is_loopback
+from pyoneer.engines.ray.failures import first_line, lost_reason
+from pyoneer.engines.ray.node import NodeWorker
+from pyoneer.engines.ray.outputs import Files, gather, place
+from pyoneer.engines.ray.resources import covers, ray_resources, resource_word
+from pyoneer.engines.ray.shipping import human, pack_list
 from pyoneer.errors import UsageError
-from pyoneer.events import JobEnded, TaskEnded, TaskStarted, WorkerLost
-from pyoneer.outputs import Files, gather, place
-from pyoneer.pyoneer import Pyoneer
-from pyoneer.ray_node import NodeWorker
-from pyoneer.shipping import human, pack_list
+from pyoneer.pyoneers.context import RunContext
+from pyoneer.pyoneers.engine import Engine
+from pyoneer.pyoneers.events import JobEnded, TaskEnded, TaskStarted, WorkerLost
+from pyoneer.pyoneers.pyoneer import Pyoneer
+from pyoneer.pyoneers.worker import Report
 from pyoneer.status import BlueprintStatus, PyoneerStatus
-from pyoneer.worker import Report
-from pyoneer.workspace import RunContext
 
 #: seconds between two looks at a worker's progress on its node
 POLL = 0.25
@@ -52,7 +56,7 @@ class RayEngine(Engine):
 
     def __init__(self, address: str | None = None, announce: Callable[[str], None] | None = None) -> None:
         self.address = address or os.environ.get("RAY_ADDRESS") or None
-        if not self.address or _is_loopback(self.address):
+        if not self.address or is_loopback(self.address):
             # A Ray started for this run must listen on loopback only, and a cluster on
             # loopback must be reached there. Ray reads this at import (and its processes
             # inherit it): 0 keeps every listener, and every address, on 127.0.0.1.
@@ -95,7 +99,7 @@ class RayEngine(Engine):
             ray.shutdown()
         options = {"runtime_env": runtime_env, "log_to_driver": False, "logging_level": "WARNING"}
         if self.address:
-            _check_reachable(self.address)
+            check_reachable(self.address)
         try:
             if self.address:
                 ray.init(address=self.address, **options)
@@ -122,7 +126,7 @@ class RayEngine(Engine):
     def fits(self, worker: Pyoneer, job: Job) -> bool:
         """An idle worker takes a job whose resources its actor already holds."""
         size = getattr(worker, "size", None)
-        return size is None or _covers(size, job.resources)
+        return size is None or covers(size, job.resources)
 
     def close(self) -> None:
         """Disconnect from the cluster (and stop the local Ray we started, if any)."""
@@ -134,7 +138,7 @@ class RayEngine(Engine):
     def infeasible(self, resources: Resources) -> str:
         """Why no node of the cluster can ever host ``resources`` ("" if one can)."""
         nodes = [node["Resources"] for node in self.ray.nodes() if node.get("Alive")]
-        wanted = _ray_resources(resources)
+        wanted = ray_resources(resources)
         if any(all(node.get(key, 0) >= amount for key, amount in wanted.items()) for node in nodes):
             return ""
         for key, amount in wanted.items():
@@ -142,12 +146,12 @@ class RayEngine(Engine):
             if best < amount:
                 shown = human(best) if key == "memory" else f"{best:g}"
                 asked = human(amount) if key == "memory" else f"{amount:g}"
-                return f"no node of the cluster offers {_resource_word(key)} = {asked} (the most any node has: {shown})"
+                return f"no node of the cluster offers {resource_word(key)} = {asked} (the most any node has: {shown})"
         return "no single node of the cluster offers all of " + ", ".join(f"{k}={v:g}" for k, v in wanted.items())
 
     def actor_for(self, name: str, run_id: str, resources: Resources) -> Any:
         """A new node worker actor sized by ``resources``."""
-        wanted = _ray_resources(resources)
+        wanted = ray_resources(resources)
         options: dict[str, Any] = {
             "num_cpus": wanted.pop("CPU"),
             "num_gpus": wanted.pop("GPU", 0),
@@ -280,14 +284,14 @@ class RayWorker(Pyoneer):
             return
         try:
             status = self._follow(job)
-        except Exception as exc:  # noqa: BLE001 - sorted by _lost_reason
-            reason = _lost_reason(self._ray, exc)
+        except Exception as exc:  # noqa: BLE001 - sorted by lost_reason
+            reason = lost_reason(self._ray, exc)
             if self._stopping:
                 self._end(job, BlueprintStatus.CANCELLED)
             elif reason is None:
                 # not a lost worker: the job cannot run there (its environment, our bug);
                 # it fails with Ray's words rather than leave the run waiting for ever
-                self._end(job, BlueprintStatus.FAILED, _first_line(exc))
+                self._end(job, BlueprintStatus.FAILED, first_line(exc))
             else:
                 with self._guard:
                     self._become(PyoneerStatus.LOST)
@@ -353,110 +357,6 @@ class RayWorker(Pyoneer):
         self._report(JobEnded(worker=self.name, job=job.name, status=status, reason=reason))
 
 
-def _moved(attempt: Any, log: Path) -> Any:
-    from dataclasses import replace
-
-    return replace(attempt, log=log)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    lines = [line for line in text.splitlines() if line.strip()]
-    return f"{type(exc).__name__}: {lines[-1] if lines else ''}"[:300]
-
-
-def _lost_reason(ray: Any, exc: BaseException) -> str | None:
-    """The words for a worker lost to Ray (its actor, process or node died); None if not that."""
-    lost = (
-        ray.exceptions.RayActorError,
-        ray.exceptions.ActorUnavailableError,
-        ray.exceptions.ObjectLostError,
-        ray.exceptions.OwnerDiedError,
-        ray.exceptions.NodeDiedError,
-        ray.exceptions.WorkerCrashedError,
-    )
-    if isinstance(exc, lost):
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return f"{type(exc).__name__}: {first}"[:300]
-    return None
-
-
-def _host_port(address: str) -> tuple[str, int] | None:
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit() or "://" in address:
-        return None  # "auto", "ray://...": left to Ray
-    return host.strip("[]"), int(port)
-
-
-def _is_loopback(address: str) -> bool:
-    parts = _host_port(address)
-    return parts is not None and (parts[0] == "localhost" or parts[0].startswith("127.") or parts[0] == "::1")
-
-
-def _check_reachable(address: str, timeout: float = 5.0) -> None:
-    """Refuse at once an address where no Ray cluster answers (Ray itself retries for minutes).
-
-    Something must listen there, and speak as Ray's GCS does: gRPC, whose HTTP/2 server
-    begins every connection with a SETTINGS frame. (With TLS, RAY_USE_TLS, only the
-    connection is checked.)
-    """
-    import socket
-
-    parts = _host_port(address)
-    if parts is None:
-        return
-    hint = "  hint: is the head node up (ray status)? is the address its GCS port (default 6379)?"
-    try:
-        with socket.create_connection(parts, timeout=timeout) as connection:
-            if os.environ.get("RAY_USE_TLS", "0").lower() in ("0", "false", ""):
-                answer = _http2_greeting(connection)
-                if len(answer) < 9 or answer[3] != _SETTINGS_FRAME:
-                    said = f"it answered {answer[:16]!r}" if answer else "it said nothing"
-                    raise UsageError(f"cannot connect to the Ray cluster at {address}: {said}, not as Ray does\n{hint}")
-    except OSError as exc:
-        raise UsageError(f"cannot connect to the Ray cluster at {address}: {exc.strerror or exc}\n{hint}") from None
-
-
-_SETTINGS_FRAME = 0x4
-_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
-
-
-def _http2_greeting(connection) -> bytes:  # type: ignore[no-untyped-def]
-    """The first 9 bytes (a frame header) an HTTP/2 server sends; fewer if it stops first."""
-    import socket
-
-    connection.sendall(_HTTP2_PREFACE)
-    answer = b""
-    try:
-        while len(answer) < 9:
-            chunk = connection.recv(9 - len(answer))
-            if not chunk:
-                break
-            answer += chunk
-    except TimeoutError:
-        pass
-    return answer
-
-
-def _ray_resources(resources: Resources) -> dict[str, float]:
-    wanted: dict[str, float] = {"CPU": float(resources.cpus)}
-    if resources.gpus:
-        wanted["GPU"] = float(resources.gpus)
-    if resources.memory:
-        wanted["memory"] = float(resources.memory)
-    wanted.update({name: float(amount) for name, amount in resources.custom})
-    return wanted
-
-
-def _covers(size: Resources, need: Resources) -> bool:
-    have, want = _ray_resources(size), _ray_resources(need)
-    return all(have.get(key, 0) >= amount for key, amount in want.items())
-
-
-def _resource_word(key: str) -> str:
-    return {"CPU": "cpus", "GPU": "gpus", "memory": "memory"}.get(key, f"custom resource {key}")
-
-
 def _packages(project: Project) -> list[str]:
     """What pip installs on the nodes: the requirements file's lines, then ``packages``."""
     environment = project.environment
@@ -465,3 +365,9 @@ def _packages(project: Project) -> list[str]:
         text = (project.root / environment.requirements).read_text()
         lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
     return lines + list(environment.packages)
+
+
+def _moved(attempt: Any, log: Path) -> Any:
+    from dataclasses import replace
+
+    return replace(attempt, log=log)

@@ -1,10 +1,8 @@
-"""Where a worker meets the machine: a script's process, its tree, and the watchdog.
+"""The warm interpreter of a worker: the handle to its fork server (``forkserver.py``).
 
-Only workers use this module (managers never start processes). Each task runs as
-``sys.executable script args`` in a new session, so it and everything it starts share
-a session id even after their parents die; ending a task signals that whole tree, first
-politely (SIGTERM), then for good (SIGKILL). A watchdog process ends the trees if the
-manager itself dies without doing so.
+A worker keeps one fork server; each task runs in a child forked from it (warm), or
+exec'd from it (fresh). The server is a Linux child subreaper where the kernel allows,
+so whatever a task leaves behind stays below it.
 """
 
 from __future__ import annotations
@@ -18,143 +16,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from pyoneer import proctree
-
-#: seconds a task's processes get between SIGTERM and SIGKILL
-KILL_GRACE = 3.0
-
-#: the environment entries that mark a task's processes (see ``proctree.tree``)
-_MARK_NAMES = ("PYONEER_RUN_ID", "PYONEER_JOB", "PYONEER_TASK", "PYONEER_ATTEMPT")
-
-
-class Watchdog:
-    """A small process that kills the listed task trees once this process is gone.
-
-    It starts with the first tree it is given: warm tasks need none (their fork server,
-    a subreaper, ends everything below it when this process goes), so a warm run never
-    pays for its start.
-    """
-
-    def __init__(self) -> None:
-        self._process: subprocess.Popen[bytes] | None = None
-        self._lock = threading.Lock()
-
-    def expect(self, marks: frozenset[bytes]) -> None:
-        """A task with these marks is about to start: if this process dies before
-        ``watch`` names it, whatever carries the marks is ended."""
-        self._send(f"? {' '.join(mark.decode() for mark in sorted(marks))}\n", start=True)
-
-    def watch(self, pid: int, marks: frozenset[bytes]) -> None:
-        """Put ``pid``'s tree (and the orphans carrying ``marks``) under watch."""
-        self._send(f"+{pid} {' '.join(mark.decode() for mark in sorted(marks))}\n", start=True)
-
-    def forget(self, pid: int) -> None:
-        """Take ``pid``'s tree off the watch (it has ended)."""
-        self._send(f"-{pid}\n", start=False)
-
-    def close(self) -> None:
-        """Send the watchdog away: every task it watched has ended by now."""
-        with self._lock:
-            process, self._process = self._process, None
-            if process is None:
-                return
-            # no need to let it finish starting up only to find nothing to do
-            process.kill()
-            if process.stdin and not process.stdin.closed:
-                with contextlib.suppress(BrokenPipeError):
-                    process.stdin.close()
-        process.wait()
-
-    def _send(self, line: str, start: bool) -> None:
-        with self._lock:
-            if self._process is None:
-                if not start:
-                    return
-                self._process = _start_watchdog()
-            try:
-                self._process.stdin.write(line.encode())
-                self._process.stdin.flush()
-            except (BrokenPipeError, ValueError):
-                pass  # it died: the worker still ends its own trees
-
-
-def _start_watchdog() -> subprocess.Popen[bytes]:
-    script = Path(__file__).with_name("watchdog.py")
-    return subprocess.Popen(
-        [sys.executable, "-E", "-S", str(script)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # Ctrl-C on the terminal must not reach it
-    )
-
-
-class TaskProcess:
-    """One running attempt of a task: a child process whose output goes to a log file."""
-
-    def __init__(
-        self,
-        argv: Sequence[str],
-        cwd: Path,
-        env: Mapping[str, str],
-        log: Path,
-        watchdog: Watchdog | None = None,
-    ) -> None:
-        log.parent.mkdir(parents=True, exist_ok=True)
-        self.marks = _marks(env)
-        if watchdog is not None:
-            watchdog.expect(self.marks)  # before the start: this process may die right after it
-        with log.open("wb") as output:
-            self._popen = subprocess.Popen(
-                list(argv),
-                cwd=cwd,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own session and process group
-            )
-        self.pid = self._popen.pid
-        self._watchdog = watchdog
-        if watchdog is not None:
-            watchdog.watch(self.pid, self.marks)
-
-    def wait(self, timeout: float | None) -> int | None:
-        """Wait for the process; its exit code, or ``None`` if ``timeout`` passed first."""
-        try:
-            return self._popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def end(self, grace: float = KILL_GRACE) -> int:
-        """End the process and every process it started; return its exit code."""
-        members = lambda: proctree.tree(self.pid, self.marks)  # noqa: E731
-        end_tree(members, lambda: self._popen.poll() is not None, grace)
-        return self._popen.wait()
-
-    def sweep(self) -> None:
-        """Kill whatever the ended process left running (daemons, stray grandchildren)."""
-        proctree.kill_trees({self.pid: self.marks})
-        if self._watchdog is not None:
-            self._watchdog.forget(self.pid)
-
-
-def python_argv(script: Path, args: Sequence[str]) -> list[str]:
-    """The command line that runs ``script`` like ``python script args`` would."""
-    return [sys.executable, str(script), *args]
-
-
-def end_tree(members: Callable[[], set[int]], ended: Callable[[], bool], grace: float) -> None:
-    """SIGTERM a task's tree (``members()``); after ``grace`` seconds SIGKILL what is left."""
-    doomed = members()
-    proctree.signal_all(doomed, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and not (ended() and not proctree.alive(members())):
-        time.sleep(0.02)
-    proctree.signal_all(doomed | members(), signal.SIGKILL)
+from pyoneer.machine import proctree
+from pyoneer.machine.processes import KILL_GRACE, Watchdog, end_tree, task_marks
 
 
 class ForkServer:
@@ -218,7 +84,7 @@ class ForkServer:
         the server's to see at a glance).
         """
         log.parent.mkdir(parents=True, exist_ok=True)
-        marks = _marks(env)
+        marks = task_marks(env)
         # a subreaper server ends its tasks' trees itself if this process dies; else the
         # watchdog must know of the task before it starts, as for a TaskProcess
         watchdog = None if self.subreaper else watchdog
@@ -343,11 +209,6 @@ class ServedProcess:
             self._watchdog.forget(self.pid)
 
 
-def _marks(env: Mapping[str, str]) -> frozenset[bytes]:
-    """How to tell a task's orphans that left its session: the PYONEER_* variables it got."""
-    return frozenset(f"{name}={value}".encode() for name, value in env.items() if name in _MARK_NAMES)
-
-
 def can_run_warm(env: Mapping[str, str], base: Mapping[str, str]) -> bool:
     """False when ``env`` differs from the warm interpreter's in what shapes a start-up.
 
@@ -366,3 +227,10 @@ def _shapes_startup(name: str) -> bool:
 _EMULATED = ("PYTHONUNBUFFERED", "PYTHONIOENCODING")
 #: other variables a fresh interpreter reads once, at start-up
 _STARTUP_NAMES = ("LANG", "LC_ALL", "LC_CTYPE", "HOME")
+
+
+def spare_fork_server() -> ForkServer | None:
+    """A fork server started ahead of need, when there is a core to spare for its start-up."""
+    if len(os.sched_getaffinity(0)) < 2:
+        return None
+    return ForkServer()

@@ -8,18 +8,17 @@ another core meanwhile. Any other command, or a run that cannot use it, closes i
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
-    from pyoneer.machine import ForkServer
+    from pyoneer.machine.warm import ForkServer
 
 
 def main() -> NoReturn:
     """Run the ``pyoneer`` command."""
     spare = _head_start(sys.argv[1:])
-    from pyoneer.cli import main as cli_main
+    from pyoneer.cli.command import main as cli_main
 
     cli_main(spare=spare)
 
@@ -30,13 +29,6 @@ def _head_start(args: list[str]) -> ForkServer | None:
         return None
     if any(arg in ("-h", "--help") or (arg.startswith("--engine") and "local" not in arg) for arg in args):
         return None  # (``--engine local`` as two words also lands here: it only loses the head start)
+    from pyoneer.machine.warm import spare_fork_server
+
     return spare_fork_server()
-
-
-def spare_fork_server() -> ForkServer | None:
-    """A fork server started ahead of need, when there is a core to spare for its start-up."""
-    if len(os.sched_getaffinity(0)) < 2:
-        return None
-    from pyoneer.machine import ForkServer
-
-    return ForkServer()

@@ -12,9 +12,11 @@ import threading
 import time
 from collections.abc import Sequence
 
-from pyoneer.blueprints import Job, Project
-from pyoneer.engine import Engine
-from pyoneer.events import (
+from pyoneer.blueprints.job import Job
+from pyoneer.blueprints.project import Project
+from pyoneer.pyoneers.context import RunContext, new_run_id
+from pyoneer.pyoneers.engine import Engine
+from pyoneer.pyoneers.events import (
     Attempt,
     Event,
     Interrupted,
@@ -27,11 +29,10 @@ from pyoneer.events import (
     TaskEnded,
     WorkerLost,
 )
-from pyoneer.plan import Change, Plan
-from pyoneer.pyoneer import Pyoneer, StateRow
-from pyoneer.results import JobResult, RunResult
+from pyoneer.pyoneers.plan import Change, Plan
+from pyoneer.pyoneers.pyoneer import Pyoneer, StateRow
+from pyoneer.pyoneers.results import JobResult, RunResult
 from pyoneer.status import BlueprintStatus, PyoneerStatus
-from pyoneer.workspace import RunContext, new_run_id
 
 #: how the ledger and ``pyoneer runs`` name the end of a run
 _RESULT_WORDS = {

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 from pyoneer.status import BlueprintStatus, PyoneerStatus
 
 if TYPE_CHECKING:
-    from pyoneer.blueprints import Project
+    from pyoneer.blueprints.project import Project
 
 
 def _now() -> float:

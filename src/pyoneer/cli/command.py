@@ -16,11 +16,11 @@ import click
 
 from pyoneer import __version__
 from pyoneer.errors import EXIT_INTERRUPTED, EXIT_INVALID, PyoneerError, UsageError
-from pyoneer.launch import spare_fork_server
 
 if TYPE_CHECKING:
-    from pyoneer.blueprints import Project, Resources
-    from pyoneer.machine import ForkServer
+    from pyoneer.blueprints.job import Resources
+    from pyoneer.blueprints.project import Project
+    from pyoneer.machine.warm import ForkServer
 
 # Each command imports what it needs when it runs: ``pyoneer run`` of one small script
 # takes less time than importing everything would.
@@ -66,11 +66,15 @@ def run(
     pyoneer run train.py -- --epochs 3 one script, with its arguments
     """
     # a fork server started by the launcher before the CLI was even imported, else now
-    spare = click.get_current_context().obj or (spare_fork_server() if engine_name in (None, "local") else None)
+    spare = click.get_current_context().obj
+    if spare is None and engine_name in (None, "local"):
+        from pyoneer.machine.warm import spare_fork_server
+
+        spare = spare_fork_server()
     try:
-        from pyoneer.display import open_display
-        from pyoneer.engine import engine_named
-        from pyoneer.projectfile import read
+        from pyoneer.blueprints.projectfile import read
+        from pyoneer.cli.display import open_display
+        from pyoneer.engines.registry import engine_named
         from pyoneer.runner import run as run_project
 
         found = read(path, script_args)
@@ -101,17 +105,16 @@ _RUN_OPTION = click.option("--run", "run_id", metavar="ID", help="A run id (or i
 @click.option("--json", "as_json", is_flag=True, help="Print the state as JSON (see the README).")
 def status(path: Path, run_id: str | None, as_json: bool) -> int:
     """Show the state of the latest run (or --run ID): each pyoneer and its blueprint."""
-    from pyoneer import history  # only the reading commands need it
-    from pyoneer.terminal import console
+    from pyoneer.cli import tables
+    from pyoneer.cli.terminal import console
+    from pyoneer.ledger import history  # only the reading commands need it
 
     with contextlib.closing(history.ledger_of(_root_of(path))) as ledger:
         state = history.run_state(ledger, run_id)
     if as_json:
-        from pyoneer.ledger import dumps
-
-        click.echo(dumps(state))
+        click.echo(tables.dumps(state))
     else:
-        history.print_status(state, console())
+        tables.print_status(state, console())
     return 0
 
 
@@ -120,17 +123,16 @@ def status(path: Path, run_id: str | None, as_json: bool) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON (see the README).")
 def runs(path: Path, as_json: bool) -> int:
     """List the project's runs, one a line."""
-    from pyoneer import history  # only the reading commands need it
-    from pyoneer.terminal import console
+    from pyoneer.cli import tables
+    from pyoneer.cli.terminal import console
+    from pyoneer.ledger import history  # only the reading commands need it
 
     with contextlib.closing(history.ledger_of(_root_of(path))) as ledger:
         listed = history.run_list(ledger)
     if as_json:
-        from pyoneer.ledger import dumps
-
-        click.echo(dumps(listed))
+        click.echo(tables.dumps(listed))
     else:
-        history.print_runs(listed, console())
+        tables.print_runs(listed, console())
     return 0
 
 
@@ -145,7 +147,7 @@ def logs(where: tuple[str, ...], run_id: str | None, attempt: int | None, follow
         raise UsageError("give at most a PATH and a JOB[/TASK]")
     path, target = (Path(where[0]), where[1]) if len(where) == 2 else (Path("."), where[0])
     root = _root_of(path)
-    from pyoneer import history  # only the reading commands need it
+    from pyoneer.ledger import history  # only the reading commands need it
 
     with contextlib.closing(history.ledger_of(root)) as ledger:
         chosen = ledger.run(run_id)
@@ -177,7 +179,7 @@ def _root_of(path: Path) -> Path:
 @click.argument("path", type=_PATH, default=".")
 def check(path: Path) -> int:
     """Check the project at PATH and print its plan, without running anything."""
-    from pyoneer.projectfile import load
+    from pyoneer.blueprints.projectfile import load
 
     project = load(path)
     click.echo(f"project {project.name} ({project.root}): {len(project.jobs)} jobs, valid")
@@ -190,7 +192,7 @@ def check(path: Path) -> int:
 
 
 def _describe_job(project: Project, name: str, needs: tuple[str, ...]) -> str:
-    from pyoneer.blueprints import Resources
+    from pyoneer.blueprints.job import Resources
 
     job = project.job(name)
     lines = [f"  {name}" + (f"  (needs {', '.join(needs)})" if needs else "")]
@@ -223,7 +225,7 @@ def _describe_resources(resources: Resources) -> str:
 @click.argument("directory", type=_PATH, default=".")
 def init(directory: Path) -> int:
     """Write a small example project into DIRECTORY (default: here)."""
-    from pyoneer.scaffold import init_project
+    from pyoneer.cli.scaffold import init_project
 
     written = init_project(directory)
     click.echo(f"wrote an example project to {directory}:")

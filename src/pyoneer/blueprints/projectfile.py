@@ -15,8 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pyoneer.blueprints import Job, Project, Task
-from pyoneer.errors import ProjectError, check_keys
+from pyoneer.blueprints.checks import check_keys
+from pyoneer.blueprints.job import Job
+from pyoneer.blueprints.project import Project
+from pyoneer.blueprints.task import Task
+from pyoneer.errors import ProjectError
 
 PROJECT_FILE = "pyoneer.toml"
 PYPROJECT_FILE = "pyproject.toml"

@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 
-from pyoneer.blueprints import Job, Project
+from pyoneer.blueprints.job import Job
+from pyoneer.blueprints.project import Project
 
 
 def fingerprints(project: Project) -> dict[str, str]:

@@ -8,8 +8,8 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from pyoneer.blueprints.projectfile import PROJECT_FILE, PYPROJECT_FILE
 from pyoneer.errors import UsageError
-from pyoneer.projectfile import PROJECT_FILE, PYPROJECT_FILE
 
 
 def init_project(directory: Path) -> list[Path]:
@@ -21,7 +21,7 @@ def init_project(directory: Path) -> list[Path]:
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"{directory} exists and is not a directory")
     _refuse_existing_project(directory)
-    starter = resources.files("pyoneer") / "starter"
+    starter = resources.files("pyoneer.cli") / "starter"
     sources = sorted(
         (item for item in starter.iterdir() if item.is_file() and not item.name.startswith((".", "__"))),
         key=lambda item: item.name,

@@ -16,13 +16,13 @@ import tempfile
 import threading
 from pathlib import Path
 
-from pyoneer.blueprints import Project
-from pyoneer.events import Event, JobEnded, TaskStarted
-from pyoneer.machine import Watchdog
-from pyoneer.outputs import Files, gather, place
+from pyoneer.blueprints.project import Project
+from pyoneer.engines.ray.outputs import Files, gather, place
+from pyoneer.machine.processes import Watchdog
+from pyoneer.pyoneers.context import RunContext
+from pyoneer.pyoneers.events import Event, JobEnded, TaskStarted
+from pyoneer.pyoneers.worker import Worker
 from pyoneer.status import BlueprintStatus
-from pyoneer.worker import Worker
-from pyoneer.workspace import RunContext
 
 
 class NodeWorker:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pyoneer.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
-from pyoneer.events import Attempt
+from pyoneer.pyoneers.events import Attempt
 from pyoneer.status import BlueprintStatus
 
 

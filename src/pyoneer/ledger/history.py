@@ -12,39 +12,13 @@ import time
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-
 from pyoneer.errors import LedgerError
-from pyoneer.ledger import Ledger, RunRow
+from pyoneer.ledger.store import Ledger, RunRow
 
 _OPEN = ("not_ready", "ready", "running")
-_STYLE = {
-    "succeeded": "green", "failed": "bold red", "skipped": "yellow", "cancelled": "magenta",
-    "interrupted": "magenta", "running": "bold blue", "ready": "cyan", "not_ready": "dim",
-    "lost": "bold red", "working": "bold blue",
-}
 
 #: seconds between looks at a log being followed
 FOLLOW_POLL = 0.2
-
-
-def _styled(word: str | None) -> str:
-    if not word:
-        return ""
-    style = _STYLE.get(word)
-    return f"[{style}]{word}[/]" if style else word
-
-
-def _clock(at: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at)) if at else ""
-
-
-def _span(start: float | None, end: float | None) -> str:
-    if not start:
-        return ""
-    return f"{(end or time.time()) - start:.1f} s"
 
 
 # status ------------------------------------------------------------------------------
@@ -84,38 +58,6 @@ def run_state(ledger: Ledger, run_id: str | None = None) -> dict[str, Any]:
     }
 
 
-def print_status(state: dict[str, Any], console: Console) -> None:
-    """The state of a run as a table: each pyoneer, its status, its blueprint, its status."""
-    run = state["run"]
-    console.print(
-        f"run [bold]{run['id']}[/] of {escape(run['project'])}: {_styled(run['result'])}, "
-        f"started {_clock(run['started'])}, {_span(run['started'], run['ended'])}"
-        f" (manager pid {run['manager']['pid']} on {escape(run['manager']['host'])})"
-        + (f", resumed from {run['resumed_from']}" if run["resumed_from"] else ""),
-        highlight=False,
-    )
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("pyoneer", "status", "kind", "blueprint", "blueprint status", "attempt",
-                   "started", "duration", "exit", "host"):
-        table.add_column(column, justify="right" if column in ("attempt", "exit") else "left")
-    for row in state["blueprints"]:
-        name = row["name"] if row["kind"] != "task" else "  " + row["name"]
-        status = "reused" if row["reused"] else row["status"]
-        table.add_row(
-            escape(row["pyoneer"] or "-"),
-            _styled(row["pyoneer_status"]) or "-",
-            row["kind"],
-            escape(name),
-            _styled(status) if status != "reused" else "[green]reused[/]",
-            str(row["attempt"]) if row["kind"] == "task" else "",
-            _clock(row["started"])[11:],  # the time of day; the date is in the heading
-            _span(row["started"], row["ended"]),
-            "" if row["exit_code"] is None else str(row["exit_code"]),
-            escape(row["host"] or ""),
-        )
-    console.print(table)
-
-
 # runs --------------------------------------------------------------------------------
 
 
@@ -148,21 +90,6 @@ def run_list(ledger: Ledger) -> list[dict[str, Any]]:
 def _died(run: RunRow) -> bool:
     """True for a run the ledger still calls running whose manager is gone."""
     return run.result == "running" and run.state == "interrupted"
-
-
-def print_runs(runs: list[dict[str, Any]], console: Console) -> None:
-    """The history, one run a line."""
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("run", "started", "duration", "result", "succeeded", "failed", "skipped", "reused"):
-        table.add_column(column, justify="right" if column in ("succeeded", "failed", "skipped", "reused") else "left")
-    for run in runs:
-        jobs = run["jobs"]
-        table.add_row(
-            run["id"], _clock(run["started"]), _span(run["started"], run["ended"]), _styled(run["result"]),
-            str(jobs.get("succeeded", 0)), str(jobs.get("failed", 0)), str(jobs.get("skipped", 0)),
-            str(jobs.get("reused", 0)),
-        )
-    console.print(table)
 
 
 # logs --------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from pyoneer.display import (
+from pyoneer.cli.summary import (
     HEADERS,
     SUMMARY_ROWS,
     failures,
@@ -29,12 +29,12 @@ from pyoneer.display import (
     summary_rows,
     verdict,
 )
-from pyoneer.events import Event, JobChanged, TaskEnded, TaskStarted
+from pyoneer.pyoneers.events import Event, JobChanged, TaskEnded, TaskStarted
 from pyoneer.status import BlueprintStatus
 
 if TYPE_CHECKING:
-    from pyoneer.blueprints import Project
-    from pyoneer.results import RunResult
+    from pyoneer.blueprints.project import Project
+    from pyoneer.pyoneers.results import RunResult
 
 _STYLE = {
     BlueprintStatus.NOT_READY: "dim",

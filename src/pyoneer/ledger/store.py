@@ -10,7 +10,6 @@ a Pyoneer ledger, or one written by a newer Pyoneer, is refused and never touche
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sqlite3
 import time
@@ -20,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from pyoneer.errors import LedgerError
-from pyoneer.proctree import is_running, started_at
-from pyoneer.pyoneer import HOST
+from pyoneer.machine.proctree import is_running, started_at
+from pyoneer.pyoneers.pyoneer import HOST
 
 LEDGER_FILE = "ledger.db"
 #: the schema this Pyoneer writes; bump it (and migrate) when the tables change
@@ -451,8 +450,3 @@ def _configure(db: sqlite3.Connection) -> None:
     # These touch the file: a file that is not a database fails here, as DatabaseError.
     db.execute("PRAGMA busy_timeout = 10000")
     db.execute("PRAGMA synchronous = NORMAL")
-
-
-def dumps(value: Any) -> str:
-    """JSON for ``--json`` output: stable key order, no NaN."""
-    return json.dumps(value, indent=2, sort_keys=False, allow_nan=False)

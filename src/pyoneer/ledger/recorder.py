@@ -13,7 +13,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pyoneer.events import (
+from pyoneer.ledger.store import Ledger
+from pyoneer.machine.proctree import started_at
+from pyoneer.pyoneers.events import (
     Event,
     Interrupted,
     JobChanged,
@@ -24,9 +26,7 @@ from pyoneer.events import (
     TaskStarted,
     WorkerLost,
 )
-from pyoneer.ledger import Ledger
-from pyoneer.proctree import started_at
-from pyoneer.pyoneer import HOST
+from pyoneer.pyoneers.pyoneer import HOST
 from pyoneer.status import BlueprintStatus
 
 

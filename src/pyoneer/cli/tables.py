@@ -1,0 +1,90 @@
+"""The reading commands' tables: ``pyoneer status`` and ``pyoneer runs`` for people.
+
+They print what ``pyoneer.ledger.history`` read (the ``--json`` shapes), with ``rich``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+_STYLE = {
+    "succeeded": "green", "failed": "bold red", "skipped": "yellow", "cancelled": "magenta",
+    "interrupted": "magenta", "running": "bold blue", "ready": "cyan", "not_ready": "dim",
+    "lost": "bold red", "working": "bold blue",
+}
+
+
+
+def _styled(word: str | None) -> str:
+    if not word:
+        return ""
+    style = _STYLE.get(word)
+    return f"[{style}]{word}[/]" if style else word
+
+
+def _clock(at: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at)) if at else ""
+
+
+def _span(start: float | None, end: float | None) -> str:
+    if not start:
+        return ""
+    return f"{(end or time.time()) - start:.1f} s"
+
+
+def print_status(state: dict[str, Any], console: Console) -> None:
+    """The state of a run as a table: each pyoneer, its status, its blueprint, its status."""
+    run = state["run"]
+    console.print(
+        f"run [bold]{run['id']}[/] of {escape(run['project'])}: {_styled(run['result'])}, "
+        f"started {_clock(run['started'])}, {_span(run['started'], run['ended'])}"
+        f" (manager pid {run['manager']['pid']} on {escape(run['manager']['host'])})"
+        + (f", resumed from {run['resumed_from']}" if run["resumed_from"] else ""),
+        highlight=False,
+    )
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("pyoneer", "status", "kind", "blueprint", "blueprint status", "attempt",
+                   "started", "duration", "exit", "host"):
+        table.add_column(column, justify="right" if column in ("attempt", "exit") else "left")
+    for row in state["blueprints"]:
+        name = row["name"] if row["kind"] != "task" else "  " + row["name"]
+        status = "reused" if row["reused"] else row["status"]
+        table.add_row(
+            escape(row["pyoneer"] or "-"),
+            _styled(row["pyoneer_status"]) or "-",
+            row["kind"],
+            escape(name),
+            _styled(status) if status != "reused" else "[green]reused[/]",
+            str(row["attempt"]) if row["kind"] == "task" else "",
+            _clock(row["started"])[11:],  # the time of day; the date is in the heading
+            _span(row["started"], row["ended"]),
+            "" if row["exit_code"] is None else str(row["exit_code"]),
+            escape(row["host"] or ""),
+        )
+    console.print(table)
+
+
+def print_runs(runs: list[dict[str, Any]], console: Console) -> None:
+    """The history, one run a line."""
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("run", "started", "duration", "result", "succeeded", "failed", "skipped", "reused"):
+        table.add_column(column, justify="right" if column in ("succeeded", "failed", "skipped", "reused") else "left")
+    for run in runs:
+        jobs = run["jobs"]
+        table.add_row(
+            run["id"], _clock(run["started"]), _span(run["started"], run["ended"]), _styled(run["result"]),
+            str(jobs.get("succeeded", 0)), str(jobs.get("failed", 0)), str(jobs.get("skipped", 0)),
+            str(jobs.get("reused", 0)),
+        )
+    console.print(table)
+
+
+def dumps(value: Any) -> str:
+    """JSON for ``--json`` output: stable key order, no NaN."""
+    return json.dumps(value, indent=2, sort_keys=False, allow_nan=False)

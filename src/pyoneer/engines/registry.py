@@ -1,0 +1,36 @@
+"""Choosing an engine by name: ``local`` (built in) or ``ray`` (the optional extra)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pyoneer.errors import UsageError
+from pyoneer.machine.warm import ForkServer
+from pyoneer.pyoneers.engine import Engine
+
+ENGINE_NAMES = ("local", "ray")
+
+
+def engine_named(
+    name: str,
+    address: str | None = None,
+    announce: Callable[[str], None] | None = None,
+    spare: ForkServer | None = None,
+) -> Engine:
+    """The engine called ``name``; an unknown name is a usage error.
+
+    ``address`` is the Ray cluster's; ``announce`` prints what the engine does before
+    the run (the size of what travels to the nodes); ``spare`` is a fork server for the
+    local engine's first worker.
+    """
+    if name == "local":
+        if address:
+            raise UsageError("--address is for the Ray engine; add --engine ray")
+        from pyoneer.engines.local import LocalEngine
+
+        return LocalEngine(spare)
+    if name == "ray":
+        from pyoneer.engines.ray.engine import RayEngine  # Ray is an optional extra
+
+        return RayEngine(address=address, announce=announce)
+    raise UsageError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINE_NAMES)}")
