@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pyoneer
 from pyoneer.blueprints.job import Job, Resources
 from pyoneer.blueprints.project import Project
 from pyoneer.engines.ray.address import check_reachable, is_loopback
@@ -37,6 +36,9 @@ from pyoneer.status import BlueprintStatus, PyoneerStatus
 POLL = 0.25
 #: seconds a stopping node worker gets to end its task trees before its actor is killed
 STOP_WAIT = 10.0
+
+#: Pyoneer itself, which travels to the nodes with the project
+_PACKAGE = Path(__file__).resolve().parents[2]
 
 _INSTALL_HINT = "the Ray engine needs Ray: pip install 'pyoneer[ray]'"
 
@@ -83,7 +85,7 @@ class RayEngine(Engine):
         runtime_env = {
             "working_dir": str(project.root),
             "excludes": list(shipment.excludes),
-            "py_modules": [str(Path(pyoneer.__file__).parent)],
+            "py_modules": [str(_PACKAGE)],
             "env_vars": dict(project.environment.env),
         }
         packages = _packages(project)
