@@ -7,6 +7,8 @@ The tree::
     ├── UsageError               bad command-line use; exit 2
     ├── LedgerError              a ledger that cannot be read, or has no such run; exit 2
     ├── BusyError                the project is being run by another manager; exit 2
+    ├── MachineError             the machine refused a file of the project (disk full, permission,
+    │                            a file where a directory should be, ...); exit 2 before a run, 1 during
     ├── AssignmentError          a pyoneer asked to hold two blueprints at once (a bug)
     └── TransitionError          an impossible change of status (a bug)
 
@@ -15,6 +17,7 @@ Each class builds its own message, so the CLI only prints ``str(error)``.
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 #: Exit codes of the ``pyoneer`` command; part of the public contract.
@@ -103,3 +106,53 @@ class TransitionError(PyoneerError):
     """A status was asked to change in a way the status model forbids."""
 
     exit_code = 1
+
+
+class MachineError(PyoneerError):
+    """The machine refused an operation on one of the project's files or directories.
+
+    Names the path, what Pyoneer was doing and the cause in words, with a hint. It is an
+    error of the machine, not of the project: before a run it exits 2 (nothing ran);
+    once a run has begun, 1 (the run stopped, and what it did is in the ledger).
+    """
+
+    def __init__(self, path: Path | str, doing: str, cause: str, hint: str = "", exit_code: int = EXIT_INVALID) -> None:
+        self.path = Path(path)
+        self.doing = doing
+        self.cause = cause
+        self.hint = hint
+        self.exit_code = exit_code
+        text = f"cannot {doing} {self.path}: {cause}"
+        if exit_code == EXIT_FAILED:
+            text = "the run stopped: " + text
+        super().__init__(text + (f"\n  hint: {hint}" if hint else ""))
+
+    @classmethod
+    def from_os(cls, exc: OSError, doing: str, path: Path | str | None = None) -> MachineError:
+        """The error of the operating system ``exc``, met while doing ``doing`` to ``path``."""
+        where = path if path is not None else exc.filename or "?"
+        cause, hint = _words_for(exc.errno, exc.strerror or str(exc), where)
+        return cls(where, doing, cause, hint)
+
+    def during_run(self) -> MachineError:
+        """The same error met once the run had begun (exit 1)."""
+        if self.exit_code == EXIT_FAILED:
+            return self
+        return MachineError(self.path, self.doing, self.cause, self.hint, exit_code=EXIT_FAILED)
+
+
+def _words_for(number: int | None, strerror: str, path: Path | str) -> tuple[str, str]:
+    """The cause of an OS error in words, and what to do about it."""
+    if number in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk is full", "free some space there, then run again (--resume keeps what succeeded)"
+    if number in (errno.EACCES, errno.EPERM):
+        return "permission denied", f"check who may write there: ls -ld {path}"
+    if number == errno.EROFS:
+        return "the file system is read-only", "run the project from a directory you can write to"
+    if number in (errno.EEXIST, errno.ENOTDIR):
+        return "a file stands where a directory should be", "move that file away, then run again"
+    if number == errno.ENOENT:
+        return "it does not exist (was it removed?)", ""
+    if number == errno.EISDIR:
+        return "it is a directory", ""
+    return strerror, ""

@@ -1,6 +1,6 @@
 """Running a project: lock it, open its ledger, set up a manager and its engine, clean up.
 
-``run`` is what ``Project.run()`` and ``pyoneer run`` both use.
+``run`` (``pyoneer.run``) is what ``pyoneer run`` and Python callers both use.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from pyoneer.blueprints.fingerprint import fingerprints
 from pyoneer.blueprints.project import Project
 from pyoneer.engines.local import LocalEngine
-from pyoneer.errors import UsageError
+from pyoneer.errors import MachineError, PyoneerError, UsageError
 from pyoneer.ledger.recorder import LedgerRecorder
 from pyoneer.ledger.runlock import RunLock
 from pyoneer.ledger.store import Ledger
@@ -67,13 +67,39 @@ def run(
 
 
 def execute(manager: Manager, project: Project) -> RunResult:
-    """Have ``manager`` run ``project``, then stop it and its engine whatever happens."""
+    """Have ``manager`` run ``project``, then stop it and its engine whatever happens.
+
+    A fault of the machine once the run has begun (the ledger's disk is full, a log
+    cannot be written) stops the run cleanly, every task ended, and is raised as a
+    ``MachineError`` that exits 1; the ledger tells the truth up to its last commit.
+    """
     manager.start()
     manager.assign(project)
     try:
-        return manager.run()
-    finally:
+        result = manager.run()
+    except MachineError as exc:
+        _stop_quietly(manager)
+        if not manager.opened:
+            raise  # the run's start could not be written down: nothing ran (exit 2)
+        raise exc.during_run() from exc
+    except BaseException:
+        _stop_quietly(manager)
+        raise
+    try:
         manager.stop()
+    finally:
+        manager.engine.close()
+    if manager.fault is not None:
+        raise manager.fault
+    return result
+
+
+def _stop_quietly(manager: Manager) -> None:
+    """Stop a manager whose run broke off; the error that broke it is the one to tell."""
+    try:
+        with contextlib.suppress(PyoneerError):  # e.g. the ledger still cannot be written
+            manager.stop()
+    finally:
         manager.engine.close()
 
 

@@ -1,4 +1,4 @@
-"""The status model: what a pyoneer is doing, and how its blueprint stands.
+"""The status model: what a pyoneer is doing, how its blueprint stands, and how a run stands.
 
 Status never lives in a blueprint. A pyoneer has a ``PyoneerStatus``; the blueprint it
 holds has a ``BlueprintStatus`` *as seen by that pyoneer*. Every change goes through
@@ -53,6 +53,24 @@ class BlueprintStatus(str, Enum):
         return self in _FINAL
 
 
+class RunState(str, Enum):
+    """How a run stands in the ledger: running, then how it ended."""
+
+    #: its manager is at work (or died without saying so: see ``ledger.store.interrupted``)
+    RUNNING = "running"
+    #: every job succeeded
+    SUCCEEDED = "succeeded"
+    #: some job failed, was skipped, or the machine stopped the run
+    FAILED = "failed"
+    #: stopped before its end (Ctrl-C, SIGTERM), or its manager died
+    INTERRUPTED = "interrupted"
+
+    @classmethod
+    def ended_as(cls, status: BlueprintStatus) -> RunState:
+        """The run's end, from how its project ended (succeeded, failed or cancelled)."""
+        return _RUN_ENDS[status]
+
+
 _FINAL = frozenset(
     {
         BlueprintStatus.SUCCEEDED,
@@ -61,6 +79,15 @@ _FINAL = frozenset(
         BlueprintStatus.CANCELLED,
     }
 )
+
+_RUN_ENDS = {
+    BlueprintStatus.SUCCEEDED: RunState.SUCCEEDED,
+    BlueprintStatus.FAILED: RunState.FAILED,
+    BlueprintStatus.CANCELLED: RunState.INTERRUPTED,
+}
+
+#: a blueprint in one of these has not ended; when its run is interrupted, it is cancelled
+OPEN_STATUSES = (BlueprintStatus.NOT_READY, BlueprintStatus.READY, BlueprintStatus.RUNNING)
 
 _P, _B = PyoneerStatus, BlueprintStatus
 

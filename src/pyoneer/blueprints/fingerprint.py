@@ -13,6 +13,7 @@ import json
 
 from pyoneer.blueprints.job import Job
 from pyoneer.blueprints.project import Project
+from pyoneer.errors import MachineError
 
 
 def fingerprints(project: Project) -> dict[str, str]:
@@ -32,7 +33,11 @@ def _job_content(project: Project, job: Job, scripts: dict[str, str]) -> dict[st
     tasks = []
     for task in job.tasks:
         if task.script not in scripts:
-            scripts[task.script] = hashlib.sha256((project.root / task.script).read_bytes()).hexdigest()
+            path = project.root / task.script
+            try:
+                scripts[task.script] = hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError as exc:
+                raise MachineError.from_os(exc, "read the script", path) from exc
         tasks.append(
             {"script": task.script, "bytes": scripts[task.script], "args": task.args, "env": task.env}
         )

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from pyoneer.errors import LedgerError
-from pyoneer.ledger.store import Ledger, RunRow
+from pyoneer.ledger.store import Ledger, RunRow, interrupted, standing
+from pyoneer.status import OPEN_STATUSES, BlueprintStatus, PyoneerStatus, RunState
 
-_OPEN = ("not_ready", "ready", "running")
+_OPEN = tuple(status.value for status in OPEN_STATUSES)
 
 #: seconds between looks at a log being followed
 FOLLOW_POLL = 0.2
@@ -30,24 +31,23 @@ def run_state(ledger: Ledger, run_id: str | None = None) -> dict[str, Any]:
     pyoneers = ledger.pyoneers(run.id)
     blueprints = ledger.assignments(run.id)
     ended = run.ended
-    if _died(run):
+    died = interrupted(run)
+    if died:  # as the next run will write it down (Ledger.mark_interrupted)
         ended = ledger.last_change(run.id)
         for pyoneer in pyoneers:
-            if pyoneer["status"] != "stopped":
-                pyoneer["status"] = "lost"
+            pyoneer["status"] = _lost(pyoneer["status"])
         for row in blueprints:
             if row["status"] in _OPEN:
-                row["status"] = "cancelled"
+                row["status"] = BlueprintStatus.CANCELLED.value
                 row["ended"] = row["ended"] or ended
-            if row["pyoneer_status"] not in (None, "stopped"):
-                row["pyoneer_status"] = "lost"
+            row["pyoneer_status"] = _lost(row["pyoneer_status"])
     for row in blueprints:
         row["reused"] = bool(row["reused"])
     return {
         "run": {
             "id": run.id,
             "project": run.project,
-            "result": run.state,
+            "result": (RunState.INTERRUPTED if died else run.result).value,
             "started": run.started,
             "ended": ended,
             "manager": {"pid": run.pid, "host": run.host},
@@ -68,7 +68,8 @@ def run_list(ledger: Ledger) -> list[dict[str, Any]]:
     for run in ledger.runs():
         jobs = dict(counts.get(run.id, {}))
         ended = run.ended
-        if _died(run):
+        died = interrupted(run)
+        if died:
             ended = ledger.last_change(run.id)
             open_jobs = sum(jobs.pop(status, 0) for status in _OPEN)
             if open_jobs:
@@ -79,7 +80,7 @@ def run_list(ledger: Ledger) -> list[dict[str, Any]]:
                 "project": run.project,
                 "started": run.started,
                 "ended": ended,
-                "result": run.state,
+                "result": (RunState.INTERRUPTED if died else run.result).value,
                 "resumed_from": run.resumed_from,
                 "jobs": jobs,
             }
@@ -87,9 +88,9 @@ def run_list(ledger: Ledger) -> list[dict[str, Any]]:
     return listed
 
 
-def _died(run: RunRow) -> bool:
-    """True for a run the ledger still calls running whose manager is gone."""
-    return run.result == "running" and run.state == "interrupted"
+def _lost(status: str | None) -> str | None:
+    """A pyoneer's status once its run's manager has died: lost, unless it had stopped."""
+    return status if status in (None, PyoneerStatus.STOPPED.value) else PyoneerStatus.LOST.value
 
 
 # logs --------------------------------------------------------------------------------
@@ -164,7 +165,7 @@ def follow_logs(ledger: Ledger, run_id: str, target: str, root: Path, out: Binar
     offsets: dict[tuple[str, int], int] = {}
     while True:
         run = ledger.run(run_id)
-        finished = run.state != "running" or _job_status(ledger, run.id, job) not in _OPEN
+        finished = standing(run) is not RunState.RUNNING or _job_status(ledger, run.id, job) not in _OPEN
         rows = sorted(
             (row for row in ledger.assignments(run.id) if row["kind"] == "task" and _names(row["name"], target)),
             key=lambda row: (row["started"] or 0, row["name"], row["attempt"]),
@@ -190,7 +191,7 @@ def _job_status(ledger: Ledger, run_id: str, job: str) -> str:
     for row in ledger.assignments(run_id):
         if row["kind"] == "job" and row["name"] == job:
             return row["status"]
-    return "cancelled"
+    return BlueprintStatus.CANCELLED.value
 
 
 def _read_from(path: Path, offset: int) -> tuple[bytes, int]:

@@ -17,6 +17,7 @@ from pyoneer.ledger.store import Ledger
 from pyoneer.machine.proctree import started_at
 from pyoneer.pyoneers.events import (
     Event,
+    Faulted,
     Interrupted,
     JobChanged,
     PyoneerChanged,
@@ -35,7 +36,6 @@ class LedgerRecorder:
 
     def __init__(self, ledger: Ledger, fingerprints: dict[str, str], resumed_from: str | None = None) -> None:
         self.ledger = ledger
-        ledger.deferred = True
         self.fingerprints = fingerprints
         self.resumed_from = resumed_from
         self._run_id = ""
@@ -127,6 +127,9 @@ class LedgerRecorder:
 
     def _on_WorkerLost(self, event: WorkerLost) -> None:
         self.ledger.note(self._run_id, event.worker, "lost", f"while running {event.job}: {event.reason}")
+
+    def _on_Faulted(self, event: Faulted) -> None:
+        self.ledger.note(self._run_id, event.worker, "faulted", f"while running {event.job}: {event.error}")
 
     def _on_Interrupted(self, event: Interrupted) -> None:
         self.ledger.note(self._run_id, "run", "interrupting", event.reason)

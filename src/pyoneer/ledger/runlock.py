@@ -11,7 +11,8 @@ import fcntl
 import os
 from pathlib import Path
 
-from pyoneer.errors import BusyError
+from pyoneer.errors import BusyError, MachineError
+from pyoneer.ledger.workspace import prepare_workspace, workspace_of
 
 LOCK_FILE = "run.lock"
 
@@ -20,13 +21,17 @@ class RunLock:
     """Held while a manager runs the project rooted at ``root``."""
 
     def __init__(self, root: Path) -> None:
-        self.path = root / ".pyoneer" / LOCK_FILE
+        self.root = root
+        self.path = workspace_of(root) / LOCK_FILE
         self._fd: int | None = None
 
     def acquire(self, run_id: str) -> None:
         """Take the lock, or raise ``BusyError`` naming the running manager."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        prepare_workspace(self.root)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise MachineError.from_os(exc, "open the run lock", self.path) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -37,9 +42,13 @@ class RunLock:
                 f"{self.path.parent.parent} is being run now (run {run}, manager pid {pid}); nothing was changed\n"
                 f"  hint: wait for it, follow it with 'pyoneer status', or stop it with 'kill {pid}'"
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()} {run_id}\n".encode())
         self._fd = fd
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()} {run_id}\n".encode())
+        except OSError as exc:
+            self.release()
+            raise MachineError.from_os(exc, "write the run lock", self.path) from exc
 
     def release(self) -> None:
         """Let go of the lock."""

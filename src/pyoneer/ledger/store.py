@@ -2,8 +2,9 @@
 
 ``<project root>/.pyoneer/ledger.db`` (a public location) holds runs, pyoneers,
 assignments (pyoneer <-> blueprint, one row per job and one per task attempt) and an
-append-only event log. Each change is its own transaction, in WAL mode, so killing the
-writer at any instant leaves a ledger that opens and reads correctly. A file that is not
+append-only event log, in WAL mode. Changes are group-committed (see ``Ledger``), so
+killing the writer at any instant leaves a ledger that opens and reads correctly, and
+tells the truth up to its last commit. A file that is not
 a Pyoneer ledger, or one written by a newer Pyoneer, is refused and never touched.
 """
 
@@ -18,9 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pyoneer.errors import LedgerError
+from pyoneer.errors import LedgerError, MachineError
+from pyoneer.ledger.workspace import prepare_workspace, workspace_of
 from pyoneer.machine.proctree import is_running, started_at
 from pyoneer.pyoneers.pyoneer import HOST
+from pyoneer.status import OPEN_STATUSES, BlueprintStatus, PyoneerStatus, RunState
 
 LEDGER_FILE = "ledger.db"
 #: the schema this Pyoneer writes; bump it (and migrate) when the tables change
@@ -81,50 +84,65 @@ _INSERT_EVENT = "INSERT INTO events (run_id, at, subject, change, detail) VALUES
 
 def ledger_path(root: Path) -> Path:
     """Where the ledger of the project rooted at ``root`` lives."""
-    return root / ".pyoneer" / LEDGER_FILE
+    return workspace_of(root) / LEDGER_FILE
 
 
 @dataclass(frozen=True)
 class RunRow:
-    """One run as the ledger has it."""
+    """One run as the ledger has it (a plain record: reading it does no I/O)."""
 
     id: str
     project: str
     started: float
     ended: float | None
-    result: str
+    result: RunState
     pid: int
     pid_started: str
     host: str
     resumed_from: str | None
 
-    def manager_alive(self) -> bool:
-        """True if the process that ran this run is still there (same host, same process)."""
-        if self.host != HOST:
-            return self.result == "running"  # cannot tell from here; believe the ledger
-        return started_at(self.pid) == self.pid_started and is_running(self.pid)
 
-    @property
-    def state(self) -> str:
-        """The run's result as it truly stands: a run whose manager died is interrupted."""
-        if self.result == "running" and not self.manager_alive():
-            return "interrupted"
-        return self.result
+def interrupted(run: RunRow) -> bool:
+    """True for a run the ledger still calls running whose manager is gone.
+
+    The one place that decides it: ``pyoneer status`` and ``runs`` show such a run as
+    interrupted, and the next ``pyoneer run`` writes it down so (``close_dead_runs``). A
+    run of another host cannot be looked at from here; the ledger is believed.
+    """
+    if run.result is not RunState.RUNNING or run.host != HOST:
+        return False
+    return not (started_at(run.pid) == run.pid_started and is_running(run.pid))
+
+
+def standing(run: RunRow) -> RunState:
+    """How ``run`` truly stands: what the ledger says, unless its manager died meanwhile."""
+    return RunState.INTERRUPTED if interrupted(run) else run.result
+
+
+_OPEN = tuple(status.value for status in OPEN_STATUSES)
 
 
 class Ledger:
-    """One connection to a project's ledger; use from one thread at a time."""
+    """One connection to a project's ledger; use from one thread at a time.
+
+    One write path, group commit: every write method only notes its change, and
+    ``commit`` writes everything noted since the last commit in one transaction (the
+    manager commits at the end of each of its steps, through the recorder). Changes of
+    one pyoneer or one blueprint within a commit are merged into one row update; events
+    are one row each, in the order they happened. Errors of the machine (disk full,
+    read-only, permission) become ``MachineError`` naming the ledger file.
+    """
 
     def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
         self.path = path
         self._db = connection
-        #: while true, writes wait for ``commit`` (the manager's settle)
-        self.deferred = False
-        self._events: list[tuple[str, float, str, str, str | None]] = []
+        # statements to run first at commit, in order (rows that later updates rely on)
+        self._statements: list[tuple[str, tuple[Any, ...] | dict[str, Any]]] = []
         # the latest state of each pyoneer and blueprint changed since the last commit:
         # a job that goes ready, running and succeeded within one step is one UPDATE
         self._pyoneers: dict[tuple[str, str], tuple[Any, ...]] = {}
         self._blueprints: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._events: list[tuple[str, float, str, str, str | None]] = []
 
     # Opening -----------------------------------------------------------------------
 
@@ -137,31 +155,37 @@ class Ledger:
                 raise LedgerError(
                     f"no runs yet: {path} does not exist", hint=f"run the project first: pyoneer run {root}"
                 )
-            path.parent.mkdir(parents=True, exist_ok=True)
-            return cls._create(path)
-        return cls._existing(path)
+            prepare_workspace(root)
+            with _machine(path, "create the ledger"):
+                return cls._create(path)
+        with _machine(path, "open the ledger"):
+            return cls._existing(path)
 
     @classmethod
     def _create(cls, path: Path) -> Ledger:
         partial = path.with_name(f"{path.name}.{os.getpid()}.new")
         partial.unlink(missing_ok=True)
         db = _connect(partial)
-        # WAL from birth, and the schema in one transaction: each statement on its own
-        # would be a commit, and a disk sync, of its own (~0.1 s in all)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("BEGIN")
-        for statement in _DDL:
-            db.execute(statement)
-        db.executemany(
-            "INSERT INTO meta (key, value) VALUES (?, ?)",
-            [("application", _APPLICATION), ("schema", str(SCHEMA_VERSION))],
-        )
-        db.commit()
-        db.close()
-        # appear whole or not at all; if another process made one meanwhile, theirs stays
-        with contextlib.suppress(FileExistsError):
-            os.link(partial, path)
-        partial.unlink()
+        try:
+            # WAL from birth, and the schema in one transaction: each statement on its own
+            # would be a commit, and a disk sync, of its own (~0.1 s in all)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("BEGIN")
+            for statement in _DDL:
+                db.execute(statement)
+            db.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?)",
+                [("application", _APPLICATION), ("schema", str(SCHEMA_VERSION))],
+            )
+            db.commit()
+        finally:
+            db.close()
+        try:
+            # appear whole or not at all; if another process made one meanwhile, theirs stays
+            with contextlib.suppress(FileExistsError):
+                os.link(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
         return cls._existing(path)
 
     @classmethod
@@ -172,6 +196,8 @@ class Ledger:
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.DatabaseError as exc:
             db.close()
+            if _of_the_machine(exc):
+                raise
             raise LedgerError(
                 f"{path} is not a Pyoneer ledger ({exc}); it was left untouched",
                 hint="move it away and Pyoneer will start a new ledger",
@@ -193,154 +219,125 @@ class Ledger:
         return cls(path, db)
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection (what was not committed is dropped)."""
         self._db.close()
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        if self.deferred:
-            yield self._db  # part of the step's transaction, committed by ``commit``
-            return
-        with self._db:
-            yield self._db
-
     def commit(self) -> None:
-        """Write down, in one transaction, every change made since the last commit."""
-        if self._pyoneers:
-            self._db.executemany(_UPSERT_PYONEER, list(self._pyoneers.values()))
-            self._pyoneers.clear()
-        if self._blueprints:
-            self._write_blueprints()
-        if self._events:
-            self._db.executemany(_INSERT_EVENT, self._events)
-            self._events.clear()
-        self._db.commit()
+        """Write down, in one transaction, every change noted since the last commit."""
+        statements, self._statements = self._statements, []
+        pyoneers, self._pyoneers = list(self._pyoneers.values()), {}
+        blueprints, self._blueprints = self._blueprints, {}
+        events, self._events = self._events, []
+        if not (statements or pyoneers or blueprints or events):
+            return
+        with _machine(self.path, "write the ledger"), self._db:  # commits, or rolls back on error
+            for statement, parameters in statements:
+                self._db.execute(statement, parameters)
+            if pyoneers:
+                self._db.executemany(_UPSERT_PYONEER, pyoneers)
+            for columns, rows in _grouped(blueprints).items():
+                self._db.executemany(_update_blueprint(columns), rows)
+            if events:
+                self._db.executemany(_INSERT_EVENT, events)
 
-    def _write_blueprints(self) -> None:
-        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for (run_id, kind, name), values in self._blueprints.items():
-            row = {"run_id": run_id, "kind": kind, "name": name, **values}
-            by_columns.setdefault(tuple(sorted(values)), []).append(row)
-        self._blueprints.clear()
-        for columns, rows in by_columns.items():
-            self._db.executemany(_update_blueprint(columns), rows)
-
-    # Writing -----------------------------------------------------------------------
+    # Writing (noted now, written by ``commit``) ------------------------------------
 
     def begin_run(
         self, run_id: str, project: str, pid: int, pid_started: str, host: str, resumed_from: str | None
     ) -> None:
-        """Record that a run started."""
-        with self._transaction() as db:
-            db.execute(
-                "INSERT INTO runs (id, project, started, result, pid, pid_started, host, resumed_from)"
-                " VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
-                (run_id, project, time.time(), pid, pid_started, host, resumed_from),
-            )
-            self._event(db, run_id, project, "running")
+        """Note that a run started."""
+        self._statements.append((
+            "INSERT INTO runs (id, project, started, result, pid, pid_started, host, resumed_from)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, project, time.time(), RunState.RUNNING.value, pid, pid_started, host, resumed_from),
+        ))
+        self._event(run_id, project, RunState.RUNNING.value)
 
-    def end_run(self, run_id: str, result: str) -> None:
-        """Record how a run ended."""
-        with self._transaction() as db:
-            db.execute("UPDATE runs SET ended = ?, result = ? WHERE id = ?", (time.time(), result, run_id))
-            self._event(db, run_id, "run", result)
+    def end_run(self, run_id: str, result: RunState) -> None:
+        """Note how a run ended, and commit."""
+        self._statements.append(
+            ("UPDATE runs SET ended = ?, result = ? WHERE id = ?", (time.time(), result.value, run_id))
+        )
+        self._event(run_id, "run", result.value)
         self.commit()
 
     def mark_interrupted(self, run_id: str) -> None:
-        """Record that a run's manager died without ending it: what was open is closed."""
+        """Note that a run's manager died without ending it: what was open is closed."""
         last = self.last_change(run_id)
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE runs SET result = 'interrupted', ended = COALESCE(ended, ?)"
-                " WHERE id = ? AND result = 'running'",
-                (last, run_id),
-            )
-            db.execute(
-                "UPDATE assignments SET status = 'cancelled', ended = COALESCE(ended, ?) WHERE run_id = ?"
-                " AND status IN ('not_ready', 'ready', 'running')",
-                (last, run_id),
-            )
-            db.execute(
-                "UPDATE pyoneers SET status = 'lost' WHERE run_id = ? AND status != 'stopped'", (run_id,)
-            )
-            self._event(db, run_id, "run", "interrupted", "its manager was gone")
+        marks = ", ".join("?" for _ in _OPEN)
+        self._statements += [
+            (
+                "UPDATE runs SET result = ?, ended = COALESCE(ended, ?) WHERE id = ? AND result = ?",
+                (RunState.INTERRUPTED.value, last, run_id, RunState.RUNNING.value),
+            ),
+            (
+                "UPDATE assignments SET status = ?, ended = COALESCE(ended, ?)"
+                f" WHERE run_id = ? AND status IN ({marks})",
+                (BlueprintStatus.CANCELLED.value, last, run_id, *_OPEN),
+            ),
+            (
+                "UPDATE pyoneers SET status = ? WHERE run_id = ? AND status != ?",
+                (PyoneerStatus.LOST.value, run_id, PyoneerStatus.STOPPED.value),
+            ),
+        ]
+        self._event(run_id, "run", RunState.INTERRUPTED.value, "its manager was gone")
 
     def close_dead_runs(self) -> list[str]:
-        """Mark every run whose manager is gone, but which says running, as interrupted."""
-        dead = [run.id for run in self.runs() if run.result == "running" and not run.manager_alive()]
+        """Write down every run whose manager is gone, but which says running, as interrupted."""
+        dead = [run.id for run in self.runs() if interrupted(run)]
         for run_id in dead:
             self.mark_interrupted(run_id)
+        self.commit()
         return dead
 
     def note(self, run_id: str, subject: str, change: str, detail: str | None = None) -> None:
-        """Append an event that changes no status."""
-        with self._transaction() as db:
-            self._event(db, run_id, subject, change, detail)
+        """Note an event that changes no status."""
+        self._event(run_id, subject, change, detail)
 
     def set_pyoneer(self, run_id: str, pyoneer: str, role: str, host: str, pid: int | None, status: str) -> None:
-        """Record a pyoneer's status."""
-        row = (run_id, pyoneer, role, host, pid, status)
-        if self.deferred:  # (the manager's hot path: no transaction to open)
-            self._pyoneers[(run_id, pyoneer)] = row  # its latest, written at commit
-            self._events.append((run_id, time.time(), pyoneer, status, None))
-            return
-        with self._transaction() as db:
-            db.execute(_UPSERT_PYONEER, row)
-            self._event(db, run_id, pyoneer, status)
+        """Note a pyoneer's status (the manager's hot path: no I/O until ``commit``)."""
+        self._pyoneers[(run_id, pyoneer)] = (run_id, pyoneer, role, host, pid, status)  # its latest
+        self._events.append((run_id, time.time(), pyoneer, status, None))
 
     def add_blueprints(self, run_id: str, rows: list[dict[str, Any]]) -> None:
-        """Record the project and its jobs, as the run begins."""
-        with self._transaction() as db:
-            db.executemany(
+        """Note the project and its jobs, as the run begins."""
+        for row in rows:
+            self._statements.append((
                 "INSERT INTO assignments (run_id, kind, name, attempt, pyoneer, fingerprint, status,"
                 " reused, started, position) VALUES (:run_id, :kind, :name, 0, :pyoneer, :fingerprint,"
                 " :status, :reused, :started, :position)",
-                [{"run_id": run_id, "reused": 0, "started": None, **row} for row in rows],
-            )
+                {"run_id": run_id, "reused": 0, "started": None, **row},
+            ))
 
     def set_blueprint(self, run_id: str, kind: str, name: str, status: str, **values: Any) -> None:
-        """Record a blueprint's new status (and its holder, times, ... when given)."""
-        if self.deferred:  # merged with its other changes of this step, written at commit
-            self._blueprints.setdefault((run_id, kind, name), {}).update(values, status=status)
-            self._events.append((run_id, time.time(), name, status, values.get("pyoneer")))
-            return
-        with self._transaction() as db:
-            db.execute(
-                _update_blueprint(tuple(sorted({*values, "status"}))),
-                {"run_id": run_id, "kind": kind, "name": name, "status": status, **values},
-            )
-            self._event(db, run_id, name, status, values.get("pyoneer"))
+        """Note a blueprint's new status (and its holder, times, ... when given)."""
+        self._blueprints.setdefault((run_id, kind, name), {}).update(values, status=status)
+        self._events.append((run_id, time.time(), name, status, values.get("pyoneer")))
 
     def start_attempt(
         self, run_id: str, name: str, attempt: int, pyoneer: str, started: float, log: str, position: int
     ) -> None:
-        """Record that an attempt of a task (``job/task``) started."""
-        with self._transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO assignments (run_id, kind, name, attempt, pyoneer, status,"
-                " started, log, position) VALUES (?, 'task', ?, ?, ?, 'running', ?, ?, ?)",
-                (run_id, name, attempt, pyoneer, started, log, position),
-            )
-            self._event(db, run_id, name, "running", f"attempt {attempt}")
+        """Note that an attempt of a task (``job/task``) started."""
+        self._statements.append((
+            "INSERT OR REPLACE INTO assignments (run_id, kind, name, attempt, pyoneer, status,"
+            " started, log, position) VALUES (?, 'task', ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, name, attempt, pyoneer, BlueprintStatus.RUNNING.value, started, log, position),
+        ))
+        self._event(run_id, name, BlueprintStatus.RUNNING.value, f"attempt {attempt}")
 
     def end_attempt(
         self, run_id: str, name: str, attempt: int, status: str, ended: float, exit_code: int | None, reason: str
     ) -> None:
-        """Record how an attempt of a task ended."""
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE assignments SET status = ?, ended = ?, exit_code = ?, reason = ?"
-                " WHERE run_id = ? AND kind = 'task' AND name = ? AND attempt = ?",
-                (status, ended, exit_code, reason, run_id, name, attempt),
-            )
-            self._event(db, run_id, name, status, reason or f"attempt {attempt}")
+        """Note how an attempt of a task ended."""
+        self._statements.append((
+            "UPDATE assignments SET status = ?, ended = ?, exit_code = ?, reason = ?"
+            " WHERE run_id = ? AND kind = 'task' AND name = ? AND attempt = ?",
+            (status, ended, exit_code, reason, run_id, name, attempt),
+        ))
+        self._event(run_id, name, status, reason or f"attempt {attempt}")
 
-    def _event(self, db: sqlite3.Connection, run_id: str, subject: str, change: str, detail: str | None = None) -> None:
-        row = (run_id, time.time(), subject, change, detail)
-        if self.deferred:
-            self._events.append(row)  # inserted together at commit
-        else:
-            db.execute(_INSERT_EVENT, row)
+    def _event(self, run_id: str, subject: str, change: str, detail: str | None = None) -> None:
+        self._events.append((run_id, time.time(), subject, change, detail))
 
     # Reading -----------------------------------------------------------------------
 
@@ -350,7 +347,8 @@ class Ledger:
             "SELECT id, project, started, ended, result, pid, pid_started, host, resumed_from"
             " FROM runs ORDER BY started, id"
         ).fetchall()
-        return [RunRow(*row) for row in rows]
+        return [RunRow(run_id, project, started, ended, RunState(result), *rest)
+                for run_id, project, started, ended, result, *rest in rows]
 
     def run(self, run_id: str | None = None) -> RunRow:
         """The run called ``run_id``, or the latest; raises ``LedgerError`` if there is none."""
@@ -431,6 +429,15 @@ _UPSERT_PYONEER = (
 )
 
 
+def _grouped(blueprints: dict[tuple[str, str, str], dict[str, Any]]) -> dict[tuple[str, ...], list[dict[str, Any]]]:
+    """The blueprint updates by the columns they set: one ``executemany`` per shape."""
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for (run_id, kind, name), values in blueprints.items():
+        row = {"run_id": run_id, "kind": kind, "name": name, **values}
+        by_columns.setdefault(tuple(sorted(values)), []).append(row)
+    return by_columns
+
+
 def _update_blueprint(columns: tuple[str, ...]) -> str:
     """The UPDATE of a job's or project's row that sets ``columns`` (named parameters)."""
     assigned = ", ".join(f"{column} = :{column}" for column in columns)
@@ -450,3 +457,41 @@ def _configure(db: sqlite3.Connection) -> None:
     # These touch the file: a file that is not a database fails here, as DatabaseError.
     db.execute("PRAGMA busy_timeout = 10000")
     db.execute("PRAGMA synchronous = NORMAL")
+
+
+#: SQLite's words for a fault of the machine, not of the file's content
+_MACHINE_FAULTS = ("SQLITE_FULL", "SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_PERM", "SQLITE_NOLFS")
+
+
+def _of_the_machine(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorname", "").startswith(_MACHINE_FAULTS)
+
+
+@contextlib.contextmanager
+def _machine(path: Path, doing: str) -> Iterator[None]:
+    """The boundary: errors of the machine about the ledger become ``MachineError``."""
+    try:
+        yield
+    except OSError as exc:
+        raise MachineError.from_os(exc, doing, exc.filename or path) from exc
+    except sqlite3.Error as exc:
+        if not _of_the_machine(exc):
+            raise
+        raise MachineError(path, doing, _sqlite_cause(exc), _sqlite_hint(exc, path)) from exc
+
+
+def _sqlite_cause(exc: sqlite3.Error) -> str:
+    name = getattr(exc, "sqlite_errorname", "")
+    if name.startswith("SQLITE_FULL"):
+        return "the disk is full"
+    if name.startswith(("SQLITE_READONLY", "SQLITE_PERM")):
+        return "it cannot be written (a read-only file system, or no permission)"
+    if name.startswith("SQLITE_CANTOPEN"):
+        return "it cannot be opened (no permission, or its directory is gone)"
+    return f"{exc} ({name})"
+
+
+def _sqlite_hint(exc: sqlite3.Error, path: Path) -> str:
+    if getattr(exc, "sqlite_errorname", "").startswith("SQLITE_FULL"):
+        return "free some space there, then run again (--resume keeps what succeeded)"
+    return f"check that you may write there: ls -ld {path.parent}"

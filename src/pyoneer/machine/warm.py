@@ -84,6 +84,9 @@ class ForkServer:
         the server's to see at a glance).
         """
         log.parent.mkdir(parents=True, exist_ok=True)
+        # made here, as a TaskProcess makes its log: where the machine refuses, the worker
+        # hears it as an OSError (the child could only exit 1 with no log to say why)
+        os.close(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
         marks = task_marks(env)
         # a subreaper server ends its tasks' trees itself if this process dies; else the
         # watchdog must know of the task before it starts, as for a TaskProcess

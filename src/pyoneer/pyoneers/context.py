@@ -1,6 +1,7 @@
-"""The ``.pyoneer/`` directory of a project: where each run keeps its logs.
+"""What every pyoneer of one run shares: its id, its project, where its logs go.
 
-Layout (public; ``pyoneer logs`` and users rely on it)::
+Logs live under the project's ``.pyoneer/`` directory (public; ``pyoneer logs`` and
+users rely on it; see ``pyoneer.ledger.workspace``)::
 
     .pyoneer/runs/<run id>/<job>/<task>.<attempt>.log
 """
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from pyoneer.blueprints.project import Project
 
+#: the directory, under the project root, where Pyoneer keeps its records
 WORKSPACE = ".pyoneer"
 
 

@@ -1,6 +1,7 @@
 """What pyoneers tell each other: small immutable reports, in the order things happen.
 
-Workers report to their manager (``TaskStarted``, ``TaskEnded``, ``JobEnded``); the
+Workers report to their manager (``TaskStarted``, ``TaskEnded``, ``JobEnded``, and
+``WorkerLost`` or ``Faulted`` when they cannot go on); the
 manager passes every report on to its observers (the terminal view, the ledger) together
 with its own: ``RunStarted``, ``JobChanged`` for each change of a job's status,
 ``PyoneerChanged`` for each change of a pyoneer's, ``Interrupted`` and ``RunEnded``.
@@ -13,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from pyoneer.status import BlueprintStatus, PyoneerStatus
+from pyoneer.errors import PyoneerError
+from pyoneer.status import BlueprintStatus, PyoneerStatus, RunState
 
 if TYPE_CHECKING:
     from pyoneer.blueprints.project import Project
@@ -107,6 +109,17 @@ class WorkerLost:
 
 
 @dataclass(frozen=True, eq=False)
+class Faulted:
+    """A worker could not go on with its job: the machine refused (a ``MachineError``:
+    its log cannot be written), or the worker itself broke. The run stops on it."""
+
+    worker: str
+    job: str
+    error: PyoneerError
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, eq=False)
 class JobChanged:
     """The manager saw a job's status change (``worker`` is empty if none holds it).
 
@@ -148,7 +161,7 @@ class RunEnded:
     """A run ended: ``result`` is succeeded, failed or interrupted."""
 
     run_id: str
-    result: str
+    result: RunState
     status: BlueprintStatus
     at: float = field(default_factory=_now)
 
@@ -166,6 +179,7 @@ Event = (
     | TaskEnded
     | JobEnded
     | WorkerLost
+    | Faulted
     | JobChanged
     | PyoneerChanged
     | RunStarted

@@ -14,11 +14,12 @@ from collections.abc import Sequence
 
 from pyoneer.blueprints.job import Job
 from pyoneer.blueprints.project import Project
+from pyoneer.errors import PyoneerError
 from pyoneer.pyoneers.context import RunContext, new_run_id
 from pyoneer.pyoneers.engine import Engine
 from pyoneer.pyoneers.events import (
-    Attempt,
     Event,
+    Faulted,
     Interrupted,
     JobChanged,
     JobEnded,
@@ -31,15 +32,11 @@ from pyoneer.pyoneers.events import (
 )
 from pyoneer.pyoneers.plan import Change, Plan
 from pyoneer.pyoneers.pyoneer import Pyoneer, StateRow
-from pyoneer.pyoneers.results import JobResult, RunResult
-from pyoneer.status import BlueprintStatus, PyoneerStatus
-
-#: how the ledger and ``pyoneer runs`` name the end of a run
-_RESULT_WORDS = {
-    BlueprintStatus.SUCCEEDED: "succeeded",
-    BlueprintStatus.FAILED: "failed",
-    BlueprintStatus.CANCELLED: "interrupted",
-}
+from pyoneer.pyoneers.results import RunResult
+from pyoneer.pyoneers.slot_pool import SlotPool
+from pyoneer.pyoneers.tally import Tally
+from pyoneer.pyoneers.worker_pool import WorkerPool
+from pyoneer.status import BlueprintStatus, PyoneerStatus, RunState
 
 #: how many times a job whose worker was lost is handed to another worker
 MAX_REASSIGNMENTS = 3
@@ -58,7 +55,9 @@ class Manager(Pyoneer):
     """Runs one project: at most ``workers`` jobs at once, within ``workers`` CPU slots.
 
     A job takes as many slots as its ``cpus`` (all of them if it asks for more, so it
-    runs alone rather than never).
+    runs alone rather than never). The manager keeps the algorithm; what it knows of one
+    run lives in per-run data structures made when the run opens: the plan (which job
+    may start), the slot pool, the worker pool and the tally (what happened to each job).
     """
 
     role = "manager"
@@ -71,31 +70,32 @@ class Manager(Pyoneer):
         name: str = "manager",
         run_id: str | None = None,
         reuse: frozenset[str] = frozenset(),
+        idle_timeout: float = IDLE_TIMEOUT,
     ) -> None:
-        """``reuse`` names jobs that succeeded in an earlier run and are not run again."""
+        """``reuse`` names jobs that succeeded in an earlier run and are not run again;
+        a worker idle for ``idle_timeout`` seconds is let go."""
         super().__init__(name)
         self.engine = engine
         self.requested_slots = workers
-        self.slots = workers or 1  # settled when the run opens: the engine knows its size
         self.observers = list(observers)
         self.run_id = run_id or new_run_id()
         self.reuse = reuse
+        self.idle_timeout = idle_timeout
+        #: what stopped the run, when the machine or a worker did (raised by the runner)
+        self.fault: PyoneerError | None = None
+        #: True once the run's start is written down (before it, a fault means nothing ran)
+        self.opened = False
         self._inbox: queue.SimpleQueue[Event] = queue.SimpleQueue()
-        self._workers: dict[str, Pyoneer] = {}
-        self._made = 0
-        self._idle: list[Pyoneer] = []
-        self._idle_since: dict[str, float] = {}
-        self._lost: dict[str, int] = {}
-        self._reasons: dict[str, str] = {}
-        self._free = 0.0
-        self._taken: dict[str, float] = {}
-        self._attempts: dict[str, list[Attempt]] = {}
-        self._holder: dict[str, str] = {}
-        self._jobs: dict[str, Job] = {}
-        self._plan: Plan | None = None
-        self._context: RunContext | None = None
         self._interrupted = False
         self._settled = time.monotonic()
+        self._started = 0.0
+        # the run's bookkeeping, made by _open
+        self._context: RunContext | None = None
+        self._jobs: dict[str, Job] = {}
+        self._plan: Plan | None = None
+        self._slots: SlotPool | None = None
+        self._pool: WorkerPool | None = None
+        self._tally: Tally | None = None
 
     # The seven methods of the seed -------------------------------------------------
 
@@ -121,26 +121,14 @@ class Manager(Pyoneer):
 
     def run(self) -> RunResult:
         """Run the held project to its end (or until interrupted) and return the result."""
-        with self._guard:
-            self._become(PyoneerStatus.WORKING)
-            self._mark(BlueprintStatus.RUNNING)
-            project: Project = self._blueprint
-        started = time.time()
-        self._open(project)
+        self.begin()
         try:
-            while not self._plan.finished:
+            while not self.finished:
                 self.step(_POLL)
-        finally:
-            self._release_workers()
-        status = self._verdict()
-        with self._guard:
-            self._mark(status)
-            self._become(PyoneerStatus.ASSIGNED)
-        result = self._result(project, started)
-        self._tell(self)
-        self._notify(RunEnded(self.run_id, _RESULT_WORDS[status], status))
-        self._settle()
-        return result
+        except BaseException:
+            self._release_workers()  # nothing left running, whatever broke the loop
+            raise
+        return self.conclude()
 
     def stop(self) -> None:
         """Stop every worker (ending their processes) and stop for good."""
@@ -154,6 +142,42 @@ class Manager(Pyoneer):
             self._settle()
 
     # Driving the run ---------------------------------------------------------------
+
+    def begin(self) -> None:
+        """Start working on the held project: open the run (``run`` = begin, steps, conclude)."""
+        with self._guard:
+            self._become(PyoneerStatus.WORKING)
+            self._mark(BlueprintStatus.RUNNING)
+            project: Project = self._blueprint
+        self._started = time.time()
+        self._open(project)
+
+    @property
+    def finished(self) -> bool:
+        """True once every job of the run has ended (or the run has not begun)."""
+        return self._plan is None or self._plan.finished
+
+    def conclude(self) -> RunResult:
+        """End the finished run: stop its workers, give the verdict, and say what happened."""
+        self._release_workers()
+        status = self._verdict()
+        with self._guard:
+            self._mark(status)
+            self._become(PyoneerStatus.ASSIGNED)
+            project: Project = self._blueprint
+        result = RunResult(
+            run_id=self.run_id,
+            project=project.name,
+            root=project.root,
+            jobs=self._tally.results(self._plan.status, self.reuse),
+            started=self._started,
+            ended=time.time(),
+            interrupted=self._interrupted and self.fault is None,
+        )
+        self._tell(self)
+        self._notify(RunEnded(self.run_id, RunState.ended_as(status), status))
+        self._settle()
+        return result
 
     def interrupt(self, reason: str = "interrupted") -> None:
         """Ask the run to stop; safe to call from a signal handler or another thread."""
@@ -186,7 +210,8 @@ class Manager(Pyoneer):
 
     def snapshot(self) -> list[StateRow]:
         """The state of the run: each pyoneer and its blueprint, then jobs no one holds."""
-        rows = [self.state(), *(worker.state() for worker in self._workers.values())]
+        workers = self._pool.workers.values() if self._pool is not None else ()
+        rows = [self.state(), *(worker.state() for worker in workers)]
         held = {row.blueprint for row in rows[1:] if row.blueprint}
         plan = self._plan
         if plan is not None:
@@ -200,11 +225,12 @@ class Manager(Pyoneer):
     # Inside the loop ---------------------------------------------------------------
 
     def _open(self, project: Project) -> None:
-        self.slots = self.requested_slots or self.engine.slots()
-        self._free = float(self.slots)
+        slots = self.requested_slots or self.engine.slots()
+        self._slots = SlotPool(slots)
+        self._pool = WorkerPool(limit=slots)
         self._context = RunContext(self.run_id, project)
         self._jobs = {job.name: job for job in project.jobs}
-        self._attempts = {name: [] for name in self._jobs}
+        self._tally = Tally(self._jobs)
         reused = self.reuse & self._jobs.keys()
         self._plan = Plan(project, reused)
         self._notify(RunStarted(self.run_id, project, frozenset(reused)))
@@ -213,100 +239,114 @@ class Manager(Pyoneer):
             if name in reused:
                 self._notify(JobChanged(name, BlueprintStatus.SUCCEEDED, reused=True))
         self._publish(self._plan.open())
+        self.opened = True
 
     def _dispatch(self) -> None:
         plan = self._plan
         while (name := plan.next_ready()) is not None:
-            need = min(float(self._jobs[name].resources.cpus), float(self.slots))
-            if need > self._free + 1e-9:
+            job = self._jobs[name]
+            if not self._slots.take(name, job.resources.cpus):
                 return  # first come, first served: a big job is not overtaken
-            worker = self._idle_worker(self._jobs[name])
+            worker = self._idle_worker(job)
             if worker is None:
+                self._slots.give_back(name)
                 return
-            self._free -= need
-            self._taken[name] = need
-            self._holder[name] = worker.name
+            self._tally.holders[name] = worker.name
             self._publish([plan.start(name)], worker.name)
-            worker.assign(self._jobs[name])
+            worker.assign(job)
             self._tell(worker)
             worker.run()
             self._tell(worker)
 
     def _idle_worker(self, job: Job) -> Pyoneer | None:
         """An idle worker that fits ``job``, else a new one while there is room."""
-        for index in range(len(self._idle) - 1, -1, -1):
-            if self.engine.fits(self._idle[index], job):
-                return self._idle.pop(index)
+        pool = self._pool
+        worker = pool.take_idle(lambda idle: self.engine.fits(idle, job))
+        if worker is not None:
+            return worker
         # None fits: let them all go. Where workers hold resources (Ray actors), an idle
         # one may hold exactly what the new worker needs.
-        while self._idle:
-            self._retire(self._idle.pop())
-        if len(self._workers) >= self.slots:
+        for idle in pool.drain_idle():
+            self._retire(idle)
+        if pool.full:
             return None
-        self._made += 1
-        name = f"worker-{self._made}"
-        worker = self.engine.create_worker(name, self._context, self._inbox.put)
+        worker = self.engine.create_worker(pool.new_name(), self._context, self._inbox.put)
         worker.start()
-        self._workers[name] = worker
+        pool.add(worker)
         self._tell(worker)
         return worker
 
     def _handle(self, event: Event) -> None:
         if isinstance(event, Interrupted):
-            self._interrupted = True
             self._notify(event)
-            self._publish(self._plan.cancel_rest())
-            self._release_workers()
+            self._wind_down()
             return
         if isinstance(event, TaskEnded):
-            self._attempts[event.attempt.job].append(event.attempt)
+            self._tally.attempted(event.attempt)
         self._notify(event)
         if isinstance(event, JobEnded):
             self._job_ended(event)
         elif isinstance(event, WorkerLost):
             self._worker_lost(event)
+        elif isinstance(event, Faulted):
+            self._faulted(event)
+
+    def _wind_down(self) -> None:
+        """Stop the run: cancel what has not started, and stop every worker."""
+        self._interrupted = True
+        self._publish(self._plan.cancel_rest())
+        self._release_workers()
 
     def _job_ended(self, event: JobEnded) -> None:
-        worker = self._workers[event.worker]
-        self._free += self._taken.pop(event.job)
+        worker = self._pool.workers[event.worker]
+        self._slots.give_back(event.job)
         if event.reason:
-            self._reasons[event.job] = event.reason
+            self._tally.reasons[event.job] = event.reason
         self._publish(self._plan.finish(event.job, event.status), event.worker, event.reason)
         if worker.get_status() is PyoneerStatus.ASSIGNED:
             worker.unassign()
             self._tell(worker)
-            self._idle.append(worker)  # lazy: it waits here for the next job
-            self._idle_since[worker.name] = time.monotonic()
+            self._pool.park(worker, time.monotonic())  # lazy: it waits for the next job
 
     def _worker_lost(self, event: WorkerLost) -> None:
         """A worker died mid-job: hand the job to another, a bounded number of times."""
-        worker = self._workers.pop(event.worker)
+        worker = self._pool.remove(event.worker)
         self._tell(worker)
-        self._free += self._taken.pop(event.job)
-        lost = self._lost[event.job] = self._lost.get(event.job, 0) + 1
+        self._slots.give_back(event.job)
+        lost = self._tally.lost(event.job)
         if self._interrupted:
             self._publish(self._plan.finish(event.job, BlueprintStatus.CANCELLED))
         elif lost <= MAX_REASSIGNMENTS:
             self._publish([self._plan.requeue(event.job)], reason=f"{event.worker} lost: {event.reason}")
         else:
             reason = f"{lost} workers lost while running it (last: {event.reason})"
-            self._reasons[event.job] = reason
+            self._tally.reasons[event.job] = reason
             self._publish(self._plan.finish(event.job, BlueprintStatus.FAILED), reason=reason)
 
+    def _faulted(self, event: Faulted) -> None:
+        """A worker cannot go on (the machine refused its files): its job fails, the run stops."""
+        self.fault = self.fault or event.error
+        self._slots.give_back(event.job)
+        reason = str(event.error).splitlines()[0]
+        self._tally.reasons[event.job] = reason
+        self._publish(self._plan.finish(event.job, BlueprintStatus.FAILED), event.worker, reason)
+        if not self._interrupted:
+            self._wind_down()
+
     def _retire_idle(self) -> None:
-        """Let go of workers that have waited longer than ``IDLE_TIMEOUT``."""
-        now = time.monotonic()
-        for worker in [w for w in self._idle if now - self._idle_since.get(w.name, now) > IDLE_TIMEOUT]:
-            self._idle.remove(worker)
+        """Let go of workers that have waited longer than ``idle_timeout``."""
+        for worker in self._pool.expired(time.monotonic(), self.idle_timeout):
             self._retire(worker)
 
     def _retire(self, worker: Pyoneer) -> None:
         worker.stop()
         self._tell(worker)
-        del self._workers[worker.name]
+        self._pool.remove(worker.name)
 
     def _release_workers(self) -> None:
-        working = [w for w in self._workers.values() if w.get_status() is not PyoneerStatus.STOPPED]
+        if self._pool is None:
+            return
+        working = self._pool.not_stopped()
         # side by side: each stop may wait out a grace period before its SIGKILL
         stoppers = [threading.Thread(target=worker.stop) for worker in working]
         for stopper in stoppers:
@@ -315,7 +355,7 @@ class Manager(Pyoneer):
             stopper.join()
         for worker in working:
             self._tell(worker)
-        self._idle.clear()
+        self._pool.drain_idle()
 
     def _tell(self, pyoneer: Pyoneer) -> None:
         self._notify(
@@ -333,31 +373,11 @@ class Manager(Pyoneer):
             observer.notify(event)
 
     def _verdict(self) -> BlueprintStatus:
+        if self.fault is not None:
+            return BlueprintStatus.FAILED
         if self._interrupted:
             return BlueprintStatus.CANCELLED
         statuses = self._plan.status.values()
         if all(status is BlueprintStatus.SUCCEEDED for status in statuses):
             return BlueprintStatus.SUCCEEDED
         return BlueprintStatus.FAILED
-
-    def _result(self, project: Project, started: float) -> RunResult:
-        jobs = tuple(
-            JobResult(
-                name=name,
-                status=self._plan.status[name],
-                attempts=tuple(self._attempts[name]),
-                worker=self._holder.get(name, ""),
-                reused=name in self.reuse,
-                reason=self._reasons.get(name, ""),
-            )
-            for name in self._jobs
-        )
-        return RunResult(
-            run_id=self.run_id,
-            project=project.name,
-            root=project.root,
-            jobs=jobs,
-            started=started,
-            ended=time.time(),
-            interrupted=self._interrupted,
-        )

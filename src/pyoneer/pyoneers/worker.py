@@ -12,49 +12,42 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from abc import abstractmethod
 from dataclasses import replace
 from pathlib import Path
 
 from pyoneer.blueprints.job import Job
 from pyoneer.blueprints.task import Task
+from pyoneer.errors import EXIT_FAILED, MachineError, PyoneerError
 from pyoneer.machine.processes import TaskProcess, Watchdog, python_argv
 from pyoneer.machine.warm import ForkServer, ServedProcess, can_run_warm
 from pyoneer.pyoneers.context import RunContext
-from pyoneer.pyoneers.events import Attempt, Event, JobEnded, TaskEnded, TaskStarted
+from pyoneer.pyoneers.engine import Report
+from pyoneer.pyoneers.events import Attempt, Faulted, JobEnded, TaskEnded, TaskStarted
 from pyoneer.pyoneers.pyoneer import Pyoneer
 from pyoneer.status import BlueprintStatus, PyoneerStatus
-
-Report = Callable[[Event], None]
 
 #: seconds a task waits for its worker's fork server to come up before running fresh
 SERVER_START_TIMEOUT = 10.0
 
 
-class Worker(Pyoneer):
-    """Runs the tasks of one job at a time, in order, as child processes of this machine."""
+class BaseWorker(Pyoneer):
+    """What every worker does, wherever it lives: the seven methods, and a job in a thread.
+
+    ``run`` starts the held job in the worker's own thread and returns at once; the
+    thread calls ``_work`` (the subclass's: how a job runs where this worker lives), which
+    ends with ``_end``. ``stop`` cancels (``_cancel``), waits for the thread, then lets go
+    of what the worker held (``_let_go``). Anything that breaks the thread is reported as
+    ``Faulted``, so that the run stops instead of waiting for ever.
+    """
 
     role = "worker"
 
-    def __init__(
-        self,
-        name: str,
-        context: RunContext,
-        report: Report,
-        watchdog: Watchdog | None = None,
-        server: ForkServer | None = None,
-    ) -> None:
+    def __init__(self, name: str, context: RunContext, report: Report) -> None:
         super().__init__(name)
         self._context = context
-        self._watchdog = watchdog
-        #: run tasks as forks of a warm interpreter where they allow it
-        self.warm = True
-        #: the warm interpreter: started by ``start``, or handed over already started
-        self._server = server
-        self._server_env: dict[str, str] = dict(os.environ) if server is not None else {}
         self._report = report
         self._thread: threading.Thread | None = None
-        self._process: TaskProcess | None = None
         self._stopping = False
 
     def get_status(self) -> PyoneerStatus:
@@ -66,14 +59,8 @@ class Worker(Pyoneer):
         return self._blueprint_status
 
     def start(self) -> None:
-        """Become idle, ready to be handed a job; start warming an interpreter up."""
+        """Become idle, ready to be handed a job."""
         self._become(PyoneerStatus.IDLE)
-        project = self._context.project
-        # a warm interpreter pays off from the second task on (unless one was handed over);
-        # tasks that run fresh are started from it too: cheaper than from this process
-        wanted = self.warm and sum(len(job.tasks) for job in project.jobs) > 1
-        if wanted and self._server is None:
-            self._warm_up()
 
     def assign(self, blueprint: Job) -> None:
         """Take ``blueprint``, a job; raises ``AssignmentError`` if it holds one."""
@@ -90,37 +77,101 @@ class Worker(Pyoneer):
             self._mark(BlueprintStatus.RUNNING)
             job = self._blueprint
             self._thread = threading.Thread(
-                target=self._work, args=(job,), name=f"pyoneer-{self.name}", daemon=True
+                target=self._follow_through, args=(job,), name=f"pyoneer-{self.name}", daemon=True
             )
         self._thread.start()
 
     def stop(self) -> None:
-        """Cancel the job in progress (ending its processes' trees) and stop for good."""
+        """Cancel the job in progress (ending its processes) and stop for good."""
         with self._guard:
             self._stopping = True
+        self._cancel()
+        if self._thread is not None:
+            self._thread.join()
+        self._let_go()
+        with self._guard:
+            if self._status not in (PyoneerStatus.STOPPED, PyoneerStatus.LOST):
+                self._become(PyoneerStatus.STOPPED)
+
+    # For the subclasses ------------------------------------------------------------
+
+    @abstractmethod
+    def _work(self, job: Job) -> None:
+        """Run ``job`` (in the worker's thread), then ``_end`` it (or report it lost)."""
+
+    def _cancel(self) -> None:
+        """``stop`` has begun: end what runs now (before the worker's thread is joined)."""
+
+    def _let_go(self) -> None:
+        """``stop``, once the worker's thread has ended: let go of what the worker holds."""
+
+    def _end(self, job: Job, status: BlueprintStatus, reason: str = "") -> None:
+        """The job ended with ``status``: the worker waits, assigned, to be unassigned."""
+        with self._guard:
+            self._mark(status)
+            self._become(PyoneerStatus.ASSIGNED)
+        self._report(JobEnded(worker=self.name, job=job.name, status=status, reason=reason))
+
+    def _follow_through(self, job: Job) -> None:
+        try:
+            self._work(job)
+        except OSError as exc:  # the machine refused one of the job's files (its logs)
+            self._report(Faulted(self.name, job.name, MachineError.from_os(exc, "write").during_run()))
+        except Exception as exc:  # noqa: BLE001 - a bug of ours: the run must stop, not hang
+            error = PyoneerError(f"{self.name} broke while running {job.name}: {type(exc).__name__}: {exc}")
+            error.exit_code = EXIT_FAILED
+            self._report(Faulted(self.name, job.name, error))
+
+
+class Worker(BaseWorker):
+    """Runs the tasks of one job at a time, in order, as child processes of this machine."""
+
+    def __init__(
+        self,
+        name: str,
+        context: RunContext,
+        report: Report,
+        watchdog: Watchdog | None = None,
+        server: ForkServer | None = None,
+    ) -> None:
+        super().__init__(name, context, report)
+        self._watchdog = watchdog
+        #: run tasks as forks of a warm interpreter where they allow it
+        self.warm = True
+        #: the warm interpreter: started by ``start``, or handed over already started
+        self._server = server
+        self._server_env: dict[str, str] = dict(os.environ) if server is not None else {}
+        self._process: TaskProcess | ServedProcess | None = None
+
+    def start(self) -> None:
+        """Become idle, ready to be handed a job; start warming an interpreter up."""
+        super().start()
+        project = self._context.project
+        # a warm interpreter pays off from the second task on (unless one was handed over);
+        # tasks that run fresh are started from it too: cheaper than from this process
+        wanted = self.warm and sum(len(job.tasks) for job in project.jobs) > 1
+        if wanted and self._server is None:
+            self._warm_up()
+
+    def _cancel(self) -> None:
+        with self._guard:
             process = self._process
             server = self._server
         if process is not None:
             process.end()
         if server is not None:
             server.kill()  # before the join: the thread may be waiting for it to start
-        if self._thread is not None:
-            self._thread.join()
+
+    def _let_go(self) -> None:
+        with self._guard:
+            server, self._server = self._server, None
         if server is not None:
             server.close()
-        self._server = None
-        with self._guard:
-            if self._status is not PyoneerStatus.STOPPED:
-                self._become(PyoneerStatus.STOPPED)
 
     # The job, in the worker's thread ----------------------------------------------
 
     def _work(self, job: Job) -> None:
-        status = self._run_tasks(job)
-        with self._guard:
-            self._mark(status)
-            self._become(PyoneerStatus.ASSIGNED)
-        self._report(JobEnded(worker=self.name, job=job.name, status=status))
+        self._end(job, self._run_tasks(job))
 
     def _run_tasks(self, job: Job) -> BlueprintStatus:
         for task, name in zip(job.tasks, job.task_names):

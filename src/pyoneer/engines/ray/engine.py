@@ -26,10 +26,10 @@ from pyoneer.engines.ray.resources import covers, ray_resources, resource_word
 from pyoneer.engines.ray.shipping import human, pack_list
 from pyoneer.errors import UsageError
 from pyoneer.pyoneers.context import RunContext
-from pyoneer.pyoneers.engine import Engine
-from pyoneer.pyoneers.events import JobEnded, TaskEnded, TaskStarted, WorkerLost
+from pyoneer.pyoneers.engine import Engine, Report
+from pyoneer.pyoneers.events import TaskEnded, TaskStarted, WorkerLost
 from pyoneer.pyoneers.pyoneer import Pyoneer
-from pyoneer.pyoneers.worker import Report
+from pyoneer.pyoneers.worker import BaseWorker
 from pyoneer.status import BlueprintStatus, PyoneerStatus
 
 #: seconds between two looks at a worker's progress on its node
@@ -203,39 +203,20 @@ class RayEngine(Engine):
         place(self._project.root, files)
 
 
-class RayWorker(Pyoneer):
-    """The manager's side of a worker that lives on a Ray node as an actor."""
+class RayWorker(BaseWorker):
+    """The manager's side of a worker that lives on a Ray node as an actor.
 
-    role = "worker"
+    Its actor is made when its first job says how big it must be.
+    """
 
     def __init__(self, name: str, context: RunContext, report: Report, engine: RayEngine) -> None:
-        super().__init__(name)
+        super().__init__(name, context, report)
         self.pid = None
         self.host = ""
         self.size: Resources | None = None
-        self._context = context
-        self._report = report
         self._engine = engine
         self._ray = engine.ray
         self._actor: Any = None
-        self._thread: threading.Thread | None = None
-        self._stopping = False
-
-    def get_status(self) -> PyoneerStatus:
-        """What this worker is doing."""
-        return self._status
-
-    def get_blueprint_status(self) -> BlueprintStatus | None:
-        """How its job stands."""
-        return self._blueprint_status
-
-    def start(self) -> None:
-        """Become idle; the actor is made when the first job says how big it must be."""
-        self._become(PyoneerStatus.IDLE)
-
-    def assign(self, blueprint: Job) -> None:
-        """Take ``blueprint``, a job."""
-        self._take(blueprint, BlueprintStatus.READY)
 
     def unassign(self) -> Job:
         """Let go of the ended job and go back to idle.
@@ -243,7 +224,7 @@ class RayWorker(Pyoneer):
         An idle worker keeps its actor for the next job, unless other workers wait for
         resources: then the actor goes, so what it holds is free for them.
         """
-        job = self._release()
+        job = super().unassign()
         if self._actor is not None and self._engine.unplaced > 0:
             with contextlib.suppress(Exception):  # tidy its node first; killed anyway
                 self._ray.get(self._actor.stop.remote(), timeout=STOP_WAIT)
@@ -251,19 +232,9 @@ class RayWorker(Pyoneer):
             self._actor, self.size = None, None
         return job
 
-    def run(self) -> None:
-        """Send the job to the node and follow it from a thread of its own."""
-        with self._guard:
-            self._become(PyoneerStatus.WORKING)
-            self._mark(BlueprintStatus.RUNNING)
-            job = self._blueprint
-            self._thread = threading.Thread(target=self._drive, args=(job,), name=f"pyoneer-{self.name}", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
+    def _cancel(self) -> None:
         """Cancel the job on its node (ending its process trees) and end the actor."""
         with self._guard:
-            self._stopping = True
             actor = self._actor
         if actor is not None:
             try:
@@ -271,21 +242,18 @@ class RayWorker(Pyoneer):
             except Exception:  # noqa: BLE001 - a dead or stuck actor is killed below anyway
                 pass
             self._ray.kill(actor, no_restart=True)
-        if self._thread is not None:
-            self._thread.join()
-        with self._guard:
-            if self._status not in (PyoneerStatus.STOPPED, PyoneerStatus.LOST):
-                self._become(PyoneerStatus.STOPPED)
 
     # Following a job ---------------------------------------------------------------
 
-    def _drive(self, job: Job) -> None:
+    def _work(self, job: Job) -> None:
         problem = self._engine.infeasible(job.resources)
         if problem:
             self._end(job, BlueprintStatus.FAILED, problem)
             return
         try:
             status = self._follow(job)
+        except OSError:
+            raise  # here, not on the node: the machine refused a local log (a fault of the run)
         except Exception as exc:  # noqa: BLE001 - sorted by lost_reason
             reason = lost_reason(self._ray, exc)
             if self._stopping:
@@ -352,11 +320,11 @@ class RayWorker(Pyoneer):
             offsets[key] = offsets.get(key, 0) + len(data)
         return cursor + len(events)
 
-    def _end(self, job: Job, status: BlueprintStatus, reason: str = "") -> None:
-        with self._guard:
-            self._mark(status)
-            self._become(PyoneerStatus.ASSIGNED)
-        self._report(JobEnded(worker=self.name, job=job.name, status=status, reason=reason))
+
+def _moved(attempt: Any, log: Path) -> Any:
+    from dataclasses import replace
+
+    return replace(attempt, log=log)
 
 
 def _packages(project: Project) -> list[str]:
@@ -367,9 +335,3 @@ def _packages(project: Project) -> list[str]:
         text = (project.root / environment.requirements).read_text()
         lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
     return lines + list(environment.packages)
-
-
-def _moved(attempt: Any, log: Path) -> Any:
-    from dataclasses import replace
-
-    return replace(attempt, log=log)

@@ -18,9 +18,10 @@ from pathlib import Path
 
 from pyoneer.blueprints.project import Project
 from pyoneer.engines.ray.outputs import Files, gather, place
+from pyoneer.errors import PyoneerError
 from pyoneer.machine.processes import Watchdog
 from pyoneer.pyoneers.context import RunContext
-from pyoneer.pyoneers.events import Event, JobEnded, TaskStarted
+from pyoneer.pyoneers.events import Event, Faulted, JobEnded, TaskStarted
 from pyoneer.pyoneers.worker import Worker
 from pyoneer.status import BlueprintStatus
 
@@ -36,6 +37,7 @@ class NodeWorker:
         self._events: list[Event] = []
         self._logs: dict[str, Path] = {}
         self._ended = threading.Event()
+        self._fault: PyoneerError | None = None
         self._worker: Worker | None = None
         self._watchdog: Watchdog | None = None
         self._workdir: Path | None = None
@@ -57,6 +59,7 @@ class NodeWorker:
         job = here.job(job_name)
         with self._lock:
             self._ended.clear()
+            self._fault = None
             self._watchdog = self._watchdog or Watchdog()
             self._worker = worker = Worker(self.name, RunContext(self.run_id, here), self._report, self._watchdog)
         worker.start()
@@ -65,6 +68,8 @@ class NodeWorker:
         self._ended.wait()
         status = worker.get_blueprint_status()
         worker.stop()
+        if self._fault is not None:  # this node refused the job's files: the job fails, saying why
+            raise RuntimeError(str(self._fault))
         outputs = gather(workdir, job.outputs) if status is BlueprintStatus.SUCCEEDED else {}
         return status.value, outputs
 
@@ -101,9 +106,11 @@ class NodeWorker:
             if isinstance(event, TaskStarted):
                 attempt = event.attempt
                 self._logs[log_key(attempt.job, attempt.task, attempt.number)] = attempt.log
-            if not isinstance(event, JobEnded):
+            if isinstance(event, Faulted):
+                self._fault = event.error
+            elif not isinstance(event, JobEnded):
                 self._events.append(event)
-        if isinstance(event, JobEnded):
+        if isinstance(event, (JobEnded, Faulted)):
             self._ended.set()
 
     def _fresh_workdir(self, job_name: str) -> Path:

@@ -1,0 +1,47 @@
+"""What happened to each job of one run so far: its attempts, its worker, its losses.
+
+A plain mutable data structure, owned by one manager for one run and then thrown away;
+the run's ``JobResult`` records are made from it when the run ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from pyoneer.pyoneers.events import Attempt
+from pyoneer.pyoneers.results import JobResult
+from pyoneer.status import BlueprintStatus
+
+
+class Tally:
+    """For each job: the attempts of its tasks, who held it, how often its worker was lost."""
+
+    def __init__(self, jobs: Iterable[str]) -> None:
+        self.attempts: dict[str, list[Attempt]] = {name: [] for name in jobs}
+        self.holders: dict[str, str] = {}
+        self.losses: dict[str, int] = {}
+        #: why a job failed when no attempt says (no node can host it, workers lost)
+        self.reasons: dict[str, str] = {}
+
+    def attempted(self, attempt: Attempt) -> None:
+        """An attempt of one of the job's tasks ended."""
+        self.attempts[attempt.job].append(attempt)
+
+    def lost(self, job: str) -> int:
+        """The worker running ``job`` was lost: how many times that has happened to it."""
+        self.losses[job] = self.losses.get(job, 0) + 1
+        return self.losses[job]
+
+    def results(self, status: Mapping[str, BlueprintStatus], reused: frozenset[str]) -> tuple[JobResult, ...]:
+        """Each job's result, in project order, given how each ended (``status``)."""
+        return tuple(
+            JobResult(
+                name=name,
+                status=status[name],
+                attempts=tuple(attempts),
+                worker=self.holders.get(name, ""),
+                reused=name in reused,
+                reason=self.reasons.get(name, ""),
+            )
+            for name, attempts in self.attempts.items()
+        )
