@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from pyoneer import __version__
-from pyoneer.errors import EXIT_INTERRUPTED, EXIT_INVALID, PyoneerError, UsageError
+from pyoneer.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_INVALID,
+    MachineError,
+    PyoneerError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from pyoneer.blueprints.job import Resources
@@ -259,6 +265,10 @@ def main(argv: list[str] | None = None, spare: ForkServer | None = None) -> NoRe
     except PyoneerError as exc:
         click.echo(f"error: {exc}", err=True)
         code = exc.exit_code
+    except OSError as exc:  # one the boundaries below did not foresee: still no traceback
+        error = MachineError.from_os(exc, "use")
+        click.echo(f"error: {error}", err=True)
+        code = error.exit_code
     except KeyboardInterrupt:
         code = EXIT_INTERRUPTED
     # nothing more may reach a closed pipe, not even the interpreter's last flush

@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 
 from pyoneer.blueprints.projectfile import PROJECT_FILE, PYPROJECT_FILE
-from pyoneer.errors import UsageError
+from pyoneer.errors import MachineError, UsageError
 
 
 def init_project(directory: Path) -> list[Path]:
@@ -32,12 +32,15 @@ def init_project(directory: Path) -> list[Path]:
             f"{directory} already has {', '.join(path.name for path in clashes)}; "
             "nothing was written (choose an empty directory)"
         )
-    directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for item in sources:
-        target = directory / item.name
-        target.write_bytes(item.read_bytes())
-        written.append(target)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for item in sources:
+            target = directory / item.name
+            target.write_bytes(item.read_bytes())
+            written.append(target)
+    except OSError as exc:
+        raise MachineError.from_os(exc, "write the example project to", exc.filename or directory) from exc
     return written
 
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from pyoneer.errors import LedgerError
+from pyoneer.errors import LedgerError, MachineError
 from pyoneer.ledger.store import Ledger, RunRow, interrupted, standing
 from pyoneer.status import OPEN_STATUSES, BlueprintStatus, PyoneerStatus, RunState
 
@@ -145,13 +145,23 @@ def check_target(ledger: Ledger, run: RunRow, target: str) -> None:
 
 
 def print_logs(rows: list[dict[str, Any]], root: Path, out: BinaryIO | None = None) -> None:
-    """Print each attempt's log as it is (bytes), with a header when there are several."""
+    """Print each attempt's log as it is (bytes), with a header when there are several.
+
+    A log that cannot be read (removed since the run wrote it) is a ``MachineError``
+    naming it, once the others are printed.
+    """
     out = out or sys.stdout.buffer
+    missing: OSError | None = None
     for row in rows:
         if len(rows) > 1:
             out.write(_header(row))
-        out.write(_read_from(root / row["log"], 0)[0])
+        try:
+            out.write((root / row["log"]).read_bytes())
+        except OSError as exc:
+            missing = missing or exc
     out.flush()
+    if missing is not None:
+        raise MachineError.from_os(missing, "read the log")
 
 
 def _header(row: dict[str, Any]) -> bytes:
