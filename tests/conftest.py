@@ -41,15 +41,6 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 120) -> subpro
     )
 
 
-def is_alive(pid: int) -> bool:
-    """True while ``pid`` is a live process (a zombie counts as dead)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except OSError:
-        return False
-
-
 def wait_until(condition, timeout: float = 30.0, interval: float = 0.05) -> bool:
     """Poll ``condition`` until it is true or ``timeout`` seconds pass; its last value."""
     deadline = time.monotonic() + timeout

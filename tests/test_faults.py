@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import is_alive, pyoneer_command, run_cli, wait_until, write_project
+from conftest import pyoneer_command, run_cli, wait_until, write_project
+from processes import is_alive
 
 import pyoneer
 from pyoneer.errors import EXIT_FAILED, MachineError

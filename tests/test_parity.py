@@ -31,10 +31,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import WARMUP, is_alive, pyoneer_command, wait_until, write_project
+from conftest import WARMUP, pyoneer_command, wait_until, write_project
+from processes import is_alive
 
 import pyoneer
 from pyoneer import BlueprintStatus, JobResult, RunResult
+
+pytestmark = pytest.mark.slow
 
 #: the manager of every run made through the Python API: this process
 MANAGER = os.getpid()

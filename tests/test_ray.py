@@ -29,6 +29,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.ray
+
 for _module in ("ray", "pathspec"):
     if importlib.util.find_spec(_module) is None:
         pytest.skip(f"the Ray engine's tests need {_module} (pip install 'pyoneer[ray]')", allow_module_level=True)
@@ -50,7 +52,9 @@ os.environ.pop("RAY_AUTH_TOKEN_PATH", None)
 os.environ.pop("RAY_ADDRESS", None)
 
 import ray  # noqa: E402
-from conftest import is_alive, pyoneer_command, run_cli, wait_until, write_project  # noqa: E402
+from conftest import pyoneer_command, run_cli, wait_until, write_project  # noqa: E402
+from engine_contract import EngineContract  # noqa: E402
+from processes import command_line, descendants, is_alive  # noqa: E402
 from ray.cluster_utils import Cluster  # noqa: E402
 
 #: seconds a normal ray run may take, even on a slow, busy machine
@@ -143,32 +147,6 @@ def _raylet_pid(node) -> int:
     return node.all_processes[ray._private.ray_constants.PROCESS_TYPE_RAYLET][0].process.pid
 
 
-def _parents() -> dict[int, int]:
-    parents = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as stat:
-                    parents[int(entry)] = int(stat.read().rsplit(b")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                pass
-    return parents
-
-
-def descendants(root: int) -> set[int]:
-    """Every live process below ``root``."""
-    children: dict[int, list[int]] = {}
-    for pid, parent in _parents().items():
-        children.setdefault(parent, []).append(pid)
-    found, stack = set(), [root]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            if child not in found:
-                found.add(child)
-                stack.append(child)
-    return {pid for pid in found if is_alive(pid)}
-
-
 def _cluster_processes(made: Cluster) -> set[int]:
     """The live processes of the cluster's nodes (raylets, GCS, agents...) and all below them."""
     roots = {
@@ -179,15 +157,12 @@ def _cluster_processes(made: Cluster) -> set[int]:
     }
     found = set(roots)
     for pid in roots:
-        found |= descendants(pid)
+        found |= set(descendants(pid))
     return {pid for pid in found if is_alive(pid)}
 
 
 def _describe(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:150]
-    except OSError:
-        return "?"
+    return command_line(pid)[:150] or "?"
 
 
 @pytest.fixture(scope="module")
@@ -334,6 +309,17 @@ PROBE = """
 import sys, where
 where.record(f"results/{sys.argv[1]}.json")
 """
+
+
+# The engine contract (the same tests run on the local engine in test_engines.py) ------
+
+
+class TestRayEngine(EngineContract):
+    """Workers as actors on the three-node cluster."""
+
+    @pytest.fixture(autouse=True)
+    def _on_the_cluster(self, cluster: RayCluster) -> None:
+        self.engine_args = ("--engine", "ray", "--address", cluster.address)
 
 
 # Placement -------------------------------------------------------------------------

@@ -33,11 +33,15 @@ import textwrap
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import processes
 import pytest
-from conftest import is_alive, pyoneer_command, run_cli, wait_until, write_project
+from conftest import pyoneer_command, run_cli, wait_until, write_project
+from processes import alive, command_line, descendants, is_alive, started_at
 
 import pyoneer
 from pyoneer import BlueprintStatus
+
+pytestmark = pytest.mark.slow
 
 #: how long a test waits for the processes of a tree to be gone once they should be
 GONE = 10.0
@@ -247,52 +251,9 @@ def recorded(root: Path) -> dict[str, int]:
     return {path.name.removesuffix(".pid"): int(path.read_text()) for path in folder.glob("*.pid")}
 
 
-def alive(pids: Iterable[int]) -> list[int]:
-    return [pid for pid in pids if is_alive(pid)]
-
-
 def all_gone(pids: Iterable[int], timeout: float = GONE) -> bool:
     """True once none of ``pids`` is alive (zombies count as dead), polling up to ``timeout``."""
-    pids = list(pids)
-    return wait_until(lambda: not alive(pids), timeout)
-
-
-def started_at(pid: int) -> str | None:
-    """When ``pid`` started (clock ticks since boot): with the pid, a process's identity."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()[19].decode()
-    except (OSError, IndexError):
-        return None
-
-
-def descendants(pid: int) -> dict[int, str | None]:
-    """Every live descendant of ``pid`` now (children, grandchildren...), with its start time."""
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as stat:
-                    parents[int(entry)] = int(stat.read().rsplit(b")", 1)[1].split()[1])
-            except (OSError, IndexError):
-                pass
-    found: set[int] = set()
-    stack = [pid]
-    while stack:
-        parent = stack.pop()
-        for child, its_parent in parents.items():
-            if its_parent == parent and child not in found:
-                found.add(child)
-                stack.append(child)
-    return {child: started_at(child) for child in found if is_alive(child)}
-
-
-def command_line(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-            return cmdline.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
+    return processes.all_gone(pids, timeout)
 
 
 def fresh_project(toml: str) -> str:

@@ -27,18 +27,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import WARMUP, is_alive, write_project
-from test_stopping import (
-    Tracker,
-    alive,
-    all_gone,
-    command_line,
-    finish,
-    names,
-    recorded,
-    started_at,
-    wait_for_pids,
-)
+from conftest import WARMUP, write_project
+from processes import alive, command_line, is_alive, started_at
+from test_stopping import Tracker, all_gone, finish, names, recorded, wait_for_pids
+
+pytestmark = pytest.mark.slow
 
 #: how long a test waits for the processes that should be gone (a few seconds)
 GONE = 5.0
