@@ -1,4 +1,5 @@
-"""The worker: a pyoneer that runs one job at a time on this machine.
+"""The worker: a pyoneer that runs one job at a time (``BaseWorker``, for every engine),
+and the local one that runs it on this machine (``Worker``).
 
 A worker is lazy and solitary: handed a job, it runs the job's tasks in order (each
 attempt a child process, retried as the task allows), reports to its manager, and then
@@ -115,8 +116,11 @@ class BaseWorker(Pyoneer):
     def _follow_through(self, job: Job) -> None:
         try:
             self._work(job)
-        except OSError as exc:  # the machine refused one of the job's files (its logs)
-            self._report(Faulted(self.name, job.name, MachineError.from_os(exc, "write").during_run()))
+        except OSError as exc:  # the machine refused one of the job's files (its logs), or a process
+            error = MachineError.from_os(exc, "write") if exc.filename else (
+                MachineError.from_os(exc, "start a task in", self._context.project.root)
+            )
+            self._report(Faulted(self.name, job.name, error.during_run()))
         except Exception as exc:  # noqa: BLE001 - a bug of ours: the run must stop, not hang
             error = PyoneerError(f"{self.name} broke while running {job.name}: {type(exc).__name__}: {exc}")
             error.exit_code = EXIT_FAILED
