@@ -7,6 +7,7 @@ can, a hint (the closest known key, the shape expected).
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from collections.abc import Iterable, Mapping
 from os import PathLike
@@ -149,3 +150,8 @@ def check_keys(table: Iterable[str], allowed: Iterable[str], key: str = "") -> N
             hint = did_you_mean(name, allowed) or f"known keys: {', '.join(allowed)}"
             path = f"{key}.{name}" if key else name
             raise ProjectError("unknown key", key=path, hint=hint)
+
+
+def toml_key(name: str) -> str:
+    """``name`` as TOML writes a key: bare when it can be, quoted otherwise."""
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)

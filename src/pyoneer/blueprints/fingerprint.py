@@ -19,6 +19,7 @@ except ImportError:  # pragma: no cover - other Pythons
         from hashlib import sha256
 
 from pyoneer.blueprints.job import Job
+from pyoneer.blueprints.placeholders import as_json
 from pyoneer.blueprints.project import Project
 from pyoneer.errors import MachineError
 
@@ -48,7 +49,10 @@ def _job_content(project: Project, job: Job, scripts: dict[str, str]) -> dict[st
         tasks.append(
             {"script": task.script, "bytes": scripts[task.script], "args": task.args, "env": task.env}
         )
-    return {"tasks": tasks, "env": project.environment.env}
+    content: dict[str, object] = {"tasks": tasks, "env": project.environment.env}
+    if job.matrix:  # PYONEER_MATRIX is part of what a member's tasks see (plain jobs hash as before)
+        content["matrix"] = as_json(dict(job.matrix))
+    return content
 
 
 def _digest(content: dict[str, object]) -> str:

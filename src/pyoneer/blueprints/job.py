@@ -18,6 +18,8 @@ from pyoneer.blueprints.checks import (
     type_name,
 )
 from pyoneer.blueprints.kind import Kind
+from pyoneer.blueprints.matrix import check_key, check_name_value, member_name
+from pyoneer.blueprints.placeholders import Value, check_value
 from pyoneer.blueprints.task import Task, as_task
 from pyoneer.errors import ProjectError
 
@@ -64,6 +66,10 @@ class Job:
 
     A job knows nothing of the projects it is part of, so one job can be reused in
     several projects; dependencies belong to the project.
+
+    A member of a matrix carries its values in ``matrix`` (data for grouping and for
+    ``PYONEER_MATRIX``, never status): ``Job("train", ..., matrix={"lr": 0.1})`` is named
+    ``train[lr=0.1]``, and its ``group`` is ``train``.
     """
 
     kind: ClassVar[Kind] = Kind.JOB
@@ -77,9 +83,14 @@ class Job:
     fresh: bool = False
     #: modules the warm interpreter imports once, before it forks the tasks
     preload: tuple[str, ...] = ()
+    #: a matrix member's values, as (key, value) pairs in the order written
+    matrix: tuple[tuple[str, Value], ...] = ()
 
     def __post_init__(self) -> None:
-        check_name(self.name, "name", "job")
+        if self.matrix:
+            self._name_member()
+        else:
+            check_name(self.name, "name", "job")
         object.__setattr__(self, "outputs", check_outputs(self.outputs))
         check_flag(self.fresh, "fresh")
         object.__setattr__(self, "preload", check_strings(self.preload, "preload"))
@@ -107,6 +118,29 @@ class Job:
                 f"must be a table, got {type_name(self.resources)}", key="resources"
             )
         self._check_task_names()
+
+    def _name_member(self) -> None:
+        pairs = self.matrix.items() if isinstance(self.matrix, Mapping) else self.matrix
+        try:
+            values = dict(pairs)
+        except (TypeError, ValueError):
+            raise ProjectError(f"must be a table of values, got {type_name(self.matrix)}", key="matrix") from None
+        for name, value in values.items():
+            check_key(name, f"matrix.{name}")
+            check_value(value, f"matrix.{name}")
+            check_name_value(value, f"matrix.{name}")
+        group = self.name.partition("[")[0] if isinstance(self.name, str) else self.name
+        check_name(group, "name", "job")
+        full = member_name(group, values)
+        if self.name not in (group, full):
+            raise ProjectError(f"a member of {group!r} with these values is named {full!r}, not {self.name!r}", key="name")
+        object.__setattr__(self, "name", full)
+        object.__setattr__(self, "matrix", tuple(values.items()))
+
+    @property
+    def group(self) -> str:
+        """The job as written: a member's name without its values (a plain job's own name)."""
+        return self.name.partition("[")[0] if self.matrix else self.name
 
     def _check_task_names(self) -> None:
         explicit = [task.name for task in self.tasks if task.name]

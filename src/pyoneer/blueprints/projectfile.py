@@ -8,26 +8,28 @@ Every error names the file and the key path.
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pyoneer.blueprints.checks import check_keys
+from pyoneer.blueprints.checks import check_keys, check_strings, toml_key
 from pyoneer.blueprints.job import Job
+from pyoneer.blueprints.matrix import Values, expand, upstream_members
+from pyoneer.blueprints.params import resolve_params
+from pyoneer.blueprints.placeholders import Value, fill
 from pyoneer.blueprints.project import Project
 from pyoneer.blueprints.task import Task
-from pyoneer.errors import ProjectError
+from pyoneer.errors import ProjectError, UsageError
 
 PROJECT_FILE = "pyoneer.toml"
 PYPROJECT_FILE = "pyproject.toml"
 
-_TOP_KEYS = ("project", "jobs", "engine", "environment")
+_TOP_KEYS = ("project", "jobs", "engine", "environment", "params")
 _ENGINE_KEYS = ("name", "address")
 _PROJECT_KEYS = ("name", "fresh", "preload")
-_JOB_KEYS = ("tasks", "needs", "resources", "outputs", "fresh", "preload")
+_JOB_KEYS = ("tasks", "needs", "resources", "outputs", "fresh", "preload", "matrix")
 _TASK_KEYS = ("script", "args", "env", "timeout", "retries", "name", "fresh")
 
 
@@ -47,27 +49,44 @@ class ProjectFile:
     engine: EngineChoice = EngineChoice()
 
 
-def load(path: str | Path = ".", script_args: tuple[str, ...] = ()) -> Project:
+def load(
+    path: str | Path = ".", script_args: tuple[str, ...] = (), params: Mapping[str, object] | None = None
+) -> Project:
     """The project at ``path``: a directory, a ``pyoneer.toml``, a ``pyproject.toml`` or a script.
 
     ``script_args`` are passed to a single script and refused for anything else.
+    ``params`` override the defaults of ``[params]`` (see ``pyoneer.blueprints.params``).
     """
-    return read(path, script_args).project
+    return read(path, script_args, params).project
 
 
-def read(path: str | Path = ".", script_args: tuple[str, ...] = ()) -> ProjectFile:
-    """Like ``load``, with the ``[engine]`` settings too."""
+def read(
+    path: str | Path = ".",
+    script_args: tuple[str, ...] = (),
+    params: Mapping[str, object] | None = None,
+    sweep: Mapping[str, list[str]] | None = None,
+) -> ProjectFile:
+    """Like ``load``, with the ``[engine]`` settings too.
+
+    ``sweep`` (``-m KEY=V1,V2``) runs a single script over the combinations of its values.
+    """
     path = Path(path)
     if not path.exists():
         raise ProjectError(f"{path} does not exist", hint="give a project directory, a .toml file or a script")
     if path.is_file() and path.suffix != ".toml":
-        return ProjectFile(script_project(path, script_args))
+        if params:
+            raise UsageError("-p and --params set parameters of a project's [params]; a single script has none\n"
+                             "  hint: sweep a script's values with -m KEY=V1,V2 instead")
+        return ProjectFile(script_project(path, script_args, sweep or {}))
+    if sweep:
+        raise UsageError(f"-m sweeps a single script, and {path} is a project\n"
+                         "  hint: write the sweep in pyoneer.toml: [jobs.NAME] matrix = { KEY = [V1, V2] }")
     if script_args:
         raise ProjectError(
             f"arguments after '--' are for a single script, and {path} is a project",
             hint="put the arguments in the task's args in pyoneer.toml",
         )
-    return load_file(find_project_file(path))
+    return load_file(find_project_file(path), params)
 
 
 def find_project_file(path: Path) -> Path:
@@ -87,7 +106,7 @@ def find_project_file(path: Path) -> Path:
     )
 
 
-def load_file(file: Path) -> ProjectFile:
+def load_file(file: Path, params: Mapping[str, object] | None = None) -> ProjectFile:
     """The project described by ``file`` (``pyproject.toml`` means its ``[tool.pyoneer]``)."""
     document = _read_toml(file)
     prefix = ""
@@ -97,7 +116,8 @@ def load_file(file: Path) -> ProjectFile:
         if not isinstance(document, dict):
             raise ProjectError("no [tool.pyoneer] table", file=file, hint="add [tool.pyoneer.jobs.NAME]")
     try:
-        return ProjectFile(_project(document, root=file.parent.resolve()), _engine(document))
+        project = _project(document, file.parent.resolve(), params or {})
+        return ProjectFile(project, _engine(document))
     except ProjectError as exc:
         raise exc.within(prefix, file=file) from None
 
@@ -129,30 +149,43 @@ def _table(value: object, key: str) -> dict[str, Any]:
     return value
 
 
-def _project(document: dict[str, Any], root: Path) -> Project:
+def _project(document: dict[str, Any], root: Path, overrides: Mapping[str, object]) -> Project:
     check_keys(document, _TOP_KEYS)
     settings = _table(document.get("project", {}), "project")
     check_keys(settings, _PROJECT_KEYS, "project")
     name = settings.get("name", root.name)
+    params = resolve_params(document.get("params", {}), overrides)
     jobs_table = _table(document.get("jobs", {}), "jobs")
     if not jobs_table:
         raise ProjectError("no jobs", key="jobs", hint='add a job: [jobs.main] tasks = ["main.py"]')
-    jobs, needs = [], {}
+    groups: dict[str, list[tuple[str, Values]]] = {}
+    written: list[tuple[str, Job, list[str]]] = []  # (key, member, its needs as written)
     for job_name, table in jobs_table.items():
-        key = f"jobs.{_toml_key(job_name)}"
+        key = f"jobs.{toml_key(job_name)}"
         table = _table(table, key)
         try:
             check_keys(table, _JOB_KEYS)
-            jobs.append(_job(job_name, table))
+            members = _members(table, params)
+            jobs = [_job(job_name, table, values, params) for values in members]
+            needs = list(check_strings(table.get("needs", ()), "needs"))
         except ProjectError as exc:
             # a bad job name is the table's own key, not a "name" key inside it
             raise (exc.within(key) if exc.key != "name" else ProjectError(exc.message, key=key, hint=exc.hint)) from None
-        needs[job_name] = table.get("needs", ())
+        groups[job_name] = [(job.name, dict(job.matrix)) for job in jobs]
+        written += [(key, job, needs) for job in jobs]
+    dependencies = {}
+    for key, job, needs in written:
+        values = dict(job.matrix)
+        dependencies[job.name] = [
+            upstream
+            for index, reference in enumerate(needs)
+            for upstream in upstream_members(reference, values, groups, key=f"{key}.needs[{index}]")
+        ]
     environment = _table(document.get("environment", {}), "environment")
     return Project(
         name=name,
-        jobs=tuple(jobs),
-        needs=needs,
+        jobs=tuple(job for _, job, _ in written),
+        needs=dependencies,
         root=root,
         environment=environment,
         fresh=settings.get("fresh", False),
@@ -160,12 +193,23 @@ def _project(document: dict[str, Any], root: Path) -> Project:
     )
 
 
-def _toml_key(name: str) -> str:
-    """``name`` as TOML writes a key: bare when it can be, quoted otherwise."""
-    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
+def _members(table: Mapping[str, Any], params: Mapping[str, Value]) -> list[Values]:
+    """The values of each member of the job (one member with none for a job without a matrix)."""
+    if "matrix" not in table:
+        return [{}]
+    members = expand(table["matrix"], "matrix")
+    for values in members:
+        for name in values:
+            if name in params:
+                raise ProjectError(
+                    f"{name!r} is both a matrix key and a parameter", key=f"matrix.{name}",
+                    hint="they share one namespace: rename one of them",
+                )
+    return members
 
 
-def _job(name: str, table: Mapping[str, Any]) -> Job:
+def _job(name: str, table: Mapping[str, Any], values: Values, params: Mapping[str, Value]) -> Job:
+    """One member of the job ``name`` (the job itself when it has no matrix), its text filled in."""
     if "tasks" not in table:
         raise ProjectError("missing key 'tasks'", hint='e.g. tasks = ["extract.py"]')
     tasks = table["tasks"]
@@ -173,31 +217,64 @@ def _job(name: str, table: Mapping[str, Any]) -> Job:
         raise ProjectError(
             f"must be a list, got {type(tasks).__name__}", key="tasks", hint='e.g. tasks = ["extract.py"]'
         )
+    known = {**params, **values}
+    # filled only where there is something to fill with: a project with neither a matrix
+    # nor [params] keeps every brace of its text as written
+    text = (lambda value, key: _filled(value, known, key)) if known else (lambda value, key: value)
     return Job(
         name=name,
-        tasks=tuple(_task(item, index) for index, item in enumerate(tasks)),
+        tasks=tuple(_task(item, index, text) for index, item in enumerate(tasks)),
         resources=table.get("resources", {}),
-        outputs=table.get("outputs", ()),
+        outputs=text(table.get("outputs", ()), "outputs"),
         fresh=table.get("fresh", False),
         preload=table.get("preload", ()),
+        matrix=tuple(values.items()),
     )
 
 
-def _task(item: object, index: int) -> Task | str:
-    if isinstance(item, str):
-        return item  # the Job splits a command string, with the same key path
+def _filled(value: Any, known: Mapping[str, Value], key: str) -> Any:
+    """``value`` with its placeholders filled: a string, or the strings of a list or table."""
+    if isinstance(value, str):
+        return fill(value, known, key)
+    if isinstance(value, list):
+        return [_filled(item, known, f"{key}[{index}]") for index, item in enumerate(value)]
+    if isinstance(value, dict):
+        return {name: _filled(item, known, f"{key}.{name}") for name, item in value.items()}
+    return value  # not text: the blueprint refuses it if it must
+
+
+def _task(item: object, index: int, text: Callable[[Any, str], Any]) -> Task | str:
     try:
+        if isinstance(item, str):
+            return _command(item, text)
         table = _table(item, "")
         check_keys(table, _TASK_KEYS)
         if "script" not in table:
             raise ProjectError("missing key 'script'", hint='e.g. { script = "load.py" }')
-        return Task(**table)
+        filled = {name: text(table[name], name) if name in _FILLED_TASK_KEYS else table[name] for name in table}
+        return Task(**filled)
     except ProjectError as exc:
         raise exc.within(f"tasks[{index}]") from None
 
 
-def script_project(script: Path, args: tuple[str, ...] = ()) -> Project:
-    """A one-task project running ``script`` with ``args``, rooted in the script's directory."""
+#: the keys of a task table whose text may hold placeholders
+_FILLED_TASK_KEYS = ("script", "args", "env", "name")
+
+
+def _command(command: str, text: Callable[[Any, str], Any]) -> Task:
+    """A task from a command string: split like a shell, then each word filled in (so a
+    value with spaces stays one argument)."""
+    task = Task.from_command(command)
+    words = [text(word, "") for word in (task.script, *task.args)]
+    return Task(script=words[0], args=tuple(words[1:]))
+
+
+def script_project(script: Path, args: tuple[str, ...] = (), sweep: Mapping[str, list[str]] | None = None) -> Project:
+    """A one-task project running ``script`` with ``args``, rooted in the script's directory.
+
+    With ``sweep`` (``{"lr": ["0.1", "0.01"]}``, values read as TOML values), it is one job
+    with a matrix: a member for each combination, its values filled into ``args``.
+    """
     if script.suffix != ".py":
         raise ProjectError(
             f"{script} is neither a Python script (.py) nor a .toml project file",
@@ -205,5 +282,27 @@ def script_project(script: Path, args: tuple[str, ...] = ()) -> Project:
         )
     root = script.parent.resolve()
     name = re.sub(r"[^A-Za-z0-9_.-]", "-", script.stem).lstrip(".-") or "script"
-    task = Task(script=script.name, args=tuple(args))
-    return Project(name=name, jobs=(Job(name=name, tasks=(task,)),), root=root)
+    if not sweep:
+        task = Task(script=script.name, args=tuple(args))
+        return Project(name=name, jobs=(Job(name=name, tasks=(task,)),), root=root)
+    try:
+        members = expand({key: [_sweep_value(value) for value in values] for key, values in sweep.items()})
+        jobs = tuple(
+            Job(name=name, tasks=(Task(script=script.name, args=tuple(fill(arg, values, "--") for arg in args)),),
+                matrix=tuple(values.items()))
+            for values in members
+        )
+    except ProjectError as exc:
+        raise UsageError(f"-m: {exc.key}: {exc.message}" + (f"\n  hint: {exc.hint}" if exc.hint else "")) from None
+    return Project(name=name, jobs=jobs, root=root)
+
+
+def _sweep_value(text: str) -> Value:
+    """A value of ``-m``: a TOML value if it reads as one (``0.1``, ``true``), else the text itself."""
+    import tomllib
+
+    try:
+        value = tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text
+    return value if not isinstance(value, (list, dict)) else text

@@ -24,14 +24,49 @@ from pyoneer.errors import (
 )
 
 if TYPE_CHECKING:
-    from pyoneer.blueprints.job import Resources
-    from pyoneer.blueprints.project import Project
     from pyoneer.machine.warm import ForkServer
 
 # Each command imports what it needs when it runs: ``pyoneer run`` of one small script
 # takes less time than importing everything would.
 
 _PATH = click.Path(path_type=Path)
+
+
+def _param_options(command):  # noqa: ANN001, ANN202 - a click decorator
+    """``-p NAME=VALUE`` and ``--params FILE``, shared by run and check."""
+    command = click.option(
+        "--params", "params_file", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
+        help="Parameters from a TOML file of NAME = VALUE lines (-p wins).",
+    )(command)
+    return click.option(
+        "--param", "-p", "param", multiple=True, metavar="NAME=VALUE",
+        help="Set a parameter of [params] (repeatable); VALUE is read as TOML, with its default's type.",
+    )(command)
+
+
+
+def _params(given: tuple[str, ...], file: Path | None) -> dict[str, object]:
+    """The parameters the command line sets: the file's first, then each -p."""
+    from pyoneer.blueprints.params import read_params_file
+
+    params: dict[str, object] = read_params_file(file) if file is not None else {}
+    for item in given:
+        name, equals, value = item.partition("=")
+        if not equals or not name.strip():
+            raise UsageError(f"-p {item!r}: write NAME=VALUE, e.g. -p epochs=10")
+        params[name.strip()] = value
+    return params
+
+
+def _sweep(given: tuple[str, ...]) -> dict[str, list[str]]:
+    """The values of each ``-m KEY=V1,V2`` (as text; read as TOML values later)."""
+    sweep: dict[str, list[str]] = {}
+    for item in given:
+        name, equals, values = item.partition("=")
+        if not equals or not name.strip() or not values.strip():
+            raise UsageError(f"-m {item!r}: write KEY=V1,V2,..., e.g. -m lr=0.1,0.01")
+        sweep[name.strip()] = [value.strip() for value in values.split(",")]
+    return sweep
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -56,6 +91,11 @@ def cli() -> None:
     help="Where workers live: local (default) or ray; overrides [engine] name.",
 )
 @click.option("--address", metavar="ADDR", help="The Ray cluster's address (default: RAY_ADDRESS, else a local Ray).")
+@_param_options
+@click.option(
+    "--matrix", "-m", "sweep", multiple=True, metavar="KEY=V1,V2",
+    help="Sweep a single script over these values (repeatable); fill them into its arguments as {KEY}.",
+)
 def run(
     path: Path,
     script_args: tuple[str, ...],
@@ -63,13 +103,18 @@ def run(
     resume: bool,
     engine_name: str | None,
     address: str | None,
+    param: tuple[str, ...],
+    params_file: Path | None,
+    sweep: tuple[str, ...],
 ) -> int:
     """Run the project at PATH (a directory, pyoneer.toml, pyproject.toml) or one script.
 
     \b
     pyoneer run                        the project in this directory
     pyoneer run --resume               only what did not succeed last time
+    pyoneer run -p epochs=10           with a parameter other than its default
     pyoneer run train.py -- --epochs 3 one script, with its arguments
+    pyoneer run train.py -m lr=0.1,0.01 -- --lr {lr}   one script over several values
     """
     # a fork server started by the launcher before the CLI was even imported, else now
     spare = click.get_current_context().obj
@@ -83,7 +128,7 @@ def run(
         from pyoneer.engines.registry import engine_named
         from pyoneer.runner import run as run_project
 
-        found = read(path, script_args)
+        found = read(path, script_args, _params(param, params_file), _sweep(sweep))
         project = found.project
         display = open_display(project)
         engine = engine_named(
@@ -183,48 +228,16 @@ def _root_of(path: Path) -> Path:
 
 @cli.command()
 @click.argument("path", type=_PATH, default=".")
-def check(path: Path) -> int:
+@_param_options
+def check(path: Path, param: tuple[str, ...], params_file: Path | None) -> int:
     """Check the project at PATH and print its plan, without running anything."""
     from pyoneer.blueprints.projectfile import load
+    from pyoneer.cli.plan import describe
 
-    project = load(path)
-    click.echo(f"project {project.name} ({project.root}): {len(project.jobs)} jobs, valid")
-    dependencies = project.dependencies
-    for number, layer in enumerate(project.layers(), start=1):
-        click.echo(f"step {number}:")
-        for name in layer:
-            click.echo(_describe_job(project, name, dependencies[name]))
+    project = load(path, params=_params(param, params_file))
+    for line in describe(project):
+        click.echo(line)
     return 0
-
-
-def _describe_job(project: Project, name: str, needs: tuple[str, ...]) -> str:
-    from pyoneer.blueprints.job import Resources
-
-    job = project.job(name)
-    lines = [f"  {name}" + (f"  (needs {', '.join(needs)})" if needs else "")]
-    if job.resources != Resources():
-        lines.append(f"    resources: {_describe_resources(job.resources)}")
-    if job.outputs:
-        lines.append(f"    outputs: {', '.join(job.outputs)}")
-    for task, task_name in zip(job.tasks, job.task_names):
-        limits = []
-        if task.timeout is not None:
-            limits.append(f"timeout {task.timeout:g} s")
-        if task.retries:
-            limits.append(f"retries {task.retries}")
-        command = " ".join([task.script, *task.args])
-        lines.append(f"    {task_name}: {command}" + (f"  [{', '.join(limits)}]" if limits else ""))
-    return "\n".join(lines)
-
-
-def _describe_resources(resources: Resources) -> str:
-    parts = [f"cpus {resources.cpus:g}"]
-    if resources.gpus:
-        parts.append(f"gpus {resources.gpus:g}")
-    if resources.memory:
-        parts.append(f"memory {resources.memory} bytes")
-    parts += [f"{name} {amount:g}" for name, amount in resources.custom]
-    return ", ".join(parts)
 
 
 @cli.command()

@@ -8,11 +8,14 @@ users rely on it; see ``pyoneer.ledger.workspace``)::
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pyoneer.blueprints.job import Job
+from pyoneer.blueprints.placeholders import as_json
 from pyoneer.blueprints.project import Project
 
 #: the directory, under the project root, where Pyoneer keeps its records
@@ -40,12 +43,18 @@ class RunContext:
         """The log file of one attempt of one task."""
         return self.directory / job / f"{task}.{attempt}.log"
 
-    def task_environment(self, job: str, task: str, attempt: int) -> dict[str, str]:
-        """The ``PYONEER_*`` variables every task sees (names are part of the contract)."""
-        return {
+    def task_environment(self, job: Job, task: str, attempt: int) -> dict[str, str]:
+        """The ``PYONEER_*`` variables every task sees (names are part of the contract).
+
+        A matrix member's tasks also get ``PYONEER_MATRIX``: its values as a JSON object.
+        """
+        env = {
             "PYONEER_RUN_ID": self.run_id,
             "PYONEER_PROJECT": self.project.name,
-            "PYONEER_JOB": job,
+            "PYONEER_JOB": job.name,
             "PYONEER_TASK": task,
             "PYONEER_ATTEMPT": str(attempt),
         }
+        if job.matrix:
+            env["PYONEER_MATRIX"] = json.dumps(as_json(dict(job.matrix)), separators=(",", ":"))
+        return env

@@ -205,7 +205,7 @@ class Worker(BaseWorker):
             "PYTHONUNBUFFERED": "1",  # so a log shows output as it happens, in order
             **dict(context.project.environment.env),
             **task.environment,
-            **context.task_environment(job.name, name, number),
+            **context.task_environment(job, name, number),
         }
         argv = python_argv(context.project.root / task.script, task.args)
         server = self._warm_server(job, task, env)  # may wait: not while holding the guard

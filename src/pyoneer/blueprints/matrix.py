@@ -1,0 +1,190 @@
+"""The matrix: one job written once, run as many members, one per combination of values.
+
+It follows GitHub Actions' ``strategy.matrix``: every combination of the lists (in the
+order the keys are written), minus the ``exclude`` entries, plus the ``include``
+entries. Each combination is a member, an ordinary ``Job`` named
+``train[data=sea,lr=0.1]``. Expansion happens as the project file is read, before any
+blueprint exists, so the manager, workers, ledger and engines see only jobs.
+
+Dependencies between members: ``needs = ["prep"]`` waits for the members of ``prep``
+that agree with this member on the keys both matrices have (all of them when none is
+shared); ``needs = ["prep[data=sea]"]`` picks members by value.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterable, Mapping, Sequence
+
+from pyoneer.blueprints.checks import did_you_mean, toml_key, type_name
+from pyoneer.blueprints.placeholders import Value, check_value, render
+from pyoneer.errors import ProjectError
+
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: what a value may be made of when it is part of a member's name (and of a log's path)
+_NAME_VALUE = re.compile(r"^[A-Za-z0-9_.+:@-]+$")
+_REFERENCE = re.compile(r"^(?P<job>[^\[\]]+)\[(?P<selector>[^\[\]]*)\]$")
+
+Values = dict[str, Value]
+
+
+def expand(table: object, key: str = "matrix") -> list[Values]:
+    """The members of a ``matrix`` table: each one's values, keys in the order written."""
+    if not isinstance(table, Mapping):
+        raise ProjectError(f"must be a table of lists, got {type_name(table)}", key=key)
+    lists: dict[str, list[Value]] = {}
+    for name, values in table.items():
+        if name in ("include", "exclude"):
+            continue
+        where = f"{key}.{toml_key(name)}"
+        check_key(name, where)
+        if not isinstance(values, list) or not values:
+            raise ProjectError(
+                f"must be a non-empty list of values, got {type_name(values)}", key=where,
+                hint=f"e.g. {name} = [1, 2, 3]",
+            )
+        lists[name] = [check_value(value, f"{where}[{index}]") for index, value in enumerate(values)]
+    combinations = [dict(zip(lists, chosen)) for chosen in itertools.product(*lists.values())] if lists else []
+    excludes = _entries(table.get("exclude", []), f"{key}.exclude", known=lists)
+    combinations = [c for c in combinations if not any(_agrees(c, entry) for entry in excludes)]
+    for entry in _entries(table.get("include", []), f"{key}.include", known=None):
+        combinations = _include(combinations, entry, original=set(lists))
+    if not combinations:
+        raise ProjectError("has no members left", key=key, hint="check its exclude entries")
+    return combinations
+
+
+def check_key(name: object, key: str) -> str:
+    """A matrix key (or parameter name) must be a name a placeholder can hold."""
+    if not isinstance(name, str) or not _KEY.match(name):
+        raise ProjectError(
+            f"{name!r} cannot be a placeholder's name", key=key,
+            hint="use letters, digits and '_', starting with a letter or '_'",
+        )
+    return name
+
+
+def _entries(value: object, key: str, known: Mapping[str, object] | None) -> list[Values]:
+    if not isinstance(value, list):
+        raise ProjectError(f"must be a list of tables, got {type_name(value)}", key=key)
+    entries = []
+    for index, entry in enumerate(value):
+        where = f"{key}[{index}]"
+        if not isinstance(entry, Mapping) or not entry:
+            raise ProjectError(f"must be a table of values, got {type_name(entry)}", key=where)
+        for name, item in entry.items():
+            at = f"{where}.{toml_key(name)}"
+            check_key(name, at)
+            if known is not None and name not in known:
+                raise ProjectError(
+                    f"{name!r} is not a key of the matrix", key=at,
+                    hint=did_you_mean(name, known) or f"its keys: {', '.join(known)}",
+                )
+            check_value(item, at)
+        entries.append(dict(entry))
+    return entries
+
+
+def _agrees(values: Mapping[str, Value], entry: Mapping[str, Value]) -> bool:
+    return all(name in values and _same(values[name], wanted) for name, wanted in entry.items())
+
+
+def _same(a: Value, b: Value) -> bool:
+    return type(a) is type(b) and a == b
+
+
+def _include(combinations: list[Values], entry: Values, original: set[str]) -> list[Values]:
+    """GitHub Actions' rule: extend every combination the entry does not contradict on the
+    original keys; if there is none, the entry is a combination of its own."""
+    extended, matched = [], False
+    for combination in combinations:
+        clash = any(name in original and not _same(combination[name], value) for name, value in entry.items()
+                    if name in combination)
+        if clash:
+            extended.append(combination)
+        else:
+            matched = True
+            extended.append({**combination, **entry})
+    if not matched:
+        extended.append(dict(entry))
+    return extended
+
+
+def member_name(group: str, values: Mapping[str, Value]) -> str:
+    """``train[data=sea,lr=0.1]``: the job's name, then its values in the order written."""
+    return f"{group}[{','.join(f'{name}={render(value)}' for name, value in values.items())}]"
+
+
+def check_name_value(value: Value, key: str) -> None:
+    """A value that is part of a member's name must be short and plain (it is in paths)."""
+    if not _NAME_VALUE.match(render(value)):
+        raise ProjectError(
+            f"{render(value)!r} cannot be part of a member's name", key=key,
+            hint="use letters, digits and . _ + : @ - (no spaces or slashes); "
+            "build paths in the task instead, e.g. texts/{data}.txt",
+        )
+
+
+def parse_reference(reference: str) -> tuple[str, dict[str, str]]:
+    """``"train[seed=1,lr=0.1]"`` -> ``("train", {"seed": "1", "lr": "0.1"})``; a plain name has no selector."""
+    match = _REFERENCE.match(reference)
+    if match is None:
+        return reference, {}
+    selector: dict[str, str] = {}
+    for part in filter(None, (piece.strip() for piece in match["selector"].split(","))):
+        name, equals, value = part.partition("=")
+        if not equals or not name.strip():
+            raise ProjectError(f"{part!r} in {reference!r} is not KEY=VALUE", hint="e.g. train[seed=1]")
+        selector[name.strip()] = value.strip()
+    return match["job"], selector
+
+
+def upstream_members(
+    reference: str,
+    member: Mapping[str, Value],
+    groups: Mapping[str, Sequence[tuple[str, Values]]],
+    key: str,
+) -> list[str]:
+    """The members of the job that ``reference`` names that a member with values ``member`` needs.
+
+    ``groups`` maps each job as written to its members (name, values); a job without a
+    matrix is one member with no values.
+    """
+    group, selector = parse_reference(reference)
+    if group not in groups:
+        raise ProjectError(
+            f"unknown job {group!r}", key=key,
+            hint=did_you_mean(group, groups) or f"known jobs: {', '.join(groups)}",
+        )
+    members = groups[group]
+    keys = _keys_of(values for _, values in members)
+    for name in selector:
+        if name not in keys:
+            raise ProjectError(
+                f"{group!r} has no matrix key {name!r}", key=key,
+                hint=did_you_mean(name, keys) or (f"its keys: {', '.join(keys)}" if keys else f"{group!r} has no matrix"),
+            )
+    chosen = [
+        (name, values) for name, values in members
+        if all(name_ in values and render(values[name_]) == wanted for name_, wanted in selector.items())
+    ]
+    if not chosen:
+        raise ProjectError(f"no member of {group!r} matches {reference!r}", key=key)
+    shared = [name for name in member if name in keys and name not in selector]
+    matching = [
+        name for name, values in chosen
+        if all(name_ not in values or render(values[name_]) == render(member[name_]) for name_ in shared)
+    ]
+    if not matching:
+        agree = ", ".join(f"{name}={render(member[name])}" for name in shared)
+        raise ProjectError(f"no member of {group!r} has {agree}", key=key,
+                           hint=f"a member needs the members of {group!r} that agree with it on {', '.join(shared)}")
+    return matching
+
+
+def _keys_of(all_values: Iterable[Mapping[str, Value]]) -> list[str]:
+    keys: dict[str, None] = {}
+    for values in all_values:
+        keys.update(dict.fromkeys(values))
+    return list(keys)
