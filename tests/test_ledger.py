@@ -30,6 +30,7 @@ from conftest import pyoneer_command, run_cli, wait_until, write_project
 from processes import command_line, is_alive, started_at
 
 import pyoneer
+from pyoneer.ledger.store import SCHEMA_VERSION
 
 #: how long the processes of a task's tree get to be gone once the manager is killed
 GONE = 15.0
@@ -626,7 +627,7 @@ def test_a_ledger_of_a_newer_schema_is_refused_and_left_alone(project_dir: Path)
     cli_ok("run", str(project_dir))
     ledger = project_dir / ".pyoneer" / "ledger.db"
     db = sqlite3.connect(ledger)
-    assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("1",)
+    assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (str(SCHEMA_VERSION),)
     db.execute("UPDATE meta SET value = '99' WHERE key = 'schema'")
     db.commit()
     db.close()
@@ -763,7 +764,7 @@ def test_the_ledger_reads_correctly_after_a_sigkill_at_any_instant(project_dir: 
         db = sqlite3.connect(ledger)
         try:
             assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)], delay
-            assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("1",)
+            assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (str(SCHEMA_VERSION),)
             db.execute("SELECT * FROM runs").fetchall()
             db.execute("SELECT * FROM assignments").fetchall()
             db.execute("SELECT * FROM events").fetchall()
@@ -866,3 +867,44 @@ def test_python_api_resume_reuses_too(project_dir: Path) -> None:
     plain = pyoneer.run(pyoneer.load(project_dir))
     assert not any(job.reused for job in plain.jobs)
     assert counts(project_dir) == {"a": 2, "b": 2, "c": 3, "d": 2}
+
+
+# an older ledger is migrated in place ---------------------------------------------------
+
+_SCHEMA_1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE runs (id TEXT PRIMARY KEY, project TEXT NOT NULL, started REAL NOT NULL, ended REAL,
+    result TEXT NOT NULL, pid INTEGER NOT NULL, pid_started TEXT NOT NULL, host TEXT NOT NULL, resumed_from TEXT);
+CREATE TABLE pyoneers (run_id TEXT NOT NULL REFERENCES runs(id), id TEXT NOT NULL, role TEXT NOT NULL,
+    host TEXT NOT NULL, pid INTEGER, status TEXT NOT NULL, PRIMARY KEY (run_id, id));
+CREATE TABLE assignments (run_id TEXT NOT NULL REFERENCES runs(id), kind TEXT NOT NULL, name TEXT NOT NULL,
+    attempt INTEGER NOT NULL, pyoneer TEXT NOT NULL, fingerprint TEXT, status TEXT NOT NULL,
+    reused INTEGER NOT NULL DEFAULT 0, started REAL, ended REAL, exit_code INTEGER, reason TEXT, log TEXT,
+    position INTEGER NOT NULL, PRIMARY KEY (run_id, kind, name, attempt));
+CREATE TABLE events (seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL REFERENCES runs(id), at REAL NOT NULL,
+    subject TEXT NOT NULL, change TEXT NOT NULL, detail TEXT);
+CREATE INDEX events_by_run ON events (run_id, seq);
+INSERT INTO meta VALUES ('application', 'pyoneer-ledger'), ('schema', '1');
+INSERT INTO runs VALUES ('20260101-000000-abcd', 'old', 1767225600.0, 1767225601.0, 'succeeded', 1, '1', 'elsewhere', NULL);
+INSERT INTO pyoneers VALUES ('20260101-000000-abcd', 'manager', 'manager', 'elsewhere', 1, 'stopped');
+INSERT INTO assignments (run_id, kind, name, attempt, pyoneer, status, position, started, ended)
+    VALUES ('20260101-000000-abcd', 'project', 'old', 0, 'manager', 'succeeded', 0, 1767225600.0, 1767225601.0),
+           ('20260101-000000-abcd', 'job', 'a', 0, 'worker-1', 'succeeded', 1, 1767225600.0, 1767225601.0);
+"""
+
+
+def test_a_ledger_of_schema_1_is_migrated_in_place_and_keeps_its_runs(project_dir: Path) -> None:
+    write_project(project_dir, '[jobs.a]\ntasks = ["a.py"]\n', scripts("a.py"))
+    (project_dir / ".pyoneer").mkdir()
+    db = sqlite3.connect(project_dir / ".pyoneer" / "ledger.db")
+    db.executescript(_SCHEMA_1)
+    db.close()
+    old = status_json(project_dir, "--run", "20260101")  # a reader migrates it too
+    assert old["run"]["result"] == "succeeded" and job_row(old, "a")["matrix"] is None
+    cli_ok("run", str(project_dir))
+    runs = runs_json(project_dir)
+    assert [run["id"] for run in runs][0] == "20260101-000000-abcd" and len(runs) == 2
+    db = sqlite3.connect(project_dir / ".pyoneer" / "ledger.db")
+    assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (str(SCHEMA_VERSION),)
+    assert "matrix" in [column[1] for column in db.execute("PRAGMA table_info(assignments)")]
+    db.close()

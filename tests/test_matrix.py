@@ -8,6 +8,7 @@ Expansion and its refusals are checked by loading real project files; what membe
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -346,3 +347,54 @@ def test_the_example_sweep_fans_out_and_in(project_dir: Path) -> None:
     report = (project_dir / "results" / "report.txt").read_text().splitlines()
     assert report[0] == "10 models"
     assert report[1].startswith("best for hills: ") and report[2].startswith("best for sea: ")
+
+
+# Members in the ledger and its readers -------------------------------------------------
+
+
+def test_status_json_lists_every_member_with_its_values(project_dir: Path) -> None:
+    project(project_dir, NEEDS)
+    assert run_cli("run", str(project_dir)).returncode == 0
+    state = json.loads(run_cli("status", str(project_dir), "--json").stdout)
+    jobs = {row["name"]: row for row in state["blueprints"] if row["kind"] == "job"}
+    assert jobs["train[data=hills,seed=2]"]["matrix"] == {"data": "hills", "seed": 2}
+    assert jobs["report"]["matrix"] is None
+    tasks = [row for row in state["blueprints"] if row["kind"] == "task"]
+    assert all(row["matrix"] is None for row in tasks)
+
+
+def test_logs_take_a_members_name_or_a_glob_for_exactly_one(project_dir: Path) -> None:
+    project(project_dir, NEEDS.replace('matrix = { data = ["sea", "hills"], seed = [1, 2] }\ntasks = ["record.py"]',
+                                       'matrix = { data = ["sea", "hills"], seed = [1, 2] }\ntasks = ["say.py {data} {seed}"]'),
+            say="import sys\nprint('member', *sys.argv[1:])\n")
+    assert run_cli("run", str(project_dir)).returncode == 0
+    assert run_cli("logs", str(project_dir), "train[data=sea,seed=2]").stdout == "member sea 2\n"
+    assert run_cli("logs", str(project_dir), "train*hills*seed=1*").stdout == "member hills 1\n"
+    several = run_cli("logs", str(project_dir), "train*hills*")
+    assert several.returncode == 2 and "matches 2 jobs" in several.stderr
+    assert "train[data=hills,seed=1], train[data=hills,seed=2]" in several.stderr
+    none = run_cli("logs", str(project_dir), "train*moon*")
+    assert none.returncode == 2 and "no job of run" in none.stderr
+
+
+def test_the_summary_and_status_group_members_and_list_those_that_did_not_succeed(project_dir: Path) -> None:
+    project(project_dir, NEEDS.replace('[jobs.prep]\nmatrix = { data = ["sea", "hills"] }\ntasks = ["record.py"]',
+                                       '[jobs.prep]\nmatrix = { data = ["sea", "hills"] }\ntasks = ["prep.py {data}"]'),
+            prep="import sys\nsys.exit(3 if sys.argv[1] == 'hills' else 0)\n")
+    result = run_cli("run", str(project_dir))
+    assert result.returncode == 1
+    summary = result.stdout[result.stdout.index("\nrun "):].splitlines()
+    # each line without its duration (the machine decides that)
+    table = [re.sub(r" (\d+\.\d s|\d+m\d+s|-)$", "", " ".join(line.split())) for line in summary[3:10]]
+    assert table == [
+        "prep 1/2 succeeded, 1 failed",
+        "prep[data=hills] failed 1",
+        "train 2/4 succeeded, 2 skipped",
+        "train[data=hills,seed=1] skipped 0",
+        "train[data=hills,seed=2] skipped 0",
+        "pick skipped 0",
+        "report skipped 0",
+    ]
+    status = run_cli("status", str(project_dir)).stdout
+    assert "matrix   train" in status and "2/4 succeeded, 2 skipped" in status
+    assert "train[data=hills,seed=2]" in status and "train[data=sea,seed=2]" not in status

@@ -193,7 +193,10 @@ def runs(path: Path, as_json: bool) -> int:
 @click.option("--attempt", type=click.IntRange(min=1), help="Which attempt (default: the latest).")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing while the job runs.")
 def logs(where: tuple[str, ...], run_id: str | None, attempt: int | None, follow: bool) -> int:
-    """Print a task's log, or every task's of a job, from the latest run (or --run ID)."""
+    """Print a task's log, or every task's of a job, from the latest run (or --run ID).
+
+    JOB may be a glob (* and ?) that matches exactly one job or matrix member.
+    """
     if len(where) > 2:
         raise UsageError("give at most a PATH and a JOB[/TASK]")
     path, target = (Path(where[0]), where[1]) if len(where) == 2 else (Path("."), where[0])
@@ -202,7 +205,9 @@ def logs(where: tuple[str, ...], run_id: str | None, attempt: int | None, follow
 
     with contextlib.closing(history.ledger_of(root)) as ledger:
         chosen = ledger.run(run_id)
-        job = target.partition("/")[0]
+        pattern, slash, task = target.partition("/")
+        job = history.resolve_job(ledger, chosen, pattern)  # a member's name, or a glob for one
+        target = job + slash + task
         history.check_target(ledger, chosen, job)
         origin = history.reused_from(ledger, chosen, job)
         if origin is not None:  # it did not run in this run (--resume): its logs are where it did

@@ -7,6 +7,7 @@ Plain data, shared by the plain display (``pyoneer.cli.display``) and the termin
 from __future__ import annotations
 
 import os
+from itertools import groupby
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -31,6 +32,8 @@ class Row(NamedTuple):
     attempts: str
     duration: str
     reused: bool = False
+    #: the line of a whole matrix (``train  9/10 succeeded, 1 failed``), its members below it
+    group: bool = False
 
 
 class Failure(NamedTuple):
@@ -46,20 +49,55 @@ HEADERS = ("job", "status", "attempts", "duration")
 
 
 def summary_rows(result: RunResult) -> tuple[list[Row], int]:
-    """The jobs the table lists, and how many more (all succeeded) it leaves out."""
-    shown = _summary_jobs(result)
-    rows = [
-        Row(job.name, "reused" if job.reused else job.status.value, str(job.tries), seconds(job.duration), job.reused)
-        for job in shown
-    ]
-    return rows, len(result.jobs) - len(shown)
+    """The lines the table lists, and how many more jobs (all succeeded) it leaves out.
+
+    A matrix is one line with the count of its members' ends, followed by the members
+    that did not succeed. A project of more than ``SUMMARY_ROWS`` jobs lists only the
+    jobs that did not succeed.
+    """
+    big = len(result.jobs) > SUMMARY_ROWS
+    rows: list[Row] = []
+    hidden = 0
+    for group, members in groupby(result.jobs, key=lambda job: job.group):
+        members = list(members)
+        if members[0].name == group:  # a job without a matrix
+            job = members[0]
+            if big and job.status is BlueprintStatus.SUCCEEDED:
+                hidden += 1
+            else:
+                rows.append(_job_row(job))
+            continue
+        ends = [(job.status, job.reused) for job in members]
+        span = _span([job.started for job in members], [job.ended for job in members])
+        rows.append(Row(group, group_status(ends), "", seconds(span), group=True))
+        rows += [_job_row(job, "  ") for job in members if job.status is not BlueprintStatus.SUCCEEDED]
+    if len(rows) > SUMMARY_ROWS:
+        hidden += len(rows) - SUMMARY_ROWS
+        rows = rows[:SUMMARY_ROWS]
+    return rows, hidden
 
 
-def _summary_jobs(result: RunResult) -> list[JobResult]:
-    if len(result.jobs) <= SUMMARY_ROWS:
-        return list(result.jobs)
-    unhappy = [job for job in result.jobs if job.status is not BlueprintStatus.SUCCEEDED]
-    return unhappy[:SUMMARY_ROWS]
+def _job_row(job: JobResult, indent: str = "") -> Row:
+    status = "reused" if job.reused else job.status.value
+    return Row(indent + job.name, status, str(job.tries), seconds(job.duration), job.reused)
+
+
+def _span(starts: list[float | None], ends: list[float | None]) -> float | None:
+    started = [at for at in starts if at is not None]
+    ended = [at for at in ends if at is not None]
+    return max(ended) - min(started) if started and ended else None
+
+
+def group_status(ends: list[tuple[BlueprintStatus, bool]]) -> str:
+    """How a matrix's members stand, in words: ``9/10 succeeded (2 reused), 1 failed``."""
+    counts: dict[BlueprintStatus, int] = {}
+    for status, _reused in ends:
+        counts[status] = counts.get(status, 0) + 1
+    reused = sum(1 for status, was in ends if was)
+    succeeded = counts.pop(BlueprintStatus.SUCCEEDED, 0)
+    words = [f"{succeeded}/{len(ends)} succeeded" + (f" ({reused} reused)" if reused else "")]
+    words += [f"{count} {status.value}" for status in BlueprintStatus if (count := counts.get(status))]
+    return ", ".join(words)
 
 
 def failures(result: RunResult) -> list[Failure]:

@@ -13,6 +13,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from pyoneer.cli.summary import group_status
+from pyoneer.status import BlueprintStatus
+
 _STYLE = {
     "succeeded": "green", "failed": "bold red", "skipped": "yellow", "cancelled": "magenta",
     "interrupted": "magenta", "running": "bold blue", "ready": "cyan", "not_ready": "dim",
@@ -52,8 +55,24 @@ def print_status(state: dict[str, Any], console: Console) -> None:
     for column in ("pyoneer", "status", "kind", "blueprint", "blueprint status", "attempt",
                    "started", "duration", "exit", "host"):
         table.add_column(column, justify="right" if column in ("attempt", "exit") else "left")
+    groups = _matrix_groups(state["blueprints"])
+    hiding, indent = False, ""
     for row in state["blueprints"]:
-        name = row["name"] if row["kind"] != "task" else "  " + row["name"]
+        if row["kind"] == "job" and row.get("matrix") is not None:
+            group = row["name"].partition("[")[0]
+            members = groups.pop(group, None)
+            if members is not None:  # the first member: the line of the whole matrix
+                ends = [(BlueprintStatus(member["status"]), member["reused"]) for member in members]
+                table.add_row("", "", "matrix", f"[bold]{escape(group)}[/]", escape(group_status(ends)),
+                              "", "", "", "", "")
+            # a member that succeeded is counted above; one that did not is listed, with its tasks
+            hiding = row["status"] == BlueprintStatus.SUCCEEDED.value
+        if row["kind"] != "task":
+            indent = "  " if row.get("matrix") is not None else ""  # a member: under its matrix
+            hiding = hiding and row.get("matrix") is not None
+        if hiding:
+            continue
+        name = indent + row["name"] if row["kind"] != "task" else "  " + indent + row["name"]
         status = "reused" if row["reused"] else row["status"]
         table.add_row(
             escape(row["pyoneer"] or "-"),
@@ -68,6 +87,15 @@ def print_status(state: dict[str, Any], console: Console) -> None:
             escape(row["host"] or ""),
         )
     console.print(table)
+
+
+def _matrix_groups(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The job rows of each matrix's members, by the job as written."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["kind"] == "job" and row.get("matrix") is not None:
+            groups.setdefault(row["name"].partition("[")[0], []).append(row)
+    return groups
 
 
 def print_runs(runs: list[dict[str, Any]], console: Console) -> None:

@@ -7,6 +7,7 @@ draws it, and importing ``rich`` costs more than a small run takes.
 from __future__ import annotations
 
 import time
+from itertools import groupby
 from typing import TYPE_CHECKING
 
 from rich.console import Console, Group
@@ -25,6 +26,7 @@ from pyoneer.cli.summary import (
     HEADERS,
     SUMMARY_ROWS,
     failures,
+    group_status,
     seconds,
     summary_rows,
     verdict,
@@ -118,13 +120,25 @@ class LiveDisplay:
         table.add_column("task")
         table.add_column("time", justify="right")
         now = time.time()
-        rows = list(self._status.items())
-        if len(rows) > SUMMARY_ROWS:  # a big project: what moves, and what went wrong
-            rows = [(n, s) for n, s in rows if s in _WORTH_A_ROW][:SUMMARY_ROWS]
-        for name, status in rows:
-            since = self._since.get(name)
-            elapsed = seconds(now - since) if since and status is BlueprintStatus.RUNNING else ""
-            table.add_row(escape(name), _status_text(status), escape(self._detail.get(name, "")), elapsed)
+        big = len(self._status) > SUMMARY_ROWS  # a big project: what moves, and what went wrong
+        shown = 0
+        for group, names in groupby(self._status, key=lambda name: name.partition("[")[0]):
+            names = list(names)
+            if names[0] != group:  # the members of a matrix: one line, then those worth one
+                ends = [(self._status[name], self._detail.get(name) == "reused") for name in names]
+                table.add_row(f"[bold]{escape(group)}[/]", escape(group_status(ends)), "", "")
+                names = [name for name in names if self._status[name] in _WORTH_A_ROW]
+            elif big and self._status[names[0]] not in _WORTH_A_ROW:
+                continue
+            for name in names:
+                if shown >= SUMMARY_ROWS:
+                    break
+                shown += 1
+                status = self._status[name]
+                since = self._since.get(name)
+                elapsed = seconds(now - since) if since and status is BlueprintStatus.RUNNING else ""
+                label = escape(name) if name == group else "  " + escape(name)
+                table.add_row(label, _status_text(status), escape(self._detail.get(name, "")), elapsed)
         return Group(table, self._progress)
 
     def close(self) -> None:
@@ -143,8 +157,12 @@ def print_summary(result: RunResult, out: Console) -> None:
     for header in HEADERS:
         table.add_column(header, justify="left" if header in ("job", "status") else "right")
     for row in rows:
-        status = "[green]reused[/]" if row.reused else _status_text(BlueprintStatus(row.status))
-        table.add_row(escape(row.job), status, row.attempts, row.duration)
+        if row.group:
+            status, name = escape(row.status), f"[bold]{escape(row.job)}[/]"
+        else:
+            status = "[green]reused[/]" if row.reused else _status_text(BlueprintStatus(row.status))
+            name = escape(row.job)
+        table.add_row(name, status, row.attempts, row.duration)
     if hidden:
         table.caption = f"{hidden} more jobs, all succeeded: see pyoneer status"
     if rows:

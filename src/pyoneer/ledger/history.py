@@ -7,6 +7,8 @@ lost — the same picture the next ``pyoneer run`` writes down.
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -43,6 +45,7 @@ def run_state(ledger: Ledger, run_id: str | None = None) -> dict[str, Any]:
             row["pyoneer_status"] = _lost(row["pyoneer_status"])
     for row in blueprints:
         row["reused"] = bool(row["reused"])
+        row["matrix"] = json.loads(row["matrix"]) if row["matrix"] else None
     return {
         "run": {
             "id": run.id,
@@ -130,13 +133,33 @@ def reused_from(ledger: Ledger, run: RunRow, job: str) -> RunRow | None:
             return None  # that run is gone from the ledger
 
 
+def resolve_job(ledger: Ledger, run: RunRow, pattern: str) -> str:
+    """The job (or matrix member) of ``run`` that ``pattern`` names: its very name, or a
+    glob (``*``, ``?``; brackets are literal) that matches exactly one of its jobs."""
+    jobs = [row["name"] for row in ledger.assignments(run.id) if row["kind"] == "job"]
+    if pattern in jobs or not any(mark in pattern for mark in "*?"):
+        return pattern
+    glob = re.compile(re.escape(pattern).replace(r"\*", ".*").replace(r"\?", "."))
+    matches = [name for name in jobs if glob.fullmatch(name)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise LedgerError(f"no job of run {run.id} matches {pattern!r}", hint=f"its jobs: {_some(jobs)}")
+    raise LedgerError(f"{pattern!r} matches {len(matches)} jobs of run {run.id}: {_some(matches)}",
+                      hint="make the pattern match exactly one, e.g. 'train*seed=1*'")
+
+
+def _some(names: list[str], most: int = 8) -> str:
+    return ", ".join(names[:most]) + (f", ... ({len(names) - most} more)" if len(names) > most else "")
+
+
 def check_target(ledger: Ledger, run: RunRow, target: str) -> None:
     """Refuse a ``JOB[/TASK]`` that the run does not have."""
     rows = ledger.assignments(run.id)
     jobs = [row["name"] for row in rows if row["kind"] == "job"]
     job, _, task = target.partition("/")
     if job not in jobs:
-        raise LedgerError(f"run {run.id} has no job {job!r}", hint=f"its jobs: {', '.join(jobs)}")
+        raise LedgerError(f"run {run.id} has no job {job!r}", hint=f"its jobs: {_some(jobs)}")
     if task:
         tasks = sorted({row["name"].partition("/")[2] for row in rows if row["kind"] == "task" and row["name"].startswith(job + "/")})
         if task not in tasks:

@@ -9,10 +9,12 @@ tells the truth up to its last step.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
 
+from pyoneer.blueprints.placeholders import as_json
 from pyoneer.ledger.store import Ledger
 from pyoneer.machine.proctree import started_at
 from pyoneer.pyoneers.events import (
@@ -72,7 +74,8 @@ class LedgerRecorder:
             status = BlueprintStatus.SUCCEEDED if reused else BlueprintStatus.NOT_READY
             rows.append({"kind": "job", "name": job.name, "pyoneer": "",
                          "fingerprint": self.fingerprints.get(job.name), "status": status.value,
-                         "position": position, "reused": int(reused)})
+                         "position": position, "reused": int(reused),
+                         "matrix": json.dumps(as_json(dict(job.matrix))) if job.matrix else None})
         self.ledger.add_blueprints(event.run_id, rows)
         self.ledger.commit()
 

@@ -26,8 +26,8 @@ from pyoneer.pyoneers.pyoneer import HOST
 from pyoneer.status import OPEN_STATUSES, BlueprintStatus, PyoneerStatus, RunState
 
 LEDGER_FILE = "ledger.db"
-#: the schema this Pyoneer writes; bump it (and migrate) when the tables change
-SCHEMA_VERSION = 1
+#: the schema this Pyoneer writes; bump it (and add its migration) when the tables change
+SCHEMA_VERSION = 2
 _APPLICATION = "pyoneer-ledger"
 
 _DDL = (
@@ -67,6 +67,7 @@ _DDL = (
         reason TEXT,
         log TEXT,
         position INTEGER NOT NULL,      -- order of declaration, for display
+        matrix TEXT,                    -- a matrix member's values (JSON); since schema 2
         PRIMARY KEY (run_id, kind, name, attempt))""",
     """CREATE TABLE events (
         seq INTEGER PRIMARY KEY,        -- append-only, so rowids only grow
@@ -78,6 +79,11 @@ _DDL = (
     "CREATE INDEX events_by_run ON events (run_id, seq)",
 )
 
+
+#: what takes a ledger of each older schema to the next one, in place
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: ("ALTER TABLE assignments ADD COLUMN matrix TEXT",),
+}
 
 _INSERT_EVENT = "INSERT INTO events (run_id, at, subject, change, detail) VALUES (?, ?, ?, ?, ?)"
 
@@ -209,13 +215,19 @@ class Ledger:
                 hint="move it away and Pyoneer will start a new ledger",
             )
         schema = meta.get("schema", "?")
-        if schema != str(SCHEMA_VERSION):
+        if not schema.isdigit() or int(schema) > SCHEMA_VERSION:
             db.close()
             raise LedgerError(
                 f"{path} has ledger schema {schema}; this Pyoneer reads schema {SCHEMA_VERSION}",
                 hint="use the Pyoneer that wrote it, or move the file away to start afresh",
             )
         db.execute("PRAGMA journal_mode=WAL")
+        if int(schema) < SCHEMA_VERSION:
+            try:
+                _migrate(db)
+            except BaseException:
+                db.close()
+                raise
         return cls(path, db)
 
     def close(self) -> None:
@@ -304,9 +316,9 @@ class Ledger:
         for row in rows:
             self._statements.append((
                 "INSERT INTO assignments (run_id, kind, name, attempt, pyoneer, fingerprint, status,"
-                " reused, started, position) VALUES (:run_id, :kind, :name, 0, :pyoneer, :fingerprint,"
-                " :status, :reused, :started, :position)",
-                {"run_id": run_id, "reused": 0, "started": None, **row},
+                " reused, started, position, matrix) VALUES (:run_id, :kind, :name, 0, :pyoneer, :fingerprint,"
+                " :status, :reused, :started, :position, :matrix)",
+                {"run_id": run_id, "reused": 0, "started": None, "matrix": None, **row},
             ))
 
     def set_blueprint(self, run_id: str, kind: str, name: str, status: str, **values: Any) -> None:
@@ -369,7 +381,7 @@ class Ledger:
         cursor = self._db.execute(
             "SELECT a.kind, a.name, a.attempt, a.pyoneer, p.status AS pyoneer_status, a.fingerprint,"
             " a.status, a.reused, a.started, a.ended, a.exit_code, a.reason, a.log,"
-            " COALESCE(p.host, r.host) AS host"
+            " COALESCE(p.host, r.host) AS host, a.matrix"
             " FROM assignments a JOIN runs r ON r.id = a.run_id"
             " LEFT JOIN pyoneers p ON p.run_id = a.run_id AND p.id = a.pyoneer"
             " WHERE a.run_id = ?"
@@ -427,6 +439,21 @@ _UPSERT_PYONEER = (
     " ON CONFLICT (run_id, id) DO UPDATE SET status = excluded.status, pid = excluded.pid,"
     " host = excluded.host"
 )
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring an older ledger to this schema, in place, in one transaction (no row is lost)."""
+    db.execute("BEGIN IMMEDIATE")  # and look again: another process may have done it meanwhile
+    try:
+        (schema,) = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        for version in range(int(schema), SCHEMA_VERSION):
+            for statement in _MIGRATIONS[version]:
+                db.execute(statement)
+        db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),))
+    except BaseException:
+        db.rollback()
+        raise
+    db.commit()
 
 
 def _grouped(blueprints: dict[tuple[str, str, str], dict[str, Any]]) -> dict[tuple[str, ...], list[dict[str, Any]]]:

@@ -28,6 +28,11 @@ class JobResult:
     reason: str = ""
 
     @property
+    def group(self) -> str:
+        """The job as written: a matrix member's name without its values (``train``)."""
+        return self.name.partition("[")[0]
+
+    @property
     def started(self) -> float | None:
         """When its first attempt started (``None`` if it never ran)."""
         return self.attempts[0].started if self.attempts else None
