@@ -551,6 +551,21 @@ def test_outputs_flow_from_node_to_node_and_come_home(cluster: RayCluster, tmp_p
     assert produce["cwd"] != consume["cwd"]
 
 
+def test_the_example_sweep_fans_out_over_the_nodes_and_in_to_its_report(cluster: RayCluster, tmp_path: Path) -> None:
+    root = tmp_path / "sweep"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "examples" / "sweep", root)
+    result = ray_run(cluster, root, "-p", "epochs=2")
+    assert result.returncode == 0, explain(result)
+    report = (root / "results" / "report.txt").read_text().splitlines()  # home, from the node that gathered it
+    assert report[0] == "10 models"
+    assert len(list((root / "models").glob("*.json"))) == 10  # every member's output came home too
+    state = status_of(root)
+    jobs = job_statuses(state)
+    assert len(jobs) == 13 and set(jobs.values()) == {"succeeded"}
+    member = next(row for row in state["blueprints"] if row["name"] == "train[data=hills,lr=0.01,seed=3]")
+    assert member["matrix"] == {"data": "hills", "lr": 0.01, "seed": 3}
+
+
 def test_two_jobs_on_one_node_each_have_a_directory_of_their_own(cluster: RayCluster, tmp_path: Path) -> None:
     meeting = tmp_path / "meeting"
     meeting.mkdir()

@@ -47,6 +47,11 @@ class Resources:
             raise ProjectError(f"must be a positive number, got {self.cpus!r}", key="cpus")
         if not is_positive(self.gpus) and self.gpus != 0:
             raise ProjectError(f"must be a number, 0 or more, got {self.gpus!r}", key="gpus")
+        if is_positive(self.gpus) and self.gpus > 1 and self.gpus != int(self.gpus):
+            raise ProjectError(
+                f"must be a fraction of one GPU or a whole number of them, got {self.gpus!r}", key="gpus",
+                hint="e.g. 0.5 (half of one device, shared) or 2 (two devices of its own)",
+            )
         object.__setattr__(self, "memory", parse_bytes(self.memory, "memory"))
         object.__setattr__(self, "custom", check_amounts(self.custom, "custom"))
 

@@ -27,7 +27,7 @@ PROJECT_FILE = "pyoneer.toml"
 PYPROJECT_FILE = "pyproject.toml"
 
 _TOP_KEYS = ("project", "jobs", "engine", "environment", "params")
-_ENGINE_KEYS = ("name", "address")
+_ENGINE_KEYS = ("name", "address", "gpus", "resources")
 _PROJECT_KEYS = ("name", "fresh", "preload")
 _JOB_KEYS = ("tasks", "needs", "resources", "outputs", "fresh", "preload", "matrix")
 _TASK_KEYS = ("script", "args", "env", "timeout", "retries", "name", "fresh")
@@ -35,10 +35,16 @@ _TASK_KEYS = ("script", "args", "env", "timeout", "retries", "name", "fresh")
 
 @dataclass(frozen=True)
 class EngineChoice:
-    """Where the file says to run: the ``[engine]`` table (``name``, ``address``)."""
+    """Where the file says to run: the ``[engine]`` table.
+
+    ``name`` and ``address`` choose the engine; ``gpus`` (device ids) and ``resources``
+    (custom amounts) describe this machine to the local engine.
+    """
 
     name: str = "local"
     address: str | None = None
+    gpus: tuple[str, ...] | None = None
+    resources: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,10 +131,21 @@ def load_file(file: Path, params: Mapping[str, object] | None = None) -> Project
 def _engine(document: dict[str, Any]) -> EngineChoice:
     table = _table(document.get("engine", {}), "engine")
     check_keys(table, _ENGINE_KEYS, "engine")
-    for key in _ENGINE_KEYS:
+    for key in ("name", "address"):
         if key in table and not isinstance(table[key], str):
             raise ProjectError(f"must be a string, got {type(table[key]).__name__}", key=f"engine.{key}")
-    return EngineChoice(table.get("name", "local"), table.get("address"))
+    gpus = table.get("gpus")
+    if gpus is not None:
+        if not isinstance(gpus, list) or not all(isinstance(gpu, (int, str)) and not isinstance(gpu, bool) for gpu in gpus):
+            raise ProjectError("must be a list of device ids", key="engine.gpus", hint="e.g. gpus = [0, 1, 3]")
+        gpus = tuple(str(gpu) for gpu in gpus)
+    resources = table.get("resources", {})
+    if not isinstance(resources, dict):
+        raise ProjectError(f"must be a table of amounts, got {type(resources).__name__}", key="engine.resources")
+    for name, amount in resources.items():
+        if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not amount > 0:
+            raise ProjectError(f"must be a positive number, got {amount!r}", key=f"engine.resources.{toml_key(name)}")
+    return EngineChoice(table.get("name", "local"), table.get("address"), gpus, tuple(resources.items()))
 
 
 def _read_toml(file: Path) -> dict[str, Any]:

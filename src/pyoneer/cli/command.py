@@ -58,6 +58,29 @@ def _params(given: tuple[str, ...], file: Path | None) -> dict[str, object]:
     return params
 
 
+def _gpus(given: str) -> tuple[str, ...]:
+    """``--gpus 0,1,3``: the device ids, in order."""
+    ids = tuple(gpu.strip() for gpu in given.split(",") if gpu.strip())
+    if len(set(ids)) != len(ids):
+        raise UsageError(f"--gpus {given}: a device is named twice")
+    return ids
+
+
+def _resources(given: tuple[str, ...]) -> dict[str, float]:
+    """``--resource license=2``: each custom resource's amount."""
+    amounts: dict[str, float] = {}
+    for item in given:
+        name, equals, amount = item.partition("=")
+        try:
+            value = float(amount)
+        except ValueError:
+            value = 0.0
+        if not equals or not name.strip() or not value > 0:
+            raise UsageError(f"--resource {item!r}: write NAME=AMOUNT with a positive amount, e.g. --resource license=2")
+        amounts[name.strip()] = value
+    return amounts
+
+
 def _sweep(given: tuple[str, ...]) -> dict[str, list[str]]:
     """The values of each ``-m KEY=V1,V2`` (as text; read as TOML values later)."""
     sweep: dict[str, list[str]] = {}
@@ -91,6 +114,11 @@ def cli() -> None:
     help="Where workers live: local (default) or ray; overrides [engine] name.",
 )
 @click.option("--address", metavar="ADDR", help="The Ray cluster's address (default: RAY_ADDRESS, else a local Ray).")
+@click.option("--gpus", metavar="IDS", help="The GPUs jobs may be given, e.g. 0,1,3 (default: CUDA_VISIBLE_DEVICES, else nvidia-smi -L).")
+@click.option(
+    "--resource", "resource", multiple=True, metavar="NAME=AMOUNT",
+    help="A custom resource of this machine that jobs share (repeatable), e.g. --resource license=2.",
+)
 @_param_options
 @click.option(
     "--matrix", "-m", "sweep", multiple=True, metavar="KEY=V1,V2",
@@ -103,6 +131,8 @@ def run(
     resume: bool,
     engine_name: str | None,
     address: str | None,
+    gpus: str | None,
+    resource: tuple[str, ...],
     param: tuple[str, ...],
     params_file: Path | None,
     sweep: tuple[str, ...],
@@ -131,8 +161,11 @@ def run(
         found = read(path, script_args, _params(param, params_file), _sweep(sweep))
         project = found.project
         display = open_display(project)
+        choice = found.engine
         engine = engine_named(
-            engine_name or found.engine.name, address or found.engine.address, announce=display.say, spare=spare
+            engine_name or choice.name, address or choice.address, announce=display.say, spare=spare,
+            gpus=_gpus(gpus) if gpus is not None else choice.gpus,
+            resources={**dict(choice.resources), **_resources(resource)},
         )
         try:
             result = run_project(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 from pyoneer.errors import UsageError
 from pyoneer.machine.warm import ForkServer
@@ -16,19 +16,27 @@ def engine_named(
     address: str | None = None,
     announce: Callable[[str], None] | None = None,
     spare: ForkServer | None = None,
+    gpus: Sequence[str] | None = None,
+    resources: Mapping[str, float] | None = None,
 ) -> Engine:
     """The engine called ``name``; an unknown name is a usage error.
 
     ``address`` is the Ray cluster's; ``announce`` prints what the engine does before
     the run (the size of what travels to the nodes); ``spare`` is a fork server for the
-    local engine's first worker.
+    local engine's first worker; ``gpus`` and ``resources`` describe this machine to the
+    local engine (on Ray, the cluster's nodes say what they have).
     """
     if name == "local":
         if address:
             raise UsageError("--address is for the Ray engine; add --engine ray")
         from pyoneer.engines.local import LocalEngine
 
-        return LocalEngine(spare)
+        return LocalEngine(spare, gpus=gpus, resources=resources)
+    if name == "ray" and (gpus is not None or resources):
+        raise UsageError(
+            "--gpus, --resource and [engine] gpus/resources describe this machine to the local engine;"
+            " on Ray the nodes say what they have (ray start --num-gpus, --resources)"
+        )
     if name == "ray":
         from pyoneer.engines.ray.engine import RayEngine  # Ray is an optional extra
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import ClassVar
 
 from pyoneer.blueprints.job import Job
@@ -20,6 +21,18 @@ from pyoneer.pyoneers.pyoneer import Pyoneer
 
 #: how a worker reports to its manager: one call per event, from any thread
 Report = Callable[[Event], None]
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """What of the machine an engine lets the manager hand out itself, beside CPU slots.
+
+    ``gpus``: the device ids jobs are given (None: the engine places GPU jobs itself, as
+    Ray does); ``custom``: the amounts of custom resources (None: likewise).
+    """
+
+    gpus: tuple[str, ...] | None = None
+    custom: tuple[tuple[str, float], ...] | None = None
 
 
 class Engine(ABC):
@@ -38,6 +51,10 @@ class Engine(ABC):
     def slots(self) -> int:
         """How many CPU slots jobs share when the user does not say (``--workers``)."""
         return os.cpu_count() or 1
+
+    def capacity(self) -> Capacity:
+        """GPUs and custom resources the manager hands out (none by default: only CPU slots)."""
+        return Capacity()
 
     def fits(self, worker: Pyoneer, job: Job) -> bool:
         """Whether an idle ``worker`` can take ``job`` (all local workers can)."""

@@ -55,7 +55,9 @@ class Manager(Pyoneer):
     """Runs one project: at most ``workers`` jobs at once, within ``workers`` CPU slots.
 
     A job takes as many slots as its ``cpus`` (all of them if it asks for more, so it
-    runs alone rather than never). The manager keeps the algorithm; what it knows of one
+    runs alone rather than never), and the GPUs and custom resources it asks for where
+    the engine has the manager hand them out (the local engine): its worker is given
+    them with the job. The manager keeps the algorithm; what it knows of one
     run lives in per-run data structures made when the run opens: the plan (which job
     may start), the slot pool, the worker pool and the tally (what happened to each job).
     """
@@ -226,7 +228,8 @@ class Manager(Pyoneer):
 
     def _open(self, project: Project) -> None:
         slots = self.requested_slots or self.engine.slots()
-        self._slots = SlotPool(slots)
+        capacity = self.engine.capacity()
+        self._slots = SlotPool(slots, gpus=capacity.gpus, custom=None if capacity.custom is None else dict(capacity.custom))
         self._pool = WorkerPool(limit=slots)
         self._context = RunContext(self.run_id, project)
         self._jobs = {job.name: job for job in project.jobs}
@@ -245,7 +248,8 @@ class Manager(Pyoneer):
         plan = self._plan
         while (name := plan.next_ready()) is not None:
             job = self._jobs[name]
-            if not self._slots.take(name, job.resources.cpus):
+            grant = self._slots.take(name, job.resources)
+            if grant is None:
                 return  # first come, first served: a big job is not overtaken
             worker = self._idle_worker(job)
             if worker is None:
@@ -253,7 +257,7 @@ class Manager(Pyoneer):
                 return
             self._tally.holders[name] = worker.name
             self._publish([plan.start(name)], worker.name)
-            worker.assign(job)
+            worker.assign(job, grant)
             self._tell(worker)
             worker.run()
             self._tell(worker)

@@ -26,6 +26,7 @@ from pyoneer.pyoneers.context import RunContext
 from pyoneer.pyoneers.engine import Report
 from pyoneer.pyoneers.events import Attempt, Faulted, JobEnded, TaskEnded, TaskStarted
 from pyoneer.pyoneers.pyoneer import Pyoneer
+from pyoneer.pyoneers.slot_pool import Grant
 from pyoneer.status import BlueprintStatus, PyoneerStatus
 
 #: seconds a task waits for its worker's fork server to come up before running fresh
@@ -50,6 +51,7 @@ class BaseWorker(Pyoneer):
         self._report = report
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._grant: Grant | None = None
 
     def get_status(self) -> PyoneerStatus:
         """What this worker is doing."""
@@ -63,9 +65,13 @@ class BaseWorker(Pyoneer):
         """Become idle, ready to be handed a job."""
         self._become(PyoneerStatus.IDLE)
 
-    def assign(self, blueprint: Job) -> None:
-        """Take ``blueprint``, a job; raises ``AssignmentError`` if it holds one."""
+    def assign(self, blueprint: Job, grant: Grant | None = None) -> None:
+        """Take ``blueprint``, a job; raises ``AssignmentError`` if it holds one.
+
+        ``grant`` is what of the machine the job holds while it runs (its GPU devices).
+        """
         self._take(blueprint, BlueprintStatus.READY)
+        self._grant = grant
 
     def unassign(self) -> Job:
         """Let go of the ended job and go back to idle."""
@@ -125,6 +131,14 @@ class BaseWorker(Pyoneer):
             error = PyoneerError(f"{self.name} broke while running {job.name}: {type(exc).__name__}: {exc}")
             error.exit_code = EXIT_FAILED
             self._report(Faulted(self.name, job.name, error))
+
+
+def _devices(grant: Grant | None) -> dict[str, str]:
+    """``CUDA_VISIBLE_DEVICES`` for a job whose GPUs the manager handed out: its own
+    devices, or none at all for a job that asked for none (so it cannot take one by accident)."""
+    if grant is None or grant.devices is None:
+        return {}
+    return {"CUDA_VISIBLE_DEVICES": ",".join(grant.devices)}
 
 
 class Worker(BaseWorker):
@@ -206,6 +220,7 @@ class Worker(BaseWorker):
             **dict(context.project.environment.env),
             **task.environment,
             **context.task_environment(job, name, number),
+            **_devices(self._grant),
         }
         argv = python_argv(context.project.root / task.script, task.args)
         server = self._warm_server(job, task, env)  # may wait: not while holding the guard
