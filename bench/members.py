@@ -24,8 +24,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import pyoneer  # noqa: E402
 from noop_engine import NoopEngine  # noqa: E402
+
+import pyoneer  # noqa: E402
 
 
 def factors(size: int) -> tuple[int, int, int]:

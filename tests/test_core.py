@@ -14,8 +14,17 @@ from pathlib import Path
 import pytest
 from conftest import write_project
 
-from pyoneer import BlueprintStatus, Engine, Job, Manager, Project, PyoneerStatus
+from pyoneer import (
+    BlueprintStatus,
+    Engine,
+    Job,
+    Manager,
+    Project,
+    PyoneerStatus,
+    Resources,
+)
 from pyoneer.errors import EXIT_FAILED, MachineError
+from pyoneer.pyoneers.engine import Capacity
 from pyoneer.pyoneers.events import (
     Attempt,
     Event,
@@ -233,10 +242,14 @@ class HandEngine(Engine):
 
     name = "hand"
 
-    def __init__(self, slots: int = 2) -> None:
+    def __init__(self, slots: int = 2, capacity: Capacity = Capacity()) -> None:
         self.made: dict[str, HandWorker] = {}
         self._slots = slots
+        self._capacity = capacity
         self.fitting = lambda worker, job: True
+
+    def capacity(self) -> Capacity:
+        return self._capacity
 
     def create_worker(self, name: str, context, report) -> HandWorker:  # noqa: ANN001
         self.made[name] = HandWorker(name, context, report)
@@ -425,3 +438,49 @@ def test_the_inbox_is_where_reports_wait_for_the_next_step(tmp_path: Path) -> No
     manager.step(0)
     assert heard.jobs()[-1] == ("a", S.SUCCEEDED)
     assert isinstance(manager._inbox, queue.SimpleQueue) and manager._inbox.empty()
+
+
+# GPUs and custom resources in the slot pool --------------------------------------------
+
+
+def test_slot_pool_hands_out_whole_devices_and_shares_fractions() -> None:
+    slots = SlotPool(8, gpus=["0", "1", "2"], custom={"license": 2})
+    two = slots.take("two", Resources(gpus=2))
+    assert two.devices == ("0", "1")
+    half = slots.take("half", Resources(gpus=0.5))
+    assert half.devices == ("2",)
+    other_half = slots.take("other-half", Resources(gpus=0.5))
+    assert other_half.devices == ("2",)  # shares the device already in part use
+    assert slots.take("one", Resources(gpus=1)) is None  # no whole device is free
+    cpu = slots.take("cpu", Resources())
+    assert cpu.devices == ()  # handed out here: none for a job that asked for none
+    slots.give_back("two")
+    assert slots.take("one", Resources(gpus=1)).devices == ("0",)
+    assert slots.take("lic", Resources(custom={"license": 2})).custom == (("license", 2),)
+    assert slots.take("lic-2", Resources(custom={"license": 1})) is None
+    slots.give_back("lic")
+    assert slots.take("lic-2", Resources(custom={"license": 1})) is not None
+
+
+def test_slot_pool_says_what_could_never_fit() -> None:
+    slots = SlotPool(2, gpus=["0"], custom={"license": 1})
+    assert slots.never_fits(Resources(gpus=2)) == "it asks for 2 GPUs, and there are 1"
+    assert slots.never_fits(Resources(gpus=0.5)) == ""
+    assert slots.never_fits(Resources(custom={"license": 3})) == "it asks for 3 of 'license', and there is 1"
+    assert SlotPool(2).never_fits(Resources(gpus=4)) == ""  # GPUs not handed out here (Ray places them)
+
+
+def test_a_job_no_slot_could_ever_hold_fails_instead_of_waiting(tmp_path: Path) -> None:
+    write_project(tmp_path, scripts={"x.py": ""})
+    jobs = [Job("big", tasks=["x.py"], resources={"custom": {"license": 5}}), Job("after", tasks=["x.py"]),
+            Job("free", tasks=["x.py"])]
+    project = Project("p", jobs=jobs, needs={"after": ["big"]}, root=tmp_path)
+    engine = HandEngine(slots=1, capacity=Capacity(custom=(("license", 1),)))
+    manager, _ = _begun(project, engine)
+    manager.step(0)
+    engine.made["worker-1"].succeed()
+    manager.step(0)
+    assert manager.finished
+    result = manager.conclude()
+    assert result.statuses == {"big": S.FAILED, "after": S.SKIPPED, "free": S.SUCCEEDED}
+    assert result.job("big").reason == "it asks for 5 of 'license', and there is 1"

@@ -395,6 +395,10 @@ def test_the_summary_and_status_group_members_and_list_those_that_did_not_succee
         "pick skipped 0",
         "report skipped 0",
     ]
+    runs = json.loads(run_cli("runs", str(project_dir), "--json").stdout)
+    assert runs[-1]["matrices"] == {"prep": {"succeeded": 1, "failed": 1}, "train": {"succeeded": 2, "skipped": 2}}
+    assert runs[-1]["jobs"] == {"succeeded": 3, "failed": 1, "skipped": 4}
+    assert "prep 1/2, train 2/4" in run_cli("runs", str(project_dir)).stdout
     status = run_cli("status", str(project_dir)).stdout
     assert "matrix   train" in status and "2/4 succeeded, 2 skipped" in status
     assert "train[data=hills,seed=2]" in status and "train[data=sea,seed=2]" not in status

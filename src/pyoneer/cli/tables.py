@@ -101,15 +101,24 @@ def _matrix_groups(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]
 def print_runs(runs: list[dict[str, Any]], console: Console) -> None:
     """The history, one run a line."""
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("run", "started", "duration", "result", "succeeded", "failed", "skipped", "reused"):
+    columns = ["run", "started", "duration", "result", "succeeded", "failed", "skipped", "reused"]
+    if any(run.get("matrices") for run in runs):
+        columns.append("matrices")
+    for column in columns:
         table.add_column(column, justify="right" if column in ("succeeded", "failed", "skipped", "reused") else "left")
     for run in runs:
         jobs = run["jobs"]
-        table.add_row(
+        cells = [
             run["id"], _clock(run["started"]), _span(run["started"], run["ended"]), _styled(run["result"]),
             str(jobs.get("succeeded", 0)), str(jobs.get("failed", 0)), str(jobs.get("skipped", 0)),
             str(jobs.get("reused", 0)),
-        )
+        ]
+        if "matrices" in columns:  # each matrix: its members that succeeded (ran or reused), of all
+            cells.append(", ".join(
+                f"{escape(group)} {ends.get('succeeded', 0) + ends.get('reused', 0)}/{sum(ends.values())}"
+                for group, ends in run.get("matrices", {}).items()
+            ))
+        table.add_row(*cells)
     console.print(table)
 
 

@@ -65,18 +65,25 @@ def run_state(ledger: Ledger, run_id: str | None = None) -> dict[str, Any]:
 
 
 def run_list(ledger: Ledger) -> list[dict[str, Any]]:
-    """Every run, oldest first, with how many jobs ended which way: the ``--json`` shape."""
+    """Every run, oldest first, with how many jobs ended which way: the ``--json`` shape.
+
+    ``matrices`` counts the members of each matrix the same way (they are counted among
+    ``jobs`` too).
+    """
     counts = ledger.job_counts()
+    members = ledger.member_counts()
     listed = []
     for run in ledger.runs():
         jobs = dict(counts.get(run.id, {}))
+        matrices = {group: dict(ends) for group, ends in members.get(run.id, {}).items()}
         ended = run.ended
         died = interrupted(run)
         if died:
             ended = ledger.last_change(run.id)
-            open_jobs = sum(jobs.pop(status, 0) for status in _OPEN)
-            if open_jobs:
-                jobs["cancelled"] = jobs.get("cancelled", 0) + open_jobs
+            for tally in (jobs, *matrices.values()):
+                open_jobs = sum(tally.pop(status, 0) for status in _OPEN)
+                if open_jobs:
+                    tally["cancelled"] = tally.get("cancelled", 0) + open_jobs
         listed.append(
             {
                 "id": run.id,
@@ -86,6 +93,7 @@ def run_list(ledger: Ledger) -> list[dict[str, Any]]:
                 "result": (RunState.INTERRUPTED if died else run.result).value,
                 "resumed_from": run.resumed_from,
                 "jobs": jobs,
+                "matrices": matrices,
             }
         )
     return listed

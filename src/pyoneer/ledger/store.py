@@ -424,6 +424,18 @@ class Ledger:
             counts.setdefault(run_id, {})[status] = count
         return counts
 
+    def member_counts(self) -> dict[str, dict[str, dict[str, int]]]:
+        """For every run and each of its matrices: how many members ended each way."""
+        counts: dict[str, dict[str, dict[str, int]]] = {}
+        rows = self._db.execute(
+            "SELECT run_id, substr(name, 1, instr(name, '[') - 1), CASE WHEN reused THEN 'reused' ELSE status END,"
+            " COUNT(*) FROM assignments WHERE kind = 'job' AND matrix IS NOT NULL GROUP BY 1, 2, 3"
+            " ORDER BY run_id, MIN(position)"
+        ).fetchall()
+        for run_id, group, status, count in rows:
+            counts.setdefault(run_id, {}).setdefault(group, {})[status] = count
+        return counts
+
     def succeeded_jobs(self, run_id: str) -> dict[str, str]:
         """Jobs that succeeded (ran or reused) in ``run_id``: name -> fingerprint."""
         rows = self._db.execute(

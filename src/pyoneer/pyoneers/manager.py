@@ -250,6 +250,12 @@ class Manager(Pyoneer):
             job = self._jobs[name]
             grant = self._slots.take(name, job.resources)
             if grant is None:
+                impossible = self._slots.never_fits(job.resources)
+                if impossible:  # (the local engine refuses such a job before the run)
+                    self._tally.reasons[name] = impossible
+                    plan.start(name)
+                    self._publish(plan.finish(name, BlueprintStatus.FAILED), reason=impossible)
+                    continue
                 return  # first come, first served: a big job is not overtaken
             worker = self._idle_worker(job)
             if worker is None:

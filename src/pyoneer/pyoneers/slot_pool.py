@@ -49,6 +49,7 @@ class SlotPool:
         #: each device's free share (None: GPUs are not handed out here)
         self.devices: dict[str, float] | None = None if gpus is None else dict.fromkeys(gpus, 1.0)
         self.custom: dict[str, float] | None = None if custom is None else dict(custom)
+        self._declared = dict(custom or {})
         self._held: dict[str, Grant] = {}
 
     def need(self, cpus: float) -> float:
@@ -104,6 +105,18 @@ class SlotPool:
         if len(whole) < gpus:
             return False
         return [(device, 1.0) for device in whole[: int(gpus)]]
+
+    def never_fits(self, resources: Resources) -> str:
+        """Why a job asking for ``resources`` could never run here, even alone ("" if it could)."""
+        if self.devices is not None and resources.gpus:
+            enough = len(self.devices) >= (1 if resources.gpus < 1 else resources.gpus)
+            if not enough:
+                return f"it asks for {resources.gpus:g} GPUs, and there are {len(self.devices)}"
+        if self.custom is not None:
+            for name, amount in resources.custom:
+                if amount > self._declared.get(name, 0.0) + _EPSILON:
+                    return f"it asks for {amount:g} of {name!r}, and there is {self._declared.get(name, 0.0):g}"
+        return ""
 
     def give_back(self, job: str) -> None:
         """``job`` has ended (or lost its worker): what it held is free again."""
