@@ -19,7 +19,6 @@ except ImportError:  # pragma: no cover - other Pythons
         from hashlib import sha256
 
 from pyoneer.blueprints.job import Job
-from pyoneer.blueprints.placeholders import as_json
 from pyoneer.blueprints.project import Project
 from pyoneer.errors import MachineError
 
@@ -51,6 +50,8 @@ def _job_content(project: Project, job: Job, scripts: dict[str, str]) -> dict[st
         )
     content: dict[str, object] = {"tasks": tasks, "env": project.environment.env}
     if job.matrix:  # PYONEER_MATRIX is part of what a member's tasks see (plain jobs hash as before)
+        from pyoneer.blueprints.placeholders import as_json
+
         content["matrix"] = as_json(dict(job.matrix))
     return content
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pyoneer.blueprints.checks import (
     check_amounts,
@@ -18,8 +18,9 @@ from pyoneer.blueprints.checks import (
     type_name,
 )
 from pyoneer.blueprints.kind import Kind
-from pyoneer.blueprints.matrix import check_key, check_name_value, member_name
-from pyoneer.blueprints.placeholders import Value, check_value
+
+if TYPE_CHECKING:
+    from pyoneer.blueprints.placeholders import Value
 from pyoneer.blueprints.task import Task, as_task
 from pyoneer.errors import ProjectError
 
@@ -125,6 +126,10 @@ class Job:
         self._check_task_names()
 
     def _name_member(self) -> None:
+        # here, not at the top: a project without a matrix never needs these modules
+        from pyoneer.blueprints.matrix import check_key, check_name_value, member_name
+        from pyoneer.blueprints.placeholders import check_value
+
         pairs = self.matrix.items() if isinstance(self.matrix, Mapping) else self.matrix
         try:
             values = dict(pairs)

@@ -12,16 +12,20 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyoneer.blueprints.checks import check_keys, check_strings, toml_key
 from pyoneer.blueprints.job import Job
-from pyoneer.blueprints.matrix import Values, expand, upstream_members
-from pyoneer.blueprints.params import resolve_params
-from pyoneer.blueprints.placeholders import Value, fill
 from pyoneer.blueprints.project import Project
 from pyoneer.blueprints.task import Task
 from pyoneer.errors import ProjectError, UsageError
+
+if TYPE_CHECKING:
+    from pyoneer.blueprints.matrix import Values
+    from pyoneer.blueprints.placeholders import Value
+
+# The matrix, placeholder and parameter modules are imported where a project file is
+# read (which imports tomllib anyway): a one-script run needs none of them.
 
 PROJECT_FILE = "pyoneer.toml"
 PYPROJECT_FILE = "pyproject.toml"
@@ -167,6 +171,9 @@ def _table(value: object, key: str) -> dict[str, Any]:
 
 
 def _project(document: dict[str, Any], root: Path, overrides: Mapping[str, object]) -> Project:
+    from pyoneer.blueprints.matrix import upstream_members
+    from pyoneer.blueprints.params import resolve_params
+
     check_keys(document, _TOP_KEYS)
     settings = _table(document.get("project", {}), "project")
     check_keys(settings, _PROJECT_KEYS, "project")
@@ -214,6 +221,8 @@ def _members(table: Mapping[str, Any], params: Mapping[str, Value]) -> list[Valu
     """The values of each member of the job (one member with none for a job without a matrix)."""
     if "matrix" not in table:
         return [{}]
+    from pyoneer.blueprints.matrix import expand
+
     members = expand(table["matrix"], "matrix")
     for values in members:
         for name in values:
@@ -251,6 +260,8 @@ def _job(name: str, table: Mapping[str, Any], values: Values, params: Mapping[st
 
 def _filled(value: Any, known: Mapping[str, Value], key: str) -> Any:
     """``value`` with its placeholders filled: a string, or the strings of a list or table."""
+    from pyoneer.blueprints.placeholders import fill
+
     if isinstance(value, str):
         return fill(value, known, key)
     if isinstance(value, list):
@@ -302,6 +313,9 @@ def script_project(script: Path, args: tuple[str, ...] = (), sweep: Mapping[str,
     if not sweep:
         task = Task(script=script.name, args=tuple(args))
         return Project(name=name, jobs=(Job(name=name, tasks=(task,)),), root=root)
+    from pyoneer.blueprints.matrix import expand
+    from pyoneer.blueprints.placeholders import fill
+
     try:
         members = expand({key: [_sweep_value(value) for value in values] for key, values in sweep.items()})
         jobs = tuple(

@@ -47,9 +47,11 @@ def _param_options(command):  # noqa: ANN001, ANN202 - a click decorator
 
 def _params(given: tuple[str, ...], file: Path | None) -> dict[str, object]:
     """The parameters the command line sets: the file's first, then each -p."""
-    from pyoneer.blueprints.params import read_params_file
+    params: dict[str, object] = {}
+    if file is not None:
+        from pyoneer.blueprints.params import read_params_file
 
-    params: dict[str, object] = read_params_file(file) if file is not None else {}
+        params = read_params_file(file)
     for item in given:
         name, equals, value = item.partition("=")
         if not equals or not name.strip():

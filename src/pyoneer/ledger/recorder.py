@@ -14,7 +14,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pyoneer.blueprints.placeholders import as_json
 from pyoneer.ledger.store import Ledger
 from pyoneer.machine.proctree import started_at
 from pyoneer.pyoneers.events import (
@@ -75,7 +74,7 @@ class LedgerRecorder:
             rows.append({"kind": "job", "name": job.name, "pyoneer": "",
                          "fingerprint": self.fingerprints.get(job.name), "status": status.value,
                          "position": position, "reused": int(reused),
-                         "matrix": json.dumps(as_json(dict(job.matrix))) if job.matrix else None})
+                         "matrix": _matrix_json(job.matrix)})
         self.ledger.add_blueprints(event.run_id, rows)
         self.ledger.commit()
 
@@ -140,6 +139,17 @@ class LedgerRecorder:
     def _on_RunEnded(self, event: RunEnded) -> None:
         self.ledger.set_blueprint(self._run_id, "project", self._project, event.status.value, ended=event.at)
         self.ledger.end_run(self._run_id, event.result)
+
+
+def _matrix_json(matrix: tuple[tuple[str, object], ...]) -> str | None:
+    """A member's values as the ledger keeps them (None for a job without a matrix)."""
+    if not matrix:
+        return None
+    from pyoneer.blueprints.placeholders import (
+        as_json,  # only projects with a matrix need it
+    )
+
+    return json.dumps(as_json(dict(matrix)))
 
 
 def _ignore(event: Event) -> None:

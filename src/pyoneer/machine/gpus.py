@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from collections.abc import Mapping
 
@@ -31,7 +30,7 @@ def find_gpus(env: Mapping[str, str] | None = None) -> tuple[tuple[str, ...], st
 
 
 def _listed_by_nvidia_smi(env: Mapping[str, str]) -> tuple[str, ...] | None:
-    program = shutil.which("nvidia-smi", path=env.get("PATH"))
+    program = _on_path("nvidia-smi", env.get("PATH", os.defpath))
     if program is None:
         return None
     try:
@@ -41,3 +40,13 @@ def _listed_by_nvidia_smi(env: Mapping[str, str]) -> tuple[str, ...] | None:
     if done.returncode != 0:
         return ()  # a driver that answers with an error has no device for us
     return tuple(match.group(1) for line in done.stdout.splitlines() if (match := _LISTED.match(line.strip())))
+
+
+def _on_path(name: str, path: str) -> str | None:
+    """The program ``name`` as ``PATH`` finds it (``shutil.which``, without importing
+    shutil: it brings the compression modules, ~3 ms of every run)."""
+    for folder in path.split(os.pathsep):
+        candidate = os.path.join(folder or os.curdir, name)
+        if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+            return candidate
+    return None

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pyoneer.blueprints.job import Job
-from pyoneer.blueprints.placeholders import as_json
 from pyoneer.blueprints.project import Project
 
 #: the directory, under the project root, where Pyoneer keeps its records
@@ -56,5 +55,9 @@ class RunContext:
             "PYONEER_ATTEMPT": str(attempt),
         }
         if job.matrix:
+            from pyoneer.blueprints.placeholders import (
+                as_json,  # only matrix members need it
+            )
+
             env["PYONEER_MATRIX"] = json.dumps(as_json(dict(job.matrix)), separators=(",", ":"))
         return env

@@ -10,8 +10,7 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from pyoneer.blueprints.job import Job
 from pyoneer.blueprints.project import Project
@@ -23,8 +22,7 @@ from pyoneer.pyoneers.pyoneer import Pyoneer
 Report = Callable[[Event], None]
 
 
-@dataclass(frozen=True)
-class Capacity:
+class Capacity(NamedTuple):
     """What of the machine an engine lets the manager hand out itself, beside CPU slots.
 
     ``gpus``: the device ids jobs are given (None: the engine places GPU jobs itself, as

@@ -17,7 +17,7 @@ CPU slots are counted here.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from pyoneer.blueprints.job import Resources
 
@@ -25,8 +25,7 @@ from pyoneer.blueprints.job import Resources
 _EPSILON = 1e-9
 
 
-@dataclass(frozen=True)
-class Grant:
+class Grant(NamedTuple):
     """What a running job holds: CPU slots, GPU devices (None: not handed out here), custom amounts."""
 
     cpus: float
