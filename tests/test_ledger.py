@@ -16,6 +16,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -908,3 +909,27 @@ def test_a_ledger_of_schema_1_is_migrated_in_place_and_keeps_its_runs(project_di
     assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (str(SCHEMA_VERSION),)
     assert "matrix" in [column[1] for column in db.execute("PRAGMA table_info(assignments)")]
     db.close()
+
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "wordcount-schema-1.db"
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "wordcount"
+
+
+def test_a_ledger_written_by_the_last_schema_1_pyoneer_upgrades_in_place(project_dir: Path) -> None:
+    """The fixture: two runs of examples/wordcount (a run, then a --resume) by Pyoneer 8b287aa."""
+    shutil.copytree(EXAMPLE, project_dir, dirs_exist_ok=True)
+    (project_dir / ".pyoneer").mkdir()
+    shutil.copyfile(FIXTURE, project_dir / ".pyoneer" / "ledger.db")
+    runs = runs_json(project_dir)
+    assert [run["result"] for run in runs] == ["succeeded", "succeeded"]
+    assert runs[1]["resumed_from"] == runs[0]["id"] and runs[1]["jobs"] == {"reused": 3}
+    first = status_json(project_dir, "--run", runs[0]["id"])
+    assert job_row(first, "merge")["status"] == "succeeded" and job_row(first, "merge")["matrix"] is None
+    backup = project_dir / ".pyoneer" / "ledger.db.schema-1.backup"
+    db = sqlite3.connect(backup)  # the ledger as it was, kept beside it
+    assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("1",)
+    assert db.execute("SELECT COUNT(*) FROM runs").fetchone() == (2,)
+    db.close()
+    cli_ok("run", str(project_dir), "--resume")
+    after = runs_json(project_dir)
+    assert len(after) == 3 and after[2]["jobs"] == {"reused": 3}  # its successes still count

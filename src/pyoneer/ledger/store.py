@@ -224,6 +224,7 @@ class Ledger:
         db.execute("PRAGMA journal_mode=WAL")
         if int(schema) < SCHEMA_VERSION:
             try:
+                _keep_a_copy(db, path.with_name(f"{path.name}.schema-{schema}.backup"))
                 _migrate(db)
             except BaseException:
                 db.close()
@@ -451,6 +452,12 @@ _UPSERT_PYONEER = (
     " ON CONFLICT (run_id, id) DO UPDATE SET status = excluded.status, pid = excluded.pid,"
     " host = excluded.host"
 )
+
+
+def _keep_a_copy(db: sqlite3.Connection, backup: Path) -> None:
+    """Keep the ledger as it was, beside it, before it is migrated (a consistent copy)."""
+    if not backup.exists():
+        db.execute("VACUUM INTO ?", (str(backup),))
 
 
 def _migrate(db: sqlite3.Connection) -> None:
