@@ -402,3 +402,19 @@ def test_the_summary_and_status_group_members_and_list_those_that_did_not_succee
     status = run_cli("status", str(project_dir)).stdout
     assert "matrix   train" in status and "2/4 succeeded, 2 skipped" in status
     assert "train[data=hills,seed=2]" in status and "train[data=sea,seed=2]" not in status
+
+
+def test_an_upstream_member_without_a_shared_key_is_needed_by_every_member(project_dir: Path) -> None:
+    project(project_dir, """
+        [jobs.prep]
+        matrix = { include = [{ data = "sea" }, { data = "hills" }, { extra = 1 }] }
+        tasks = ["record.py"]
+
+        [jobs.train]
+        needs = ["prep"]
+        matrix = { data = ["sea", "hills"] }
+        tasks = ["record.py"]
+    """)
+    needs = pyoneer.load(project_dir).dependencies
+    assert needs["train[data=sea]"] == ("prep[data=sea]", "prep[extra=1]")
+    assert needs["train[data=hills]"] == ("prep[data=hills]", "prep[extra=1]")

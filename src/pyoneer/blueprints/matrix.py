@@ -140,47 +140,81 @@ def parse_reference(reference: str) -> tuple[str, dict[str, str]]:
     return match["job"], selector
 
 
-def upstream_members(
-    reference: str,
-    member: Mapping[str, Value],
-    groups: Mapping[str, Sequence[tuple[str, Values]]],
-    key: str,
-) -> list[str]:
-    """The members of the job that ``reference`` names that a member with values ``member`` needs.
+class MemberIndex:
+    """The members of every job of a project, to find which of them a member needs.
 
     ``groups`` maps each job as written to its members (name, values); a job without a
-    matrix is one member with no values.
+    matrix is one member with no values. Matching on shared keys goes through an index
+    made once per reference, so a matrix of a thousand members needing another costs
+    a thousand lookups, not a million comparisons.
     """
-    group, selector = parse_reference(reference)
-    if group not in groups:
-        raise ProjectError(
-            f"unknown job {group!r}", key=key,
-            hint=did_you_mean(group, groups) or f"known jobs: {', '.join(groups)}",
-        )
-    members = groups[group]
-    keys = _keys_of(values for _, values in members)
-    for name in selector:
-        if name not in keys:
+
+    def __init__(self, groups: Mapping[str, Sequence[tuple[str, Values]]]) -> None:
+        self._groups = groups
+        self._keys = {group: _keys_of(values for _, values in members) for group, members in groups.items()}
+        self._chosen: dict[str, list[tuple[str, Values]]] = {}
+        self._indexes: dict[tuple[str, tuple[str, ...]], dict[tuple[str, ...], list[str]] | None] = {}
+
+    def upstream(self, reference: str, member: Mapping[str, Value], key: str) -> list[str]:
+        """The members of the job that ``reference`` names that a member with values ``member`` needs."""
+        group, selector = parse_reference(reference)
+        chosen = self._selected(reference, group, selector, key)
+        keys = self._keys[group]
+        shared = tuple(name for name in member if name in keys and name not in selector)
+        if not shared:
+            return [name for name, _ in chosen]
+        index = self._index(reference, shared, chosen)
+        wanted = tuple(render(member[name]) for name in shared)
+        if index is not None:
+            matching = index.get(wanted, [])
+        else:  # some upstream member lacks a shared key (an include entry): it matches any value
+            matching = [
+                name for name, values in chosen
+                if all(k not in values or render(values[k]) == w for k, w in zip(shared, wanted))
+            ]
+        if not matching:
+            agree = ", ".join(f"{name}={value}" for name, value in zip(shared, wanted))
+            raise ProjectError(f"no member of {group!r} has {agree}", key=key,
+                               hint=f"a member needs the members of {group!r} that agree with it on {', '.join(shared)}")
+        return matching
+
+    def _selected(self, reference: str, group: str, selector: Mapping[str, str], key: str) -> list[tuple[str, Values]]:
+        if reference in self._chosen:
+            return self._chosen[reference]
+        if group not in self._groups:
             raise ProjectError(
-                f"{group!r} has no matrix key {name!r}", key=key,
-                hint=did_you_mean(name, keys) or (f"its keys: {', '.join(keys)}" if keys else f"{group!r} has no matrix"),
+                f"unknown job {group!r}", key=key,
+                hint=did_you_mean(group, self._groups) or f"known jobs: {', '.join(self._groups)}",
             )
-    chosen = [
-        (name, values) for name, values in members
-        if all(name_ in values and render(values[name_]) == wanted for name_, wanted in selector.items())
-    ]
-    if not chosen:
-        raise ProjectError(f"no member of {group!r} matches {reference!r}", key=key)
-    shared = [name for name in member if name in keys and name not in selector]
-    matching = [
-        name for name, values in chosen
-        if all(name_ not in values or render(values[name_]) == render(member[name_]) for name_ in shared)
-    ]
-    if not matching:
-        agree = ", ".join(f"{name}={render(member[name])}" for name in shared)
-        raise ProjectError(f"no member of {group!r} has {agree}", key=key,
-                           hint=f"a member needs the members of {group!r} that agree with it on {', '.join(shared)}")
-    return matching
+        keys = self._keys[group]
+        for name in selector:
+            if name not in keys:
+                raise ProjectError(
+                    f"{group!r} has no matrix key {name!r}", key=key,
+                    hint=did_you_mean(name, keys) or (f"its keys: {', '.join(keys)}" if keys else f"{group!r} has no matrix"),
+                )
+        chosen = [
+            (name, values) for name, values in self._groups[group]
+            if all(k in values and render(values[k]) == wanted for k, wanted in selector.items())
+        ]
+        if not chosen:
+            raise ProjectError(f"no member of {group!r} matches {reference!r}", key=key)
+        self._chosen[reference] = chosen
+        return chosen
+
+    def _index(
+        self, reference: str, shared: tuple[str, ...], chosen: list[tuple[str, Values]]
+    ) -> dict[tuple[str, ...], list[str]] | None:
+        cached = (reference, shared)
+        if cached not in self._indexes:
+            index: dict[tuple[str, ...], list[str]] | None = {}
+            for name, values in chosen:
+                if not all(k in values for k in shared):
+                    index = None
+                    break
+                index.setdefault(tuple(render(values[k]) for k in shared), []).append(name)
+            self._indexes[cached] = index
+        return self._indexes[cached]
 
 
 def _keys_of(all_values: Iterable[Mapping[str, Value]]) -> list[str]:

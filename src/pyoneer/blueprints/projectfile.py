@@ -171,7 +171,7 @@ def _table(value: object, key: str) -> dict[str, Any]:
 
 
 def _project(document: dict[str, Any], root: Path, overrides: Mapping[str, object]) -> Project:
-    from pyoneer.blueprints.matrix import upstream_members
+    from pyoneer.blueprints.matrix import MemberIndex
     from pyoneer.blueprints.params import resolve_params
 
     check_keys(document, _TOP_KEYS)
@@ -197,13 +197,14 @@ def _project(document: dict[str, Any], root: Path, overrides: Mapping[str, objec
             raise (exc.within(key) if exc.key != "name" else ProjectError(exc.message, key=key, hint=exc.hint)) from None
         groups[job_name] = [(job.name, dict(job.matrix)) for job in jobs]
         written += [(key, job, needs) for job in jobs]
+    members = MemberIndex(groups)
     dependencies = {}
     for key, job, needs in written:
         values = dict(job.matrix)
         dependencies[job.name] = [
             upstream
             for index, reference in enumerate(needs)
-            for upstream in upstream_members(reference, values, groups, key=f"{key}.needs[{index}]")
+            for upstream in members.upstream(reference, values, key=f"{key}.needs[{index}]")
         ]
     environment = _table(document.get("environment", {}), "environment")
     return Project(
