@@ -48,8 +48,8 @@ def expand(table: object, key: str = "matrix") -> list[Values]:
     combinations = [dict(zip(lists, chosen)) for chosen in itertools.product(*lists.values())] if lists else []
     excludes = _entries(table.get("exclude", []), f"{key}.exclude", known=lists)
     combinations = [c for c in combinations if not any(_agrees(c, entry) for entry in excludes)]
-    for entry in _entries(table.get("include", []), f"{key}.include", known=None):
-        combinations = _include(combinations, entry, original=set(lists))
+    includes = _entries(table.get("include", []), f"{key}.include", known=None)
+    combinations = _include(combinations, includes, original=set(lists))
     if not combinations:
         raise ProjectError("has no members left", key=key, hint="check its exclude entries")
     return combinations
@@ -94,21 +94,21 @@ def _same(a: Value, b: Value) -> bool:
     return type(a) is type(b) and a == b
 
 
-def _include(combinations: list[Values], entry: Values, original: set[str]) -> list[Values]:
-    """GitHub Actions' rule: extend every combination the entry does not contradict on the
-    original keys; if there is none, the entry is a combination of its own."""
-    extended, matched = [], False
-    for combination in combinations:
-        clash = any(name in original and not _same(combination[name], value) for name, value in entry.items()
-                    if name in combination)
-        if clash:
-            extended.append(combination)
-        else:
-            matched = True
-            extended.append({**combination, **entry})
-    if not matched:
-        extended.append(dict(entry))
-    return extended
+def _include(combinations: list[Values], entries: list[Values], original: set[str]) -> list[Values]:
+    """GitHub Actions' rule: each entry extends every combination of the lists that it does
+    not contradict on the lists' own keys (a later entry may overwrite what an earlier one
+    added); an entry that extends none is a combination of its own."""
+    extended = [dict(combination) for combination in combinations]
+    added = []
+    for entry in entries:
+        matched = False
+        for combination in extended:
+            if not any(name in original and not _same(combination[name], value) for name, value in entry.items()):
+                combination.update(entry)
+                matched = True
+        if not matched:
+            added.append(dict(entry))
+    return extended + added
 
 
 def member_name(group: str, values: Mapping[str, Value]) -> str:
