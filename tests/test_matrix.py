@@ -178,6 +178,8 @@ def test_members_need_the_members_that_agree_with_them_on_shared_keys(project_di
         pytest.param('["train[sed=1]"]', ["'train' has no matrix key 'sed'", "did you mean 'seed'"], id="selector-key"),
         pytest.param('["train[seed=7]"]', ["no member of 'train' matches 'train[seed=7]'"], id="selector-nothing"),
         pytest.param('["trian"]', ["unknown job 'trian'", "did you mean 'train'"], id="unknown-job"),
+        pytest.param('["train[seed]"]', ["'seed' in 'train[seed]' is not KEY=VALUE"], id="selector-no-value"),
+        pytest.param('["train[seed=1,seed=2]"]', ["'seed' is given twice"], id="selector-twice"),
     ],
 )
 def test_needs_that_select_nothing_are_refused(project_dir: Path, needs: str, words: list[str]) -> None:

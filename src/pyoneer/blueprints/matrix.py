@@ -136,6 +136,9 @@ def parse_reference(reference: str) -> tuple[str, dict[str, str]]:
         name, equals, value = part.partition("=")
         if not equals or not name.strip():
             raise ProjectError(f"{part!r} in {reference!r} is not KEY=VALUE", hint="e.g. train[seed=1]")
+        if name.strip() in selector:
+            raise ProjectError(f"{name.strip()!r} is given twice in {reference!r}",
+                               hint="a selector picks one value of each key")
         selector[name.strip()] = value.strip()
     return match["job"], selector
 
@@ -157,7 +160,10 @@ class MemberIndex:
 
     def upstream(self, reference: str, member: Mapping[str, Value], key: str) -> list[str]:
         """The members of the job that ``reference`` names that a member with values ``member`` needs."""
-        group, selector = parse_reference(reference)
+        try:
+            group, selector = parse_reference(reference)
+        except ProjectError as exc:
+            raise ProjectError(exc.message, key=key, hint=exc.hint) from None
         chosen = self._selected(reference, group, selector, key)
         keys = self._keys[group]
         shared = tuple(name for name in member if name in keys and name not in selector)
