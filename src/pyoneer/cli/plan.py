@@ -16,8 +16,8 @@ def describe(project: Project) -> list[str]:
     """The lines ``pyoneer check`` prints: the project, then each step of the run."""
     groups = _groups(project)
     written = len(groups)
-    count = f"{len(project.jobs)} jobs" if written == len(project.jobs) else (
-        f"{written} jobs, {len(project.jobs)} with the members of their matrices"
+    count = _jobs(len(project.jobs)) if written == len(project.jobs) else (
+        f"{_jobs(written)}, {len(project.jobs)} with the members of their matrices"
     )
     lines = [f"project {project.name} ({project.root}): {count}, valid"]
     dependencies = project.dependencies
@@ -33,6 +33,10 @@ def describe(project: Project) -> list[str]:
             else:
                 lines += _job(project.job(names[0]), dependencies[names[0]], groups, "  ")
     return lines
+
+
+def _jobs(count: int) -> str:
+    return f"{count} job" if count == 1 else f"{count} jobs"
 
 
 def _groups(project: Project) -> dict[str, list[str]]:
