@@ -375,6 +375,8 @@ def test_logs_take_a_members_name_or_a_glob_for_exactly_one(project_dir: Path) -
     several = run_cli("logs", str(project_dir), "train*hills*")
     assert several.returncode == 2 and "matches 2 jobs" in several.stderr
     assert "train[data=hills,seed=1], train[data=hills,seed=2]" in several.stderr
+    whole = run_cli("logs", str(project_dir), "train")
+    assert whole.returncode == 2 and "'train' is a matrix of 4 members" in whole.stderr
     none = run_cli("logs", str(project_dir), "train*moon*")
     assert none.returncode == 2 and "no job of run" in none.stderr
 

@@ -145,7 +145,13 @@ def resolve_job(ledger: Ledger, run: RunRow, pattern: str) -> str:
     """The job (or matrix member) of ``run`` that ``pattern`` names: its very name, or a
     glob (``*``, ``?``; brackets are literal) that matches exactly one of its jobs."""
     jobs = [row["name"] for row in ledger.assignments(run.id) if row["kind"] == "job"]
-    if pattern in jobs or not any(mark in pattern for mark in "*?"):
+    if pattern in jobs:
+        return pattern
+    members = [name for name in jobs if name.startswith(pattern + "[")]
+    if members:
+        raise LedgerError(f"{pattern!r} is a matrix of {len(members)} members in run {run.id}: {_some(members)}",
+                          hint=f"name one, or a glob that matches one, e.g. '{pattern}*'")
+    if not any(mark in pattern for mark in "*?"):
         return pattern
     glob = re.compile(re.escape(pattern).replace(r"\*", ".*").replace(r"\?", "."))
     matches = [name for name in jobs if glob.fullmatch(name)]
