@@ -89,6 +89,13 @@ def test_each_whole_gpu_job_holds_devices_of_its_own(project_dir: Path) -> None:
     assert most_at_once(gpu.values()) <= 2  # two devices: at most two GPU jobs at a time
 
 
+def test_a_project_that_asks_for_no_gpu_leaves_the_devices_alone(project_dir: Path) -> None:
+    write_project(project_dir, '[jobs.cpu]\ntasks = ["hold.py"]\n', {"hold.py": HOLD})
+    result = run(project_dir, env={"CUDA_VISIBLE_DEVICES": "0,1"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert held(project_dir)["cpu"]["devices"] == "0,1"  # a script run by Pyoneer sees what it would see alone
+
+
 def test_two_jobs_of_half_a_gpu_share_one_device(project_dir: Path) -> None:
     toml = gpu_jobs(2, 0.5, env1='RENDEZVOUS = "j2"', env2='RENDEZVOUS = "j1"')
     write_project(project_dir, toml, {"hold.py": HOLD})

@@ -43,10 +43,13 @@ class LocalEngine(Engine):
         self._gpus = None if gpus is None else tuple(str(gpu) for gpu in gpus)
         self._found = "--gpus / [engine] gpus"
         self._resources = dict(resources or {})
+        #: whether this run hands GPUs out: when they were named, or some job asks for one
+        self._managing = gpus is not None
 
     def open(self, project: Project) -> None:
         """Find the GPUs (unless given), and refuse a job that asks for more than there is."""
-        if self._gpus is None:
+        self._managing = self._managing or any(job.resources.gpus for job in project.jobs)
+        if self._gpus is None and self._managing:
             self._gpus, self._found = find_gpus()
         for job in project.jobs:
             self._check(job.name, job.group, job.resources.gpus, dict(job.resources.custom))
@@ -70,8 +73,12 @@ class LocalEngine(Engine):
                 )
 
     def capacity(self) -> Capacity:
-        """This machine's GPUs (when it has any) and its declared custom resources."""
-        return Capacity(gpus=self._gpus or None, custom=tuple(self._resources.items()))
+        """This machine's GPUs (when this run hands them out) and its declared custom resources.
+
+        A project that asks for no GPU leaves ``CUDA_VISIBLE_DEVICES`` as it found it.
+        """
+        gpus = self._gpus if self._managing and self._gpus else None
+        return Capacity(gpus=gpus, custom=tuple(self._resources.items()))
 
     def create_worker(self, name: str, context: RunContext, report: Report) -> Pyoneer:
         """A local ``Worker``."""
