@@ -54,12 +54,18 @@ def check_strings(value: object, key: str) -> tuple[str, ...]:
     return items
 
 
-def check_env(value: object, key: str) -> tuple[tuple[str, str], ...]:
+def _as_table(value: object, key: str, of: str) -> Mapping[object, object]:
+    """``value`` as a table: a mapping, or the stored form of one (sorted pairs)."""
     if isinstance(value, tuple):
         with contextlib.suppress(TypeError, ValueError):
-            value = dict(value)  # the stored form: pairs
+            value = dict(value)
     if not isinstance(value, Mapping):
-        raise ProjectError(f"must be a table of strings, got {type_name(value)}", key=key)
+        raise ProjectError(f"must be a table of {of}, got {type_name(value)}", key=key)
+    return value
+
+
+def check_env(value: object, key: str) -> tuple[tuple[str, str], ...]:
+    value = _as_table(value, key, "strings")
     for name, setting in value.items():
         if not isinstance(name, str) or not isinstance(setting, str):
             raise ProjectError(
@@ -123,11 +129,7 @@ def parse_bytes(value: object, key: str) -> int:
 
 
 def check_amounts(value: object, key: str) -> tuple[tuple[str, float], ...]:
-    if isinstance(value, tuple):
-        with contextlib.suppress(TypeError, ValueError):
-            value = dict(value)  # the stored form: pairs
-    if not isinstance(value, Mapping):
-        raise ProjectError(f"must be a table of amounts, got {type_name(value)}", key=key)
+    value = _as_table(value, key, "amounts")
     for name, amount in value.items():
         if not isinstance(name, str) or not is_positive(amount):
             raise ProjectError(f"must be a positive number, got {amount!r}", key=f"{key}.{name}")
