@@ -1,6 +1,8 @@
-"""Running a project: lock it, open its ledger, set up a manager and its engine, clean up.
+"""Running a project: lock it, open its ledger, decide what runs, set up a manager and
+its engine, clean up.
 
-``run`` (``pyoneer.run``) is what ``pyoneer run`` and Python callers both use.
+``run`` (``pyoneer.run``) is what ``pyoneer run`` and Python callers both use;
+``preview`` is ``pyoneer run --dry-run``: the same decisions, nothing run or written.
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ import signal
 import threading
 from collections.abc import Iterator, Sequence
 
-from pyoneer.blueprints.fingerprint import fingerprints
 from pyoneer.blueprints.project import Project
+from pyoneer.blueprints.targets import Selection, select
 from pyoneer.engines.local import LocalEngine
-from pyoneer.errors import MachineError, PyoneerError, UsageError
+from pyoneer.errors import LedgerError, MachineError, PyoneerError, UsageError
 from pyoneer.ledger.recorder import LedgerRecorder
 from pyoneer.ledger.runlock import RunLock
-from pyoneer.ledger.store import Ledger
+from pyoneer.ledger.store import Ledger, Success, ledger_path
+from pyoneer.ledger.uptodate import Decision, Survey, decide, survey
 from pyoneer.pyoneers.context import new_run_id
 from pyoneer.pyoneers.engine import Engine
 from pyoneer.pyoneers.events import Observer
@@ -29,6 +32,8 @@ def run(
     workers: int | None = None,
     *,
     resume: bool = False,
+    only: Sequence[str] = (),
+    start: Sequence[str] = (),
     engine: Engine | None = None,
     observers: Sequence[Observer] = (),
     stop_on_signals: bool = False,
@@ -36,9 +41,11 @@ def run(
     """Run ``project`` to its end and return what happened; every change goes to its ledger.
 
     ``workers`` caps how many jobs run at once (default: the number of CPUs). With
-    ``resume``, jobs that succeeded in the latest run with the same fingerprint are
-    reused, not run again. With ``stop_on_signals`` (main thread only), SIGINT and
-    SIGTERM stop the run cleanly and it returns as interrupted.
+    ``resume``, jobs that are up to date (``pyoneer.ledger.uptodate``) are reused, not
+    run again. ``only`` (``--only``) runs those jobs, and of what they need what is not up
+    to date; ``start`` (``--from``) runs those jobs and everything downstream of them,
+    likewise. With ``stop_on_signals`` (main thread only), SIGINT and SIGTERM stop the
+    run cleanly and it returns as interrupted.
     """
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise UsageError(f"workers must be a whole number, 1 or more, got {workers!r}")
@@ -48,22 +55,59 @@ def run(
         ledger = Ledger.open(project.root)
         try:
             ledger.close_dead_runs()
-            prints = fingerprints(project)
-            reuse, resumed_from = _reusable(ledger, prints) if resume else (frozenset(), None)
-            recorder = LedgerRecorder(ledger, prints, resumed_from)
+            successes = ledger.successes()
+            chosen, now, decisions = _decided(project, successes, resume, only, start)
+            decided = resume or bool(only or start)
+            runs = ledger.runs()
+            resumed_from = runs[-1].id if decided and runs else None
+            recorder = LedgerRecorder(ledger, now, decisions if decided else None, resumed_from)
             engine = engine or LocalEngine()
-            engine.open(project)
+            engine.open(chosen.project)
             manager = Manager(
                 engine,
                 workers=workers,
                 observers=[recorder, *observers],
                 run_id=run_id,
-                reuse=reuse,
+                reuse=frozenset(name for name, decision in decisions.items() if not decision.runs),
+                why={name: decision.why for name, decision in decisions.items()} if decided else None,
             )
             with _signals_interrupt(manager) if stop_on_signals else contextlib.nullcontext():
-                return execute(manager, project)
+                return execute(manager, chosen.project)
         finally:
             ledger.close()
+
+
+def preview(
+    project: Project, *, resume: bool = False, only: Sequence[str] = (), start: Sequence[str] = ()
+) -> list[Decision]:
+    """What ``run`` with these options would do, job by job, and why: it runs nothing and
+    writes nothing (an older ledger is read as it is, not upgraded)."""
+    try:
+        ledger = Ledger.open(project.root, create=False, upgrade=False)
+    except LedgerError:
+        if ledger_path(project.root).exists():
+            raise  # a file that is not a ledger (or a newer one): say so
+        successes: dict[str, Success] = {}  # no runs yet
+    else:
+        try:
+            successes = ledger.successes()
+        finally:
+            ledger.close()
+    chosen, _, decisions = _decided(project, successes, resume, only, start)
+    return [decisions[job.name] for job in chosen.project.jobs]
+
+
+def _decided(
+    project: Project, successes: dict[str, Success], resume: bool, only: Sequence[str], start: Sequence[str]
+) -> tuple[Selection, Survey, dict[str, Decision]]:
+    """The jobs the run covers, what they are made of now, and whether each runs and why."""
+    chosen = select(project, only, start)
+    now = survey(chosen.project, successes)
+    decisions = decide(
+        chosen.project, now, successes,
+        resume=resume or bool(only or start), targets=chosen.targets, forced=chosen.forced,
+    )
+    return chosen, now, decisions
 
 
 def execute(manager: Manager, project: Project) -> RunResult:
@@ -101,16 +145,6 @@ def _stop_quietly(manager: Manager) -> None:
             manager.stop()
     finally:
         manager.engine.close()
-
-
-def _reusable(ledger: Ledger, prints: dict[str, str]) -> tuple[frozenset[str], str | None]:
-    """Jobs of the latest run that succeeded with the fingerprint they have now."""
-    runs = ledger.runs()
-    if not runs:
-        return frozenset(), None
-    latest = runs[-1].id
-    succeeded = ledger.succeeded_jobs(latest)
-    return frozenset(name for name, old in succeeded.items() if prints.get(name) == old), latest
 
 
 @contextlib.contextmanager

@@ -81,14 +81,15 @@ def check_flag(value: object, key: str) -> None:
         raise ProjectError(f"must be true or false, got {value!r}", key=key)
 
 
-def check_outputs(value: object) -> tuple[str, ...]:
-    patterns = check_strings(value, "outputs")
+def check_patterns(value: object, key: str) -> tuple[str, ...]:
+    """Glob patterns of files inside the project (``outputs``, ``inputs``), each refused with its index."""
+    patterns = check_strings(value, key)
     for index, pattern in enumerate(patterns):
         parts = Path(pattern).parts
         if not pattern.strip() or Path(pattern).is_absolute() or ".." in parts:
             raise ProjectError(
                 f"{pattern!r} must be a pattern inside the project",
-                key=f"outputs[{index}]",
+                key=f"{key}[{index}]",
                 hint='a path relative to the project root, e.g. "results/*.json"',
             )
     return patterns

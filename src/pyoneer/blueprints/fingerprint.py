@@ -1,14 +1,16 @@
 """Fingerprints: a job's identity from what it runs, for ``pyoneer run --resume``.
 
 A job's fingerprint hashes, for each task in order, the script's path and bytes, its
-args and env, and then the fingerprints of the jobs it needs: so a change to a script
-changes its job and every job downstream of it. Timeouts and retries are left out:
-they change how a job is tried, not what it computes.
+args and env; the project's env; a member's matrix values and the parameters the job
+uses; its declared inputs and outputs (the patterns: the files themselves are checked
+apart, see ``pyoneer.ledger.uptodate``); and then the fingerprints of the jobs it needs.
+Timeouts and retries are left out: they change how a job is tried, not what it computes.
 """
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 try:  # the interpreter's own SHA-256: hashlib's first import loads OpenSSL, ~2 ms of every run
     from _sha256 import sha256  # Python 3.11
@@ -25,18 +27,28 @@ from pyoneer.errors import MachineError
 
 def fingerprints(project: Project) -> dict[str, str]:
     """Each job's name mapped to its fingerprint (a hex sha256)."""
+    return {name: print_ for name, (print_, _) in fingerprinted(project).items()}
+
+
+def fingerprinted(project: Project) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Each job's fingerprint and the parts it is made of (JSON data, kept in the ledger
+    so that ``--resume`` can say which part changed)."""
     dependencies = project.dependencies
     scripts: dict[str, str] = {}
-    result: dict[str, str] = {}
+    result: dict[str, tuple[str, dict[str, Any]]] = {}
     for layer in project.layers():
         for name in layer:
-            content = _job_content(project, project.job(name), scripts)
-            content["needs"] = sorted(result[other] for other in dependencies[name])
-            result[name] = _digest(content)
+            parts = job_parts(project, project.job(name), scripts)
+            parts["needs"] = {other: result[other][0] for other in dependencies[name]}
+            result[name] = (_digest(parts), parts)
     return result
 
 
-def _job_content(project: Project, job: Job, scripts: dict[str, str]) -> dict[str, object]:
+def job_parts(project: Project, job: Job, scripts: dict[str, str] | None = None) -> dict[str, Any]:
+    """What a job computes, as data: its tasks' scripts (hashed), args and env, the
+    project's env, its matrix values, the parameters it uses, and its declared files.
+    ``scripts`` caches the scripts' hashes across jobs."""
+    scripts = {} if scripts is None else scripts
     tasks = []
     for task in job.tasks:
         if task.script not in scripts:
@@ -45,15 +57,22 @@ def _job_content(project: Project, job: Job, scripts: dict[str, str]) -> dict[st
                 scripts[task.script] = sha256(path.read_bytes()).hexdigest()
             except OSError as exc:
                 raise MachineError.from_os(exc, "read the script", path) from exc
-        tasks.append(
-            {"script": task.script, "bytes": scripts[task.script], "args": task.args, "env": task.env}
-        )
-    content: dict[str, object] = {"tasks": tasks, "env": project.environment.env}
-    if job.matrix:  # PYONEER_MATRIX is part of what a member's tasks see (plain jobs hash as before)
-        from pyoneer.blueprints.placeholders import as_json
+        tasks.append({"script": task.script, "args": list(task.args), "env": dict(task.env)})
+    parts: dict[str, Any] = {
+        "tasks": tasks,
+        "scripts": {task.script: scripts[task.script] for task in job.tasks},
+        "env": dict(project.environment.env),
+    }
+    if job.matrix or job.params:
+        from pyoneer.blueprints.placeholders import as_json  # only a matrix or [params] needs it
 
-        content["matrix"] = as_json(dict(job.matrix))
-    return content
+        parts["matrix"] = as_json(dict(job.matrix))
+        parts["params"] = as_json(dict(job.params))
+    if job.inputs:
+        parts["inputs"] = list(job.inputs)
+    if job.outputs:
+        parts["outputs"] = list(job.outputs)
+    return parts
 
 
 def _digest(content: dict[str, object]) -> str:

@@ -11,7 +11,7 @@ from pyoneer.blueprints.checks import (
     check_flag,
     check_keys,
     check_name,
-    check_outputs,
+    check_patterns,
     check_strings,
     is_positive,
     parse_bytes,
@@ -85,19 +85,25 @@ class Job:
     resources: Resources = field(default_factory=Resources)
     #: glob patterns (relative to the project root) of the files the job hands on
     outputs: tuple[str, ...] = ()
+    #: glob patterns of the files it reads: a change to one of them makes ``--resume`` rerun it
+    inputs: tuple[str, ...] = ()
     #: run every task in a fresh interpreter
     fresh: bool = False
     #: modules the warm interpreter imports once, before it forks the tasks
     preload: tuple[str, ...] = ()
     #: a matrix member's values, as (key, value) pairs in the order written
     matrix: tuple[tuple[str, Value], ...] = ()
+    #: the project parameters its text uses, as (name, value) pairs: part of its fingerprint
+    params: tuple[tuple[str, Value], ...] = ()
 
     def __post_init__(self) -> None:
         if self.matrix:
             self._name_member()
         else:
             check_name(self.name, "name", "job")
-        object.__setattr__(self, "outputs", check_outputs(self.outputs))
+        object.__setattr__(self, "outputs", check_patterns(self.outputs, "outputs"))
+        object.__setattr__(self, "inputs", check_patterns(self.inputs, "inputs"))
+        object.__setattr__(self, "params", tuple(dict(self.params).items()))
         check_flag(self.fresh, "fresh")
         object.__setattr__(self, "preload", check_strings(self.preload, "preload"))
         if isinstance(self.tasks, (str, Task)) or not isinstance(self.tasks, Iterable):

@@ -72,6 +72,11 @@ def fill(text: str, values: Mapping[str, Value], key: str) -> str:
     return _TOKEN.sub(replace, text)
 
 
+def names_in(text: str) -> set[str]:
+    """The names of the placeholders in ``text`` (``{{`` and ``}}`` are no placeholders)."""
+    return {match.group(1) for match in _TOKEN.finditer(text) if match.group(1)}
+
+
 def as_json(values: Mapping[str, Value]) -> dict[str, object]:
     """``values`` as JSON can hold them: numbers, booleans and strings as they are, dates as text."""
     return {

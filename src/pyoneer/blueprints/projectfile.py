@@ -33,7 +33,7 @@ PYPROJECT_FILE = "pyproject.toml"
 _TOP_KEYS = ("project", "jobs", "engine", "environment", "params")
 _ENGINE_KEYS = ("name", "address", "gpus", "resources")
 _PROJECT_KEYS = ("name", "fresh", "preload")
-_JOB_KEYS = ("tasks", "needs", "resources", "outputs", "fresh", "preload", "matrix")
+_JOB_KEYS = ("tasks", "needs", "resources", "outputs", "inputs", "fresh", "preload", "matrix")
 _TASK_KEYS = ("script", "args", "env", "timeout", "retries", "name", "fresh")
 
 
@@ -245,30 +245,39 @@ def _job(name: str, table: Mapping[str, Any], values: Values, params: Mapping[st
             f"must be a list, got {type(tasks).__name__}", key="tasks", hint='e.g. tasks = ["extract.py"]'
         )
     known = {**params, **values}
+    used: set[str] = set()  # the placeholders filled: the parameters among them are the job's
     # filled only where there is something to fill with: a project with neither a matrix
     # nor [params] keeps every brace of its text as written
-    text = (lambda value, key: _filled(value, known, key)) if known else (lambda value, key: value)
+    text = (lambda value, key: _filled(value, known, key, used)) if known else (lambda value, key: value)
+    tasks_made = tuple(_task(item, index, text) for index, item in enumerate(tasks))
+    outputs, inputs = text(table.get("outputs", ()), "outputs"), text(table.get("inputs", ()), "inputs")
     return Job(
         name=name,
-        tasks=tuple(_task(item, index, text) for index, item in enumerate(tasks)),
+        tasks=tasks_made,
         resources=table.get("resources", {}),
-        outputs=text(table.get("outputs", ()), "outputs"),
+        outputs=outputs,
+        inputs=inputs,
         fresh=table.get("fresh", False),
         preload=table.get("preload", ()),
         matrix=tuple(values.items()),
+        params=tuple((key, value) for key, value in params.items() if key in used and key not in values),
     )
 
 
-def _filled(value: Any, known: Mapping[str, Value], key: str) -> Any:
-    """``value`` with its placeholders filled: a string, or the strings of a list or table."""
-    from pyoneer.blueprints.placeholders import fill
+def _filled(value: Any, known: Mapping[str, Value], key: str, used: set[str]) -> Any:
+    """``value`` with its placeholders filled: a string, or the strings of a list or table.
+
+    The names it fills are added to ``used``.
+    """
+    from pyoneer.blueprints.placeholders import fill, names_in
 
     if isinstance(value, str):
+        used.update(names_in(value))
         return fill(value, known, key)
     if isinstance(value, list):
-        return [_filled(item, known, f"{key}[{index}]") for index, item in enumerate(value)]
+        return [_filled(item, known, f"{key}[{index}]", used) for index, item in enumerate(value)]
     if isinstance(value, dict):
-        return {name: _filled(item, known, f"{key}.{name}") for name, item in value.items()}
+        return {name: _filled(item, known, f"{key}.{name}", used) for name, item in value.items()}
     return value  # not text: the blueprint refuses it if it must
 
 

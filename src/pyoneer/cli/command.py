@@ -109,8 +109,18 @@ def cli() -> None:
 )
 @click.option(
     "--resume", is_flag=True,
-    help="Reuse the jobs that succeeded in the latest run and have not changed; run the rest.",
+    help="Reuse the jobs that are up to date (they succeeded and nothing they depend on changed); run the rest.",
 )
+@click.option(
+    "--only", "only", multiple=True, metavar="JOB",
+    help="Run JOB (a name, glob, matrix member or selector; repeatable) and, of what it needs, what is not up to date.",
+)
+@click.option(
+    "--from", "start", multiple=True, metavar="JOB",
+    help="Rerun JOB and everything downstream of it (repeatable); what they need is reused when up to date.",
+)
+@click.option("--dry-run", is_flag=True, help="Run nothing, write nothing: print each job as run or reuse, and why.")
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run: print the plan as JSON (see the README).")
 @click.option(
     "--engine", "engine_name", metavar="NAME",
     help="Where workers live: local (default) or ray; overrides [engine] name.",
@@ -131,6 +141,10 @@ def run(
     script_args: tuple[str, ...],
     workers: int | None,
     resume: bool,
+    only: tuple[str, ...],
+    start: tuple[str, ...],
+    dry_run: bool,
+    as_json: bool,
     engine_name: str | None,
     address: str | None,
     gpus: str | None,
@@ -143,11 +157,18 @@ def run(
 
     \b
     pyoneer run                        the project in this directory
-    pyoneer run --resume               only what did not succeed last time
+    pyoneer run --resume               only what is not up to date
+    pyoneer run --only merge           merge, and what it needs that is not up to date
+    pyoneer run --from count_sea       count_sea and everything downstream of it
+    pyoneer run --resume --dry-run     what a run would do, and why
     pyoneer run -p epochs=10           with a parameter other than its default
     pyoneer run train.py -- --epochs 3 one script, with its arguments
     pyoneer run train.py -m lr=0.1,0.01 -- --lr {lr}   one script over several values
     """
+    if as_json and not dry_run:
+        raise UsageError("--json goes with --dry-run (the state of a run: pyoneer status --json)")
+    if dry_run:
+        return _dry_run(path, script_args, _params(param, params_file), _sweep(sweep), resume, only, start, as_json)
     # a fork server started by the launcher before the CLI was even imported, else now
     spare = click.get_current_context().obj
     if spare is None and engine_name in (None, "local"):
@@ -171,7 +192,8 @@ def run(
         )
         try:
             result = run_project(
-                project, workers, resume=resume, engine=engine, observers=[display], stop_on_signals=True
+                project, workers, resume=resume, only=only, start=start, engine=engine,
+                observers=[display], stop_on_signals=True,
             )
         finally:
             display.close()
@@ -180,6 +202,24 @@ def run(
     finally:
         if spare is not None:
             spare.close()  # unless a worker took it (and closed it already)
+
+
+def _dry_run(
+    path: Path, script_args: tuple[str, ...], params: dict[str, object], sweep: dict[str, list[str]],
+    resume: bool, only: tuple[str, ...], start: tuple[str, ...], as_json: bool,
+) -> int:
+    """``pyoneer run --dry-run``: each job as run or reuse, and why; nothing runs."""
+    from pyoneer.blueprints.projectfile import read
+    from pyoneer.cli import tables
+    from pyoneer.runner import preview
+
+    project = read(path, script_args, params, sweep).project
+    decisions = preview(project, resume=resume, only=only, start=start)
+    if as_json:
+        click.echo(tables.dumps(tables.plan_json(project.name, decisions)))
+    else:
+        tables.print_plan(decisions)
+    return 0
 
 
 _RUN_OPTION = click.option("--run", "run_id", metavar="ID", help="A run id (or its start); default: the latest.")

@@ -126,13 +126,14 @@ def plain_summary(result: RunResult) -> list[str]:
     rows, hidden = summary_rows(result)
     lines = [f"run {result.run_id}"]
     if rows:
+        why = any(row.why for row in rows)
         cells = [HEADERS, *[(row.job, row.status, row.attempts, row.duration) for row in rows]]
         widths = [max(len(line[column]) for line in cells) for column in range(len(HEADERS))]
-        for line in cells:
+        reasons = ["why", *[row.why for row in rows]]
+        for line, reason in zip(cells, reasons):
             name, status, attempts, duration = line
-            lines.append(
-                f"{name:<{widths[0]}}  {status:<{widths[1]}}  {attempts:>{widths[2]}}  {duration:>{widths[3]}}"
-            )
+            text = f"{name:<{widths[0]}}  {status:<{widths[1]}}  {attempts:>{widths[2]}}  {duration:>{widths[3]}}"
+            lines.append(f"{text}  {reason}".rstrip() if why else text)
     if hidden:
         lines.append(f"{hidden} more jobs, all succeeded: see pyoneer status")
     for failure in failures(result):

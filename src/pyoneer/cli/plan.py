@@ -51,6 +51,8 @@ def _job(job: Job, needs: tuple[str, ...], groups: dict[str, list[str]], indent:
     inner = indent + "  "
     if job.resources != Resources():
         lines.append(f"{inner}resources: {_resources(job.resources)}")
+    if job.inputs:
+        lines.append(f"{inner}inputs: {', '.join(job.inputs)}")
     if job.outputs:
         lines.append(f"{inner}outputs: {', '.join(job.outputs)}")
     for task, task_name in zip(job.tasks, job.task_names):

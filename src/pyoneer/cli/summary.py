@@ -34,6 +34,8 @@ class Row(NamedTuple):
     reused: bool = False
     #: the line of a whole matrix (``train  9/10 succeeded, 1 failed``), its members below it
     group: bool = False
+    #: why it ran or was reused, in a run that --resume or a target decided
+    why: str = ""
 
 
 class Failure(NamedTuple):
@@ -79,7 +81,7 @@ def summary_rows(result: RunResult) -> tuple[list[Row], int]:
 
 def _job_row(job: JobResult, indent: str = "") -> Row:
     status = "reused" if job.reused else job.status.value
-    return Row(indent + job.name, status, str(job.tries), seconds(job.duration), job.reused)
+    return Row(indent + job.name, status, str(job.tries), seconds(job.duration), job.reused, why=job.why)
 
 
 def _span(starts: list[float | None], ends: list[float | None]) -> float | None:

@@ -1,4 +1,5 @@
-"""The reading commands' tables: ``pyoneer status`` and ``pyoneer runs`` for people.
+"""The reading commands' tables: ``pyoneer status``, ``pyoneer runs`` and the plan of
+``pyoneer run --dry-run``, for people and as ``--json``.
 
 They print what ``pyoneer.ledger.history`` read (the ``--json`` shapes), with ``rich``.
 """
@@ -7,7 +8,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -15,6 +17,9 @@ from rich.table import Table
 
 from pyoneer.cli.summary import group_status
 from pyoneer.status import BlueprintStatus
+
+if TYPE_CHECKING:
+    from pyoneer.ledger.uptodate import Decision
 
 _STYLE = {
     "succeeded": "green", "failed": "bold red", "skipped": "yellow", "cancelled": "magenta",
@@ -52,8 +57,10 @@ def print_status(state: dict[str, Any], console: Console) -> None:
         highlight=False,
     )
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("pyoneer", "status", "kind", "blueprint", "blueprint status", "attempt",
-                   "started", "duration", "exit", "host"):
+    columns = ["pyoneer", "status", "kind", "blueprint", "blueprint status", "attempt",
+               "started", "duration", "exit", "host"]
+    why = any(row.get("why") for row in state["blueprints"])  # a run that --resume or a target decided
+    for column in [*columns, "why"] if why else columns:
         table.add_column(column, justify="right" if column in ("attempt", "exit") else "left")
     groups = _matrix_groups(state["blueprints"])
     hiding, indent = False, ""
@@ -64,7 +71,7 @@ def print_status(state: dict[str, Any], console: Console) -> None:
             if members is not None:  # the first member: the line of the whole matrix
                 ends = [(BlueprintStatus(member["status"]), member["reused"]) for member in members]
                 table.add_row("", "", "matrix", f"[bold]{escape(group)}[/]", escape(group_status(ends)),
-                              "", "", "", "", "")
+                              "", "", "", "", "", *([""] if why else []))
             # a member that succeeded is counted above; one that did not is listed, with its tasks
             hiding = row["status"] == BlueprintStatus.SUCCEEDED.value
         if row["kind"] != "task":
@@ -74,7 +81,7 @@ def print_status(state: dict[str, Any], console: Console) -> None:
             continue
         name = indent + row["name"] if row["kind"] != "task" else "  " + indent + row["name"]
         status = "reused" if row["reused"] else row["status"]
-        table.add_row(
+        cells = [
             escape(row["pyoneer"] or "-"),
             _styled(row["pyoneer_status"]) or "-",
             row["kind"],
@@ -85,7 +92,10 @@ def print_status(state: dict[str, Any], console: Console) -> None:
             _span(row["started"], row["ended"]),
             "" if row["exit_code"] is None else str(row["exit_code"]),
             escape(row["host"] or ""),
-        )
+        ]
+        if why:
+            cells.append(f"[dim]{escape(row['why'] or '')}[/]" if row["kind"] == "job" else "")
+        table.add_row(*cells)
     console.print(table)
 
 
@@ -120,6 +130,36 @@ def print_runs(runs: list[dict[str, Any]], console: Console) -> None:
             ))
         table.add_row(*cells)
     console.print(table)
+
+
+def plan_json(project: str, decisions: Sequence[Decision]) -> dict[str, Any]:
+    """``pyoneer run --dry-run --json``: each job, whether it runs or is reused, and why."""
+    jobs = [
+        {
+            "name": decision.job,
+            "action": "run" if decision.runs else "reuse",
+            "reason": decision.why,
+            "reasons": [reason.as_json() for reason in decision.reasons],
+            "origin": decision.origin,
+        }
+        for decision in decisions
+    ]
+    runs = sum(1 for decision in decisions if decision.runs)
+    return {"project": project, "jobs": jobs, "counts": {"run": runs, "reuse": len(decisions) - runs}}
+
+
+def print_plan(decisions: Sequence[Decision], console: Console | None = None) -> None:
+    """``pyoneer run --dry-run``: a line per job, ``run`` or ``reuse`` and why."""
+    console = console or Console(highlight=False)
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("action", "job", "why"):
+        table.add_column(column)
+    for decision in decisions:
+        action = "[bold blue]run[/]" if decision.runs else "[green]reuse[/]"
+        table.add_row(action, escape(decision.job), escape(decision.why))
+    console.print(table)
+    runs = sum(1 for decision in decisions if decision.runs)
+    console.print(f"dry run: {runs} to run, {len(decisions) - runs} to reuse; nothing was run")
 
 
 def dumps(value: Any) -> str:

@@ -154,15 +154,16 @@ def print_summary(result: RunResult, out: Console) -> None:
     """The end of a run on a terminal (see ``display.plain_summary`` for the words)."""
     rows, hidden = summary_rows(result)
     table = Table(title=f"run {result.run_id}", title_justify="left", header_style="bold")
-    for header in HEADERS:
-        table.add_column(header, justify="left" if header in ("job", "status") else "right")
+    why = any(row.why for row in rows)  # a run that --resume or a target decided
+    for header in (*HEADERS, "why") if why else HEADERS:
+        table.add_column(header, justify="right" if header in ("attempts", "duration") else "left")
     for row in rows:
         if row.group:
             status, name = escape(row.status), f"[bold]{escape(row.job)}[/]"
         else:
             status = "[green]reused[/]" if row.reused else _status_text(BlueprintStatus(row.status))
             name = escape(row.job)
-        table.add_row(name, status, row.attempts, row.duration)
+        table.add_row(name, status, row.attempts, row.duration, *([f"[dim]{escape(row.why)}[/]"] if why else []))
     if hidden:
         table.caption = f"{hidden} more jobs, all succeeded: see pyoneer status"
     if rows:

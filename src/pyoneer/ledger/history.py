@@ -124,7 +124,8 @@ def log_attempts(ledger: Ledger, run: RunRow, target: str, attempt: int | None) 
 def reused_from(ledger: Ledger, run: RunRow, job: str) -> RunRow | None:
     """The earlier run where ``job``, reused by ``run`` (``--resume``), really ran; or None.
 
-    Follows the runs each resumed back, past those that reused the job too.
+    A reused job's row names that run (since schema 3); an older row is followed back
+    through the runs each resumed, past those that reused the job too.
     """
     current = run
     while True:
@@ -133,6 +134,11 @@ def reused_from(ledger: Ledger, run: RunRow, job: str) -> RunRow | None:
             return None
         if not row["reused"]:
             return None if current is run else current
+        if row["reused_from"]:
+            try:
+                return ledger.run(row["reused_from"])
+            except LedgerError:
+                return None
         if not current.resumed_from:
             return None
         try:

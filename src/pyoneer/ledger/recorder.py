@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pyoneer.blueprints.job import Job
 from pyoneer.ledger.store import Ledger
+from pyoneer.ledger.uptodate import Decision, Survey, inputs_json, outputs_json
 from pyoneer.machine.proctree import started_at
 from pyoneer.pyoneers.events import (
     Event,
@@ -33,16 +36,30 @@ from pyoneer.status import BlueprintStatus
 
 
 class LedgerRecorder:
-    """Writes a run into ``ledger``; ``fingerprints`` are the jobs' (see ``fingerprint``)."""
+    """Writes a run into ``ledger``.
 
-    def __init__(self, ledger: Ledger, fingerprints: dict[str, str], resumed_from: str | None = None) -> None:
+    ``survey`` is what the jobs are made of as the run starts (fingerprints, their parts,
+    modules, inputs): kept with each job, so that a later ``--resume`` can compare;
+    ``decisions`` say why each job runs or is reused, when ``--resume`` or a target decided.
+    A job's inputs are written down as it starts, its outputs as it succeeds.
+    """
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        survey: Survey | None = None,
+        decisions: Mapping[str, Decision] | None = None,
+        resumed_from: str | None = None,
+    ) -> None:
         self.ledger = ledger
-        self.fingerprints = fingerprints
+        self.survey = survey
+        self.decisions = decisions or {}
         self.resumed_from = resumed_from
         self._run_id = ""
         self._root = Path()
         self._project = ""
         self._positions: dict[str, int] = {}
+        self._jobs: dict[str, Job] = {}
         self._handlers: dict[type, Any] = {}
 
     def notify(self, event: Event) -> None:
@@ -69,14 +86,29 @@ class LedgerRecorder:
                  "started": event.at}]
         for position, job in enumerate(project.jobs, start=1):
             self._positions[job.name] = position
+            self._jobs[job.name] = job
             reused = job.name in event.reused
             status = BlueprintStatus.SUCCEEDED if reused else BlueprintStatus.NOT_READY
-            rows.append({"kind": "job", "name": job.name, "pyoneer": "",
-                         "fingerprint": self.fingerprints.get(job.name), "status": status.value,
+            rows.append({"kind": "job", "name": job.name, "pyoneer": "", "status": status.value,
                          "position": position, "reused": int(reused),
-                         "matrix": _matrix_json(job.matrix)})
+                         "matrix": _matrix_json(job.matrix), **self._records(job.name, reused)})
         self.ledger.add_blueprints(event.run_id, rows)
         self.ledger.commit()
+
+    def _records(self, name: str, reused: bool) -> dict[str, Any]:
+        """What a job's row keeps for later decisions: its fingerprint and parts, and why
+        it runs; a reused job keeps only why, and the run it stands on."""
+        decision = self.decisions.get(name)
+        records: dict[str, Any] = {"why": decision.why if decision else None}
+        survey = self.survey
+        if survey is not None and name in survey.prints:
+            records["fingerprint"] = survey.prints[name]
+            if reused:
+                records["reused_from"] = decision.origin if decision else None
+            else:
+                records["parts"] = json.dumps(survey.parts[name], sort_keys=True)
+                records["modules"] = survey.modules_json(name)
+        return records
 
     def _on_PyoneerChanged(self, event: PyoneerChanged) -> None:
         self.ledger.set_pyoneer(
@@ -91,10 +123,15 @@ class LedgerRecorder:
             values["pyoneer"] = event.worker
         if event.reason:
             values["reason"] = event.reason
+        job = self._jobs.get(event.job)
         if event.status is BlueprintStatus.RUNNING:
             values["started"] = event.at
+            if job is not None and job.inputs and self.survey is not None:
+                values["inputs"] = inputs_json(self.survey.inputs_now(job.name, job.inputs))
         elif event.status.is_final:
             values["ended"] = event.at
+            if event.status is BlueprintStatus.SUCCEEDED and job is not None and job.outputs:
+                values["outputs"] = outputs_json(self._root, job.outputs)
         self.ledger.set_blueprint(self._run_id, "job", event.job, event.status.value, **values)
 
     def _on_TaskStarted(self, event: TaskStarted) -> None:

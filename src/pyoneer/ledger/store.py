@@ -27,8 +27,14 @@ from pyoneer.status import OPEN_STATUSES, BlueprintStatus, PyoneerStatus, RunSta
 
 LEDGER_FILE = "ledger.db"
 #: the schema this Pyoneer writes; bump it (and add its migration) when the tables change
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _APPLICATION = "pyoneer-ledger"
+
+#: where --resume finds each job's latest real success quickly, however many runs there are
+_SUCCESS_INDEX = (
+    "CREATE INDEX IF NOT EXISTS successes ON assignments (name)"
+    " WHERE kind = 'job' AND status = 'succeeded' AND reused = 0"
+)
 
 _DDL = (
     """CREATE TABLE meta (
@@ -68,6 +74,12 @@ _DDL = (
         log TEXT,
         position INTEGER NOT NULL,      -- order of declaration, for display
         matrix TEXT,                    -- a matrix member's values (JSON); since schema 2
+        why TEXT,                       -- why a job ran or was reused (--resume, targets); since 3
+        reused_from TEXT,               -- the run whose success a reused job stands on; since 3
+        parts TEXT,                     -- what the job's fingerprint is made of (JSON); since 3
+        modules TEXT,                   -- project modules its scripts import, with their states; since 3
+        inputs TEXT,                    -- its declared inputs' states as it started (JSON); since 3
+        outputs TEXT,                   -- its declared outputs' states as it succeeded (JSON); since 3
         PRIMARY KEY (run_id, kind, name, attempt))""",
     """CREATE TABLE events (
         seq INTEGER PRIMARY KEY,        -- append-only, so rowids only grow
@@ -77,13 +89,21 @@ _DDL = (
         change TEXT NOT NULL,
         detail TEXT)""",
     "CREATE INDEX events_by_run ON events (run_id, seq)",
+    _SUCCESS_INDEX,
 )
 
 
 #: what takes a ledger of each older schema to the next one, in place
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: ("ALTER TABLE assignments ADD COLUMN matrix TEXT",),
+    # its successes keep no parts: --resume reruns them once ("recorded before imports were tracked")
+    2: tuple(f"ALTER TABLE assignments ADD COLUMN {column} TEXT"
+             for column in ("why", "reused_from", "parts", "modules", "inputs", "outputs")) + (_SUCCESS_INDEX,),
 }
+
+#: the columns of a job's row that a project's row (or a job without records) leaves empty
+_NO_RECORDS = {"fingerprint": None, "reused": 0, "started": None, "matrix": None, "why": None, "reused_from": None,
+               "parts": None, "modules": None}
 
 _INSERT_EVENT = "INSERT INTO events (run_id, at, subject, change, detail) VALUES (?, ?, ?, ?, ?)"
 
@@ -139,8 +159,10 @@ class Ledger:
     read-only, permission) become ``MachineError`` naming the ledger file.
     """
 
-    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+    def __init__(self, path: Path, connection: sqlite3.Connection, schema: int = SCHEMA_VERSION) -> None:
         self.path = path
+        #: the schema of the file (older only when it was opened without ``upgrade``)
+        self.schema = schema
         self._db = connection
         # statements to run first at commit, in order (rows that later updates rely on)
         self._statements: list[tuple[str, tuple[Any, ...] | dict[str, Any]]] = []
@@ -153,8 +175,11 @@ class Ledger:
     # Opening -----------------------------------------------------------------------
 
     @classmethod
-    def open(cls, root: Path, create: bool = True) -> Ledger:
-        """The ledger of the project at ``root``; made if missing and ``create`` is true."""
+    def open(cls, root: Path, create: bool = True, upgrade: bool = True) -> Ledger:
+        """The ledger of the project at ``root``; made if missing and ``create`` is true.
+
+        An older ledger is upgraded in place (a copy of it kept beside it); without
+        ``upgrade`` it is only read, as it is (``--dry-run`` writes nothing)."""
         path = ledger_path(root)
         if not path.exists():
             if not create:
@@ -165,7 +190,7 @@ class Ledger:
             with _machine(path, "create the ledger"):
                 return cls._create(path)
         with _machine(path, "open the ledger"):
-            return cls._existing(path)
+            return cls._existing(path, upgrade)
 
     @classmethod
     def _create(cls, path: Path) -> Ledger:
@@ -195,7 +220,7 @@ class Ledger:
         return cls._existing(path)
 
     @classmethod
-    def _existing(cls, path: Path) -> Ledger:
+    def _existing(cls, path: Path, upgrade: bool = True) -> Ledger:
         db = sqlite3.connect(path, timeout=10, check_same_thread=False)
         try:
             _configure(db)
@@ -221,6 +246,8 @@ class Ledger:
                 f"{path} has ledger schema {schema}; this Pyoneer reads schema {SCHEMA_VERSION}",
                 hint="use the Pyoneer that wrote it, or move the file away to start afresh",
             )
+        if not upgrade:
+            return cls(path, db, int(schema))
         db.execute("PRAGMA journal_mode=WAL")
         if int(schema) < SCHEMA_VERSION:
             try:
@@ -317,9 +344,10 @@ class Ledger:
         for row in rows:
             self._statements.append((
                 "INSERT INTO assignments (run_id, kind, name, attempt, pyoneer, fingerprint, status,"
-                " reused, started, position, matrix) VALUES (:run_id, :kind, :name, 0, :pyoneer, :fingerprint,"
-                " :status, :reused, :started, :position, :matrix)",
-                {"run_id": run_id, "reused": 0, "started": None, "matrix": None, **row},
+                " reused, started, position, matrix, why, reused_from, parts, modules)"
+                " VALUES (:run_id, :kind, :name, 0, :pyoneer, :fingerprint,"
+                " :status, :reused, :started, :position, :matrix, :why, :reused_from, :parts, :modules)",
+                {"run_id": run_id, **_NO_RECORDS, **row},
             ))
 
     def set_blueprint(self, run_id: str, kind: str, name: str, status: str, **values: Any) -> None:
@@ -382,7 +410,7 @@ class Ledger:
         cursor = self._db.execute(
             "SELECT a.kind, a.name, a.attempt, a.pyoneer, p.status AS pyoneer_status, a.fingerprint,"
             " a.status, a.reused, a.started, a.ended, a.exit_code, a.reason, a.log,"
-            " COALESCE(p.host, r.host) AS host, a.matrix"
+            " COALESCE(p.host, r.host) AS host, a.matrix, a.why, a.reused_from"
             " FROM assignments a JOIN runs r ON r.id = a.run_id"
             " LEFT JOIN pyoneers p ON p.run_id = a.run_id AND p.id = a.pyoneer"
             " WHERE a.run_id = ?"
@@ -437,14 +465,32 @@ class Ledger:
             counts.setdefault(run_id, {}).setdefault(group, {})[status] = count
         return counts
 
-    def succeeded_jobs(self, run_id: str) -> dict[str, str]:
-        """Jobs that succeeded (ran or reused) in ``run_id``: name -> fingerprint."""
+    def successes(self) -> dict[str, Success]:
+        """Each job's latest real success (it ran, not reused), in any run: what ``--resume``
+        compares the project with. A success from before schema 3 has no ``parts``."""
+        records = "a.parts, a.modules, a.inputs, a.outputs" if self.schema >= 3 else "NULL, NULL, NULL, NULL"
         rows = self._db.execute(
-            "SELECT name, fingerprint FROM assignments"
-            " WHERE run_id = ? AND kind = 'job' AND status = 'succeeded'",
-            (run_id,),
+            f"SELECT a.name, a.run_id, r.started, a.fingerprint, {records}"
+            " FROM assignments a JOIN runs r ON r.id = a.run_id"
+            " WHERE a.rowid IN (SELECT MAX(rowid) FROM assignments"
+            " WHERE kind = 'job' AND status = 'succeeded' AND reused = 0 GROUP BY name)"
         ).fetchall()
-        return dict(rows)
+        return {name: Success(name, *rest) for name, *rest in rows}
+
+
+@dataclass(frozen=True)
+class Success:
+    """A job's success as the ledger keeps it: the run, and what the job was made of then
+    (JSON texts, decoded by whoever compares them)."""
+
+    job: str
+    run_id: str
+    run_started: float
+    fingerprint: str | None
+    parts: str | None
+    modules: str | None
+    inputs: str | None
+    outputs: str | None
 
 
 _UPSERT_PYONEER = (

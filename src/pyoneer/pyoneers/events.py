@@ -10,6 +10,7 @@ with its own: ``RunStarted``, ``JobChanged`` for each change of a job's status,
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -153,6 +154,8 @@ class RunStarted:
     run_id: str
     project: Project
     reused: frozenset[str] = frozenset()
+    #: why a job runs or is reused, for the jobs a --resume or a target decided
+    why: Mapping[str, str] = field(default_factory=dict)
     at: float = field(default_factory=_now)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from pyoneer.blueprints.job import Job
 from pyoneer.blueprints.project import Project
@@ -73,8 +73,10 @@ class Manager(Pyoneer):
         run_id: str | None = None,
         reuse: frozenset[str] = frozenset(),
         idle_timeout: float = IDLE_TIMEOUT,
+        why: Mapping[str, str] | None = None,
     ) -> None:
         """``reuse`` names jobs that succeeded in an earlier run and are not run again;
+        ``why`` says, of some jobs, why they run or are reused (``--resume``, targets);
         a worker idle for ``idle_timeout`` seconds is let go."""
         super().__init__(name)
         self.engine = engine
@@ -82,6 +84,7 @@ class Manager(Pyoneer):
         self.observers = list(observers)
         self.run_id = run_id or new_run_id()
         self.reuse = reuse
+        self.why: Mapping[str, str] = why or {}
         self.idle_timeout = idle_timeout
         #: what stopped the run, when the machine or a worker did (raised by the runner)
         self.fault: PyoneerError | None = None
@@ -171,7 +174,7 @@ class Manager(Pyoneer):
             run_id=self.run_id,
             project=project.name,
             root=project.root,
-            jobs=self._tally.results(self._plan.status, self.reuse),
+            jobs=self._tally.results(self._plan.status, self.reuse, self.why),
             started=self._started,
             ended=time.time(),
             interrupted=self._interrupted and self.fault is None,
@@ -236,7 +239,7 @@ class Manager(Pyoneer):
         self._tally = Tally(self._jobs)
         reused = self.reuse & self._jobs.keys()
         self._plan = Plan(project, reused)
-        self._notify(RunStarted(self.run_id, project, frozenset(reused)))
+        self._notify(RunStarted(self.run_id, project, frozenset(reused), self.why))
         self._tell(self)
         for name in self._jobs:
             if name in reused:

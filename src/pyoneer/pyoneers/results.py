@@ -26,6 +26,8 @@ class JobResult:
     reused: bool = False
     #: why it failed when no attempt says (no node can host it, workers lost)
     reason: str = ""
+    #: why it ran or was reused, when ``--resume`` or a target decided (``script x.py changed``)
+    why: str = ""
 
     @property
     def group(self) -> str:

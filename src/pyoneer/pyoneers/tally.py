@@ -32,8 +32,12 @@ class Tally:
         self.losses[job] = self.losses.get(job, 0) + 1
         return self.losses[job]
 
-    def results(self, status: Mapping[str, BlueprintStatus], reused: frozenset[str]) -> tuple[JobResult, ...]:
-        """Each job's result, in project order, given how each ended (``status``)."""
+    def results(
+        self, status: Mapping[str, BlueprintStatus], reused: frozenset[str], why: Mapping[str, str] | None = None
+    ) -> tuple[JobResult, ...]:
+        """Each job's result, in project order, given how each ended (``status``) and why
+        it ran or was reused (``why``)."""
+        why = why or {}
         return tuple(
             JobResult(
                 name=name,
@@ -42,6 +46,7 @@ class Tally:
                 worker=self.holders.get(name, ""),
                 reused=name in reused,
                 reason=self.reasons.get(name, ""),
+                why=why.get(name, ""),
             )
             for name, attempts in self.attempts.items()
         )
