@@ -562,12 +562,12 @@ def test_the_python_api_is_refused_too(project_dir: Path, tracker: Tracker) -> N
 
 
 def refused_everywhere(root: Path, words: str) -> None:
-    """``run``, ``run --resume``, ``status``, ``runs`` and ``logs`` all exit 2, say ``words``,
+    """``run``, ``run --resume`` (and its dry run), ``status``, ``runs`` and ``logs`` all exit 2, say ``words``,
     leave the ledger's bytes as they were and run nothing."""
     ledger = root / ".pyoneer" / "ledger.db"
     before = ledger.read_bytes()
     ran_before = counts(root)
-    for command in (("run",), ("run", "--resume"), ("status",), ("status", "--json"), ("runs",),
+    for command in (("run",), ("run", "--resume"), ("run", "--resume", "--dry-run"), ("status",), ("status", "--json"), ("runs",),
                     ("runs", "--json"), ("logs", "a")):
         done = run_cli(command[0], str(root), *command[1:])
         assert done.returncode == 2, (command, done.returncode, done.stdout, done.stderr)
@@ -930,6 +930,10 @@ def test_a_ledger_written_by_the_last_schema_1_pyoneer_upgrades_in_place(project
     assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("1",)
     assert db.execute("SELECT COUNT(*) FROM runs").fetchone() == (2,)
     db.close()
-    cli_ok("run", str(project_dir), "--resume")
+    # its successes cannot prove what they imported: the first --resume reruns them, saying why
+    done = cli_ok("run", str(project_dir), "--resume")
+    assert "recorded before imports were tracked" in done.stdout
     after = runs_json(project_dir)
-    assert len(after) == 3 and after[2]["jobs"] == {"reused": 3}  # its successes still count
+    assert len(after) == 3 and after[2]["jobs"] == {"succeeded": 3}
+    cli_ok("run", str(project_dir), "--resume")
+    assert runs_json(project_dir)[3]["jobs"] == {"reused": 3}

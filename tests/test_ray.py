@@ -551,6 +551,53 @@ def test_outputs_flow_from_node_to_node_and_come_home(cluster: RayCluster, tmp_p
     assert produce["cwd"] != consume["cwd"]
 
 
+def test_resume_on_ray_reruns_what_a_changed_module_or_a_lost_output_touches(cluster: RayCluster, tmp_path: Path) -> None:
+    root = make_project(
+        tmp_path / "proj",
+        """
+        [jobs.produce]
+        tasks = ["produce.py"]
+        outputs = ["results/data.json"]
+        [jobs.consume]
+        needs = ["produce"]
+        tasks = ["consume.py"]
+        outputs = ["out/final.txt"]
+        [jobs.alone]
+        tasks = ["alone.py"]
+        """,
+        {
+            "produce.py": "import json, os, lib.numbers as n\nos.makedirs('results', exist_ok=True)\n"
+                          "json.dump(n.NUMBERS, open('results/data.json', 'w'))\n",
+            "consume.py": "import json, os\nos.makedirs('out', exist_ok=True)\n"
+                          "open('out/final.txt', 'w').write(str(sum(json.load(open('results/data.json')))))\n",
+            "alone.py": "print('alone')\n",
+            "lib/__init__.py": "",
+            "lib/numbers.py": "from lib.base import BASE\nNUMBERS = [BASE, 2, 3]\n",
+            "lib/base.py": "BASE = 1\n",
+        },
+    )
+    assert ray_run(cluster, root).returncode == 0
+    result = ray_run(cluster, root, "--resume")
+    assert result.returncode == 0, explain(result)
+    assert {row["name"]: row["reused"] for row in status_of(root)["blueprints"] if row["kind"] == "job"} == {
+        "produce": True, "consume": True, "alone": True,
+    }
+    (root / "lib" / "base.py").write_text("BASE = 10\n")  # a module imported by a module
+    result = ray_run(cluster, root, "--resume")
+    assert result.returncode == 0, explain(result)
+    rows = {row["name"]: row for row in status_of(root)["blueprints"] if row["kind"] == "job"}
+    assert {name: row["reused"] for name, row in rows.items()} == {"produce": False, "consume": False, "alone": True}
+    assert rows["produce"]["why"] == "lib/base.py changed (imported by produce.py)"
+    assert (root / "out" / "final.txt").read_text() == "15"  # the new result came home
+    (root / "out" / "final.txt").unlink()
+    result = ray_run(cluster, root, "--resume")
+    assert result.returncode == 0, explain(result)
+    rows = {row["name"]: row for row in status_of(root)["blueprints"] if row["kind"] == "job"}
+    assert {name: row["reused"] for name, row in rows.items()} == {"produce": True, "consume": False, "alone": True}
+    assert rows["consume"]["why"] == "output out/final.txt missing"
+    assert (root / "out" / "final.txt").read_text() == "15"
+
+
 def test_the_example_sweep_fans_out_over_the_nodes_and_in_to_its_report(cluster: RayCluster, tmp_path: Path) -> None:
     root = tmp_path / "sweep"
     shutil.copytree(Path(__file__).resolve().parent.parent / "examples" / "sweep", root)

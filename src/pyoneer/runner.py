@@ -33,7 +33,7 @@ def run(
     *,
     resume: bool = False,
     only: Sequence[str] = (),
-    start: Sequence[str] = (),
+    rerun_from: Sequence[str] = (),
     engine: Engine | None = None,
     observers: Sequence[Observer] = (),
     stop_on_signals: bool = False,
@@ -43,7 +43,7 @@ def run(
     ``workers`` caps how many jobs run at once (default: the number of CPUs). With
     ``resume``, jobs that are up to date (``pyoneer.ledger.uptodate``) are reused, not
     run again. ``only`` (``--only``) runs those jobs, and of what they need what is not up
-    to date; ``start`` (``--from``) runs those jobs and everything downstream of them,
+    to date; ``rerun_from`` (``--from``) runs those jobs and everything downstream of them,
     likewise. With ``stop_on_signals`` (main thread only), SIGINT and SIGTERM stop the
     run cleanly and it returns as interrupted.
     """
@@ -56,8 +56,8 @@ def run(
         try:
             ledger.close_dead_runs()
             successes = ledger.successes()
-            chosen, now, decisions = _decided(project, successes, resume, only, start)
-            decided = resume or bool(only or start)
+            chosen, now, decisions = _decided(project, successes, resume, only, rerun_from)
+            decided = resume or bool(only or rerun_from)
             runs = ledger.runs()
             resumed_from = runs[-1].id if decided and runs else None
             recorder = LedgerRecorder(ledger, now, decisions if decided else None, resumed_from)
@@ -78,7 +78,7 @@ def run(
 
 
 def preview(
-    project: Project, *, resume: bool = False, only: Sequence[str] = (), start: Sequence[str] = ()
+    project: Project, *, resume: bool = False, only: Sequence[str] = (), rerun_from: Sequence[str] = ()
 ) -> list[Decision]:
     """What ``run`` with these options would do, job by job, and why: it runs nothing and
     writes nothing (an older ledger is read as it is, not upgraded)."""
@@ -93,19 +93,19 @@ def preview(
             successes = ledger.successes()
         finally:
             ledger.close()
-    chosen, _, decisions = _decided(project, successes, resume, only, start)
+    chosen, _, decisions = _decided(project, successes, resume, only, rerun_from)
     return [decisions[job.name] for job in chosen.project.jobs]
 
 
 def _decided(
-    project: Project, successes: dict[str, Success], resume: bool, only: Sequence[str], start: Sequence[str]
+    project: Project, successes: dict[str, Success], resume: bool, only: Sequence[str], rerun_from: Sequence[str]
 ) -> tuple[Selection, Survey, dict[str, Decision]]:
     """The jobs the run covers, what they are made of now, and whether each runs and why."""
-    chosen = select(project, only, start)
+    chosen = select(project, only, rerun_from)
     now = survey(chosen.project, successes)
     decisions = decide(
         chosen.project, now, successes,
-        resume=resume or bool(only or start), targets=chosen.targets, forced=chosen.forced,
+        resume=resume or bool(only or rerun_from), targets=chosen.targets, forced=chosen.forced,
     )
     return chosen, now, decisions
 

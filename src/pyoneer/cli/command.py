@@ -192,7 +192,7 @@ def run(
         )
         try:
             result = run_project(
-                project, workers, resume=resume, only=only, start=start, engine=engine,
+                project, workers, resume=resume, only=only, rerun_from=start, engine=engine,
                 observers=[display], stop_on_signals=True,
             )
         finally:
@@ -214,7 +214,7 @@ def _dry_run(
     from pyoneer.runner import preview
 
     project = read(path, script_args, params, sweep).project
-    decisions = preview(project, resume=resume, only=only, start=start)
+    decisions = preview(project, resume=resume, only=only, rerun_from=start)
     if as_json:
         click.echo(tables.dumps(tables.plan_json(project.name, decisions)))
     else:

@@ -30,11 +30,13 @@ LEDGER_FILE = "ledger.db"
 SCHEMA_VERSION = 3
 _APPLICATION = "pyoneer-ledger"
 
-#: where --resume finds each job's latest real success quickly, however many runs there are
+#: where --resume finds each job's latest real success and latest try quickly, however
+#: many runs there are (rowids only grow: the ledger is never vacuumed in place)
 _SUCCESS_INDEX = (
     "CREATE INDEX IF NOT EXISTS successes ON assignments (name)"
     " WHERE kind = 'job' AND status = 'succeeded' AND reused = 0"
 )
+_TRY_INDEX = "CREATE INDEX IF NOT EXISTS tries ON assignments (name) WHERE kind = 'job' AND started IS NOT NULL"
 
 _DDL = (
     """CREATE TABLE meta (
@@ -90,6 +92,7 @@ _DDL = (
         detail TEXT)""",
     "CREATE INDEX events_by_run ON events (run_id, seq)",
     _SUCCESS_INDEX,
+    _TRY_INDEX,
 )
 
 
@@ -98,7 +101,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: ("ALTER TABLE assignments ADD COLUMN matrix TEXT",),
     # its successes keep no parts: --resume reruns them once ("recorded before imports were tracked")
     2: tuple(f"ALTER TABLE assignments ADD COLUMN {column} TEXT"
-             for column in ("why", "reused_from", "parts", "modules", "inputs", "outputs")) + (_SUCCESS_INDEX,),
+             for column in ("why", "reused_from", "parts", "modules", "inputs", "outputs")) + (_SUCCESS_INDEX, _TRY_INDEX),
 }
 
 #: the columns of a job's row that a project's row (or a job without records) leaves empty
@@ -475,7 +478,14 @@ class Ledger:
             " WHERE a.rowid IN (SELECT MAX(rowid) FROM assignments"
             " WHERE kind = 'job' AND status = 'succeeded' AND reused = 0 GROUP BY name)"
         ).fetchall()
-        return {name: Success(name, *rest) for name, *rest in rows}
+        # a job that started again after its success and did not succeed may have left its
+        # files half made: it runs again (SQLite gives the other columns of the MAX row)
+        tries = self._db.execute(
+            "SELECT name, run_id, status, MAX(rowid) FROM assignments"
+            " WHERE kind = 'job' AND started IS NOT NULL AND reused = 0 GROUP BY name"
+        ).fetchall()
+        failed = {name: (run_id, status) for name, run_id, status, _ in tries if status != "succeeded"}
+        return {name: Success(name, *rest, failed.get(name)) for name, *rest in rows}
 
 
 @dataclass(frozen=True)
@@ -491,6 +501,8 @@ class Success:
     modules: str | None
     inputs: str | None
     outputs: str | None
+    #: a later try that did not succeed: its run and how it ended (failed, cancelled)
+    failed_since: tuple[str, str] | None = None
 
 
 _UPSERT_PYONEER = (

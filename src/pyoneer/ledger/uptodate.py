@@ -226,8 +226,11 @@ def _changes(
         return [Reason("never_succeeded", "never succeeded")]
     if success.parts is None:
         return [Reason("untracked", "recorded before imports were tracked")]
+    if success.failed_since is not None:
+        run_id, status = success.failed_since
+        return [Reason("tried_since", f"{status} in run {run_id}, after its success")]
     reasons = _part_changes(json.loads(success.parts), now.parts[name])
-    reasons += _module_changes(json.loads(success.modules or "{}"), now.modules[name])
+    reasons += _module_changes(now.root, json.loads(success.modules or "{}"), now.modules[name])
     job = project.job(name)
     if job.inputs:
         reasons += _input_changes(_states(success.inputs), now.inputs.get(name, {}))
@@ -268,7 +271,7 @@ def _part_changes(old: dict[str, Any], new: dict[str, Any]) -> list[Reason]:
     return reasons
 
 
-def _module_changes(old: dict[str, list[Any]], new: Mapping[str, Module]) -> list[Reason]:
+def _module_changes(root: Path, old: dict[str, list[Any]], new: Mapping[str, Module]) -> list[Reason]:
     reasons = []
     for path, (state, by) in new.items():
         entry = old.get(path)
@@ -280,7 +283,8 @@ def _module_changes(old: dict[str, list[Any]], new: Mapping[str, Module]) -> lis
             reasons.append(Reason("module", f"{path} changed (imported by {by})", path))
     for path, entry in old.items():
         if path not in new:
-            reasons.append(Reason("module", f"{path} no longer imported (by {entry[3]})", path))
+            gone = "missing" if not (root / path).exists() else "no longer imported"
+            reasons.append(Reason("module", f"{path} {gone} (imported by {entry[3]})", path))
     return reasons
 
 
