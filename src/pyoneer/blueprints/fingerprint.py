@@ -10,7 +10,7 @@ Timeouts and retries are left out: they change how a job is tried, not what it c
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 try:  # the interpreter's own SHA-256: hashlib's first import loads OpenSSL, ~2 ms of every run
     from _sha256 import sha256  # Python 3.11
@@ -27,20 +27,29 @@ from pyoneer.errors import MachineError
 
 def fingerprints(project: Project) -> dict[str, str]:
     """Each job's name mapped to its fingerprint (a hex sha256)."""
-    return {name: print_ for name, (print_, _) in fingerprinted(project).items()}
+    return {name: printed.fingerprint for name, printed in fingerprinted(project).items()}
 
 
-def fingerprinted(project: Project) -> dict[str, tuple[str, dict[str, Any]]]:
-    """Each job's fingerprint and the parts it is made of (JSON data, kept in the ledger
-    so that ``--resume`` can say which part changed)."""
+class Printed(NamedTuple):
+    """A job's fingerprint, the parts it is made of (kept in the ledger, so that
+    ``--resume`` can say which part changed) and those parts as the JSON text hashed."""
+
+    fingerprint: str
+    parts: dict[str, Any]
+    text: str
+
+
+def fingerprinted(project: Project) -> dict[str, Printed]:
+    """Each job's fingerprint and what it is made of."""
     dependencies = project.dependencies
     scripts: dict[str, str] = {}
-    result: dict[str, tuple[str, dict[str, Any]]] = {}
+    result: dict[str, Printed] = {}
     for layer in project.layers():
         for name in layer:
             parts = job_parts(project, project.job(name), scripts)
-            parts["needs"] = {other: result[other][0] for other in dependencies[name]}
-            result[name] = (_digest(parts), parts)
+            parts["needs"] = {other: result[other].fingerprint for other in dependencies[name]}
+            text = json.dumps(parts, sort_keys=True, separators=(",", ":"))
+            result[name] = Printed(sha256(text.encode()).hexdigest(), parts, text)
     return result
 
 
@@ -74,7 +83,3 @@ def job_parts(project: Project, job: Job, scripts: dict[str, str] | None = None)
         parts["outputs"] = list(job.outputs)
     return parts
 
-
-def _digest(content: dict[str, object]) -> str:
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
-    return sha256(canonical.encode()).hexdigest()

@@ -27,11 +27,18 @@ class ModuleScan:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self._requests: dict[Path, list[_Request]] = {}
+        self._found: dict[tuple[str, tuple[str, ...]], list[str]] = {}
 
     def modules(self, script: str, search: Sequence[str] = ()) -> list[str]:
         """Every project module ``script`` imports, directly or not: paths relative to the
         root, in the order found. ``search`` adds folders (relative to the root) that
         Python looks in after the script's own, as ``PYTHONPATH`` does."""
+        key = (script, tuple(search))
+        if key not in self._found:  # many jobs, one script: looked at once
+            self._found[key] = self._modules(script, search)
+        return self._found[key]
+
+    def _modules(self, script: str, search: Sequence[str]) -> list[str]:
         start = (self.root / script).resolve()
         folders = [start.parent, *(self.root / folder for folder in search)]
         seen: dict[Path, None] = {}

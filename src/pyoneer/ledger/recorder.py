@@ -106,7 +106,7 @@ class LedgerRecorder:
             if reused:
                 records["reused_from"] = decision.origin if decision else None
             else:
-                records["parts"] = json.dumps(survey.parts[name], sort_keys=True)
+                records["parts"] = survey.parts_json[name]
                 records["modules"] = survey.modules_json(name)
         return records
 

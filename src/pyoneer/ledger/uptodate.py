@@ -72,6 +72,8 @@ class Survey:
     root: Path
     prints: dict[str, str]
     parts: dict[str, dict[str, Any]]
+    #: the parts as JSON text, as the ledger keeps them
+    parts_json: dict[str, str]
     modules: dict[str, dict[str, Module]]
     inputs: dict[str, dict[str, FileState]]
 
@@ -95,8 +97,9 @@ def survey(project: Project, successes: Mapping[str, Success]) -> Survey:
     printed = fingerprinted(project)
     result = Survey(
         root,
-        {name: value[0] for name, value in printed.items()},
-        {name: value[1] for name, value in printed.items()},
+        {name: value.fingerprint for name, value in printed.items()},
+        {name: value.parts for name, value in printed.items()},
+        {name: value.text for name, value in printed.items()},
         {},
         {},
     )
@@ -121,6 +124,13 @@ class _Scan:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._scan: Any = None
+        self._states: dict[str, FileState | None] = {}
+
+    def state(self, path: str, known: FileState | None) -> FileState | None:
+        """A module's state now, looked at once however many jobs import it."""
+        if path not in self._states:
+            self._states[path] = state_of(self.root / path, known)
+        return self._states[path]
 
     def modules(self, script: str, search: list[str]) -> list[str]:
         if self._scan is None:
@@ -138,7 +148,7 @@ def _modules(
     root = project.root
     before = json.loads(recorded.modules) if recorded and recorded.modules else None
     if before is not None and json.loads(recorded.parts).get("scripts") == parts["scripts"]:
-        now = {path: (state_of(root / path, FileState(*entry[:3])), entry[3]) for path, entry in before.items()}
+        now = {path: (scan.state(path, FileState(*entry[:3])), entry[3]) for path, entry in before.items()}
         if all(state is not None and state.same(FileState(*before[path][:3])) for path, (state, _) in now.items()):
             return now
     known = {path: FileState(*entry[:3]) for path, entry in (before or {}).items()}
@@ -147,7 +157,7 @@ def _modules(
         search = _search_path(project, task)
         for path in scan.modules(task.script, search):
             if path not in found:
-                found[path] = (state_of(root / path, known.get(path)), task.script)
+                found[path] = (scan.state(path, known.get(path)), task.script)
     return found
 
 
@@ -184,6 +194,8 @@ def decide(
     a ``--from``) run whatever their state; without ``resume`` every job runs.
     """
     targets, forced = set(targets), set(forced) | set(targets)
+    if not resume and not forced:  # a plain run: every job runs, nothing to look at
+        return {job.name: Decision(job.name, True, (_ALL,)) for job in project.jobs}
     dependencies = project.dependencies
     decisions: dict[str, Decision] = {}
     for layer in project.layers():
@@ -196,7 +208,7 @@ def decide(
                 decisions[name] = Decision(name, True, (*mark, *upstream), origin)
                 continue
             if not resume:
-                decisions[name] = Decision(name, True, (Reason("all", "run without --resume"),), origin)
+                decisions[name] = Decision(name, True, (_ALL,), origin)
                 continue
             reasons = _changes(project, name, now, success, successes, decisions, dependencies[name])
             if reasons:
@@ -206,6 +218,9 @@ def decide(
                 up_to_date = Reason("up_to_date", f"up to date (run {success.run_id})")
                 decisions[name] = Decision(name, False, (up_to_date,), origin)
     return decisions
+
+
+_ALL = Reason("all", "run without --resume")
 
 
 def _upstream_runs(needs: Iterable[str], decisions: Mapping[str, Decision]) -> list[Reason]:
