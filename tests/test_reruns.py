@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_cli, write_project
+from conftest import WARMUP, run_cli, write_project
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "wordcount"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -163,6 +163,42 @@ def test_a_module_changed_at_any_depth_reruns_exactly_the_jobs_that_import_it(tm
     assert plan(root, "--resume")["d"] == ("run", "tools/local.py changed (imported by tools/d.py)")
     (root / "other.py").unlink()
     assert plan(root, "--resume")["b"] == ("run", "other.py missing (imported by b.py)")
+
+
+SYS_PATH = """
+import os, sys
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "vendor"))
+import hidden
+""" + RAN
+
+
+@pytest.mark.parametrize("mode", ["warm", "fresh"])
+def test_a_module_found_through_sys_path_is_recorded_by_a_warm_task_as_it_runs(tmp_path: Path, mode: str) -> None:
+    """No import statement names vendor/hidden.py's folder: only a task that ran warm can
+    tell that it imported it. A fresh task is plain ``python script.py``: not seen."""
+    root = write_project(
+        tmp_path / "syspath",
+        f"""
+        [jobs.warmup_1]
+        tasks = ["warmup.py 2"]
+        [jobs.warmup_2]
+        tasks = ["warmup.py 2"]
+        [jobs.uses]
+        needs = ["warmup_1", "warmup_2"]
+        fresh = {"true" if mode == "fresh" else "false"}
+        tasks = ["uses.py"]
+        """,
+        {"warmup.py": WARMUP, "uses.py": SYS_PATH, "vendor/hidden.py": "VALUE = 1\n"},
+    )
+    cli("run", str(root), "--workers", "2")
+    assert ran(root) == ["uses"]
+    assert not list((root / ".pyoneer" / "runs").glob("*/uses/*.imports"))  # read, then removed
+    (root / "vendor" / "hidden.py").write_text("VALUE = 2\n")
+    action, reason = plan(root, "--resume")["uses"]
+    if mode == "warm":
+        assert (action, reason) == ("run", "vendor/hidden.py changed (imported by uses.py)")
+    else:
+        assert action == "reuse"
 
 
 def test_inputs_added_removed_changed_or_only_touched(tmp_path: Path) -> None:

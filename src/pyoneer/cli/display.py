@@ -13,10 +13,12 @@ import time
 from typing import TYPE_CHECKING, Protocol, TextIO
 
 from pyoneer.cli.summary import HEADERS, failures, summary_rows, verdict
-from pyoneer.pyoneers.events import Event, Interrupted, JobChanged, TaskEnded
+from pyoneer.pyoneers.events import Event, Interrupted, JobChanged, RunStarted, TaskEnded
 from pyoneer.status import BlueprintStatus
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from pyoneer.blueprints.project import Project
     from pyoneer.pyoneers.results import RunResult
 
@@ -68,10 +70,13 @@ class PlainDisplay:
     def __init__(self, stream: TextIO) -> None:
         self._out: TextIO | None = stream
         self._pending: list[str] = []
+        self._why: Mapping[str, str] = {}
 
     def notify(self, event: Event) -> None:
         """Queue a line for a job's change of status or a failed attempt."""
-        line = plain_line(event)
+        if isinstance(event, RunStarted):
+            self._why = event.why
+        line = plain_line(event, self._why)
         if line:
             stamp = time.strftime("%H:%M:%S", time.localtime(event.at))
             self._pending.append(f"{stamp} {line}\n")
@@ -105,12 +110,16 @@ class PlainDisplay:
             self._out = None
 
 
-def plain_line(event: Event) -> str:
-    """The line a change deserves in plain output, or ``""``."""
+def plain_line(event: Event, decided: Mapping[str, str] | None = None) -> str:
+    """The line a change deserves in plain output, or ``""``; ``decided`` says why jobs run
+    or are reused, in a run that --resume or a target decided."""
     if isinstance(event, JobChanged):
-        by = f" ({event.worker})" if event.worker and event.status is BlueprintStatus.RUNNING else ""
+        running = event.status is BlueprintStatus.RUNNING
+        by = f" ({event.worker})" if event.worker and running else ""
         word = "reused (succeeded in an earlier run, unchanged)" if event.reused else event.status.value
         why = f": {event.reason}" if event.reason else ""
+        if decided and (event.reused or running) and decided.get(event.job):
+            why = f": {decided[event.job]}"
         return f"{event.job} {word}{by}{why}"
     if isinstance(event, TaskEnded) and not event.attempt.ok and not event.attempt.cancelled:
         attempt = event.attempt

@@ -31,10 +31,12 @@ from pyoneer.cli.summary import (
     summary_rows,
     verdict,
 )
-from pyoneer.pyoneers.events import Event, JobChanged, TaskEnded, TaskStarted
+from pyoneer.pyoneers.events import Event, JobChanged, RunStarted, TaskEnded, TaskStarted
 from pyoneer.status import BlueprintStatus
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from pyoneer.blueprints.project import Project
     from pyoneer.pyoneers.results import RunResult
 
@@ -77,6 +79,7 @@ class LiveDisplay:
         self.console = console()
         self._status = {job.name: BlueprintStatus.NOT_READY for job in project.jobs}
         self._detail: dict[str, str] = {}
+        self._why: Mapping[str, str] = {}
         self._since: dict[str, float] = {}
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
@@ -91,10 +94,14 @@ class LiveDisplay:
 
     def notify(self, event: Event) -> None:
         """Keep the table up to date; the live display redraws it on its own."""
-        if isinstance(event, JobChanged):
+        if isinstance(event, RunStarted):
+            self._why = event.why
+        elif isinstance(event, JobChanged):
             self._status[event.job] = event.status
             if event.reused:
                 self._detail[event.job] = "reused"
+            elif event.status is BlueprintStatus.READY and self._why.get(event.job):
+                self._detail[event.job] = self._why[event.job]  # until its first task starts
             if event.status is BlueprintStatus.RUNNING:
                 self._since[event.job] = event.at
             done = sum(status.is_final for status in self._status.values())

@@ -60,6 +60,8 @@ class LedgerRecorder:
         self._project = ""
         self._positions: dict[str, int] = {}
         self._jobs: dict[str, Job] = {}
+        #: the modules each job's warm tasks listed as they ended: path -> its task's script
+        self._imports: dict[str, dict[str, str]] = {}
         self._handlers: dict[type, Any] = {}
 
     def notify(self, event: Event) -> None:
@@ -130,8 +132,12 @@ class LedgerRecorder:
                 values["inputs"] = inputs_json(self.survey.inputs_now(job.name, job.inputs))
         elif event.status.is_final:
             values["ended"] = event.at
-            if event.status is BlueprintStatus.SUCCEEDED and job is not None and job.outputs:
-                values["outputs"] = outputs_json(self._root, job.outputs)
+            if event.status is BlueprintStatus.SUCCEEDED and job is not None:
+                if job.outputs:
+                    values["outputs"] = outputs_json(self._root, job.outputs)
+                imports = self._imports.pop(job.name, None)
+                if imports and self.survey is not None and self.survey.add_imports(job.name, imports):
+                    values["modules"] = self.survey.modules_json(job.name)
         self.ledger.set_blueprint(self._run_id, "job", event.job, event.status.value, **values)
 
     def _on_TaskStarted(self, event: TaskStarted) -> None:
@@ -148,6 +154,12 @@ class LedgerRecorder:
 
     def _on_TaskEnded(self, event: TaskEnded) -> None:
         attempt = event.attempt
+        if attempt.imports and attempt.ok and attempt.job in self._jobs:
+            job = self._jobs[attempt.job]
+            script = dict(zip(job.task_names, (task.script for task in job.tasks))).get(attempt.task, attempt.task)
+            found = self._imports.setdefault(attempt.job, {})
+            for path in attempt.imports:
+                found.setdefault(path, script)
         if attempt.ok:
             status = BlueprintStatus.SUCCEEDED
         elif attempt.cancelled:

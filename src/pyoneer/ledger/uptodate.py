@@ -81,6 +81,22 @@ class Survey:
         """The job's modules as the ledger keeps them: path -> [size, mtime_ns, sha256, by]."""
         return json.dumps({path: [*state, by] for path, (state, by) in self.modules[job].items() if state})
 
+    def add_imports(self, job: str, imports: Mapping[str, str]) -> bool:
+        """Add the modules a job's warm tasks listed as they ran (path -> the script that
+        ran), beyond those its scripts' import statements name; True if there were any."""
+        modules = self.modules[job]
+        added = False
+        for path, by in imports.items():
+            if path not in modules:
+                try:
+                    state = state_of(self.root / path)
+                except OSError:
+                    continue  # unreadable now: the import statements still count
+                if state is not None:
+                    modules[path] = (state, by)
+                    added = True
+        return added
+
     def inputs_now(self, job: str, patterns: Iterable[str]) -> dict[str, FileState]:
         """The job's inputs as they are now (as it starts), read only where they changed."""
         known = self.inputs.get(job, {})
@@ -158,6 +174,9 @@ def _modules(
         for path in scan.modules(task.script, search):
             if path not in found:
                 found[path] = (scan.state(path, known.get(path)), task.script)
+    for path, entry in (before or {}).items():  # what its warm tasks listed as they ran, too
+        if path not in found:
+            found[path] = (scan.state(path, known[path]), entry[3])
     return found
 
 
@@ -245,7 +264,7 @@ def _changes(
         run_id, status = success.failed_since
         return [Reason("tried_since", f"{status} in run {run_id}, after its success")]
     reasons = _part_changes(json.loads(success.parts), now.parts[name])
-    reasons += _module_changes(now.root, json.loads(success.modules or "{}"), now.modules[name])
+    reasons += _module_changes(json.loads(success.modules or "{}"), now.modules[name])
     job = project.job(name)
     if job.inputs:
         reasons += _input_changes(_states(success.inputs), now.inputs.get(name, {}))
@@ -286,7 +305,7 @@ def _part_changes(old: dict[str, Any], new: dict[str, Any]) -> list[Reason]:
     return reasons
 
 
-def _module_changes(root: Path, old: dict[str, list[Any]], new: Mapping[str, Module]) -> list[Reason]:
+def _module_changes(old: dict[str, list[Any]], new: Mapping[str, Module]) -> list[Reason]:
     reasons = []
     for path, (state, by) in new.items():
         entry = old.get(path)
@@ -296,10 +315,6 @@ def _module_changes(root: Path, old: dict[str, list[Any]], new: Mapping[str, Mod
             reasons.append(Reason("module", f"{path} newly imported (by {by})", path))
         elif not state.same(FileState(*entry[:3])):
             reasons.append(Reason("module", f"{path} changed (imported by {by})", path))
-    for path, entry in old.items():
-        if path not in new:
-            gone = "missing" if not (root / path).exists() else "no longer imported"
-            reasons.append(Reason("module", f"{path} {gone} (imported by {entry[3]})", path))
     return reasons
 
 

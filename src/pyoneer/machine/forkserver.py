@@ -3,6 +3,7 @@
 Started once per worker as ``python forkserver.py REPLY_FD`` (so its start-up is
 Python's own); single-threaded, so forking is safe. It reads requests from stdin — a
 4-byte length, then a ``marshal``-ed dict ``{"argv", "cwd", "env", "log", "preload"}``
+(and ``"imports"``: a file where the child lists the modules under ``cwd`` it imported)
 — forks, and answers on REPLY_FD with ``started PID``, later ``exited PID CODE`` (CODE
 negative for a signal); its very first line is ``ready`` (``ready subreaper`` where it
 could become a subreaper). With ``"exec": True`` the child execs ``argv`` instead: a fresh
@@ -68,6 +69,8 @@ _STDIO_DEFAULTS = {
     "stderr": (sys.stderr.encoding, sys.stderr.errors),
 }
 _preloaded: set[str] = set()
+#: where a child lists the project's modules it imported, and the project's root
+_imports_to: list[str] = []
 _PR_SET_CHILD_SUBREAPER = 36  # from <linux/prctl.h>
 #: what a child had before its script ran: kept alive to its end (see _finalize_modules)
 _inherited: dict[str, dict] = {}
@@ -274,6 +277,8 @@ def _become(request: dict, server_fds: tuple[int, ...]) -> str:
     sys.argv = [script, *args]
     sys.orig_argv = list(request["argv"])
     sys.path.insert(0, os.path.dirname(os.path.realpath(script)))
+    if request.get("imports"):
+        _imports_to[:] = [request["imports"], os.path.realpath(request["cwd"]) + os.sep]
     _reopen_stdio()
     return script
 
@@ -446,6 +451,7 @@ def _leave(code: int, interrupted: bool) -> NoReturn:
             _unraisable(exc, threading)
     del threading
     _run_atexit_handlers()
+    _list_imports()
     failed = not _flush_std_files()
     _reset_signal_handlers()
     if gc.isenabled():
@@ -459,6 +465,28 @@ def _leave(code: int, interrupted: bool) -> NoReturn:
         os.kill(os.getpid(), _signal.SIGINT)
     _c_exit(120 if failed else code)
     os._exit(120 if failed else code)  # only if C's exit() came back, which it never does
+
+
+def _list_imports() -> None:
+    """Write down the project's modules the script imported (``--resume`` reruns the job
+    when one changes): every module whose file lies under the project root, one path a
+    line, relative to it. Best effort and silent: nothing the script can see changes."""
+    if not _imports_to:
+        return
+    target, root = _imports_to
+    try:
+        found = []
+        for name, module in list(sys.modules.items()):
+            path = getattr(module, "__file__", None)
+            if name != "__main__" and isinstance(path, str) and path.startswith(root):
+                found.append(path[len(root):])
+        output = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(output, "\n".join(found).encode("utf-8", "surrogateescape"))
+        finally:
+            os.close(output)
+    except BaseException:  # noqa: BLE001, S110 - a list we cannot write only loses precision
+        pass
 
 
 def _run_atexit_handlers() -> None:

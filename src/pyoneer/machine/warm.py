@@ -76,12 +76,14 @@ class ForkServer:
         preload: Sequence[str] = (),
         watchdog: Watchdog | None = None,
         fresh: bool = False,
+        imports: Path | None = None,
     ) -> ServedProcess:
         """Run ``argv`` (``python script args``) in a forked child; its handle.
 
         ``fresh``: the child execs ``argv``, a new interpreter, instead of running the
         script warm (the manager then never forks, and the task's leftovers are still
-        the server's to see at a glance).
+        the server's to see at a glance). ``imports``: a file where a warm child lists,
+        as it ends, the modules under ``cwd`` it imported (see ``imported``).
         """
         log.parent.mkdir(parents=True, exist_ok=True)
         # made here, as a TaskProcess makes its log: where the machine refuses, the worker
@@ -101,6 +103,8 @@ class ForkServer:
             "preload": list(preload),
             "exec": fresh,
         }
+        if imports is not None and not fresh:
+            request["imports"] = str(imports)
         message = marshal.dumps(request)
         self._process.stdin.write(len(message).to_bytes(4, "big") + message)
         self._process.stdin.flush()
@@ -143,6 +147,18 @@ class ForkServer:
         if self._replies >= 0:
             os.close(self._replies)
             self._replies = -1
+
+
+def imported(path: Path) -> tuple[str, ...]:
+    """The modules a warm task listed in ``path`` (see ``ForkServer.spawn``), and the file
+    removed; none if it listed nothing (it ended by ``os._exit``, or was killed)."""
+    try:
+        text = path.read_text("utf-8", "surrogateescape")
+    except OSError:
+        return ()
+    with contextlib.suppress(OSError):
+        path.unlink()
+    return tuple(line for line in text.split("\n") if line)
 
 
 class ForkServerGone(Exception):

@@ -40,6 +40,8 @@ class Attempt:
     exit_code: int | None = None
     timed_out_after: float | None = None
     cancelled: bool = False
+    #: the project's modules a warm task imported, as it listed them (paths under the root)
+    imports: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:

@@ -21,7 +21,7 @@ from pyoneer.blueprints.job import Job
 from pyoneer.blueprints.task import Task
 from pyoneer.errors import EXIT_FAILED, MachineError, PyoneerError
 from pyoneer.machine.processes import TaskProcess, Watchdog, python_argv
-from pyoneer.machine.warm import ForkServer, ServedProcess, can_run_warm
+from pyoneer.machine.warm import ForkServer, ServedProcess, can_run_warm, imported
 from pyoneer.pyoneers.context import RunContext
 from pyoneer.pyoneers.engine import Report
 from pyoneer.pyoneers.events import Attempt, Faulted, JobEnded, TaskEnded, TaskStarted
@@ -141,6 +141,11 @@ def _devices(grant: Grant | None) -> dict[str, str]:
     return {"CUDA_VISIBLE_DEVICES": ",".join(grant.devices)}
 
 
+def _imports_file(log: Path) -> Path:
+    """Where a warm attempt lists the modules it imported: beside its log, for a moment."""
+    return log.with_suffix(".imports")
+
+
 class Worker(BaseWorker):
     """Runs the tasks of one job at a time, in order, as child processes of this machine."""
 
@@ -233,6 +238,8 @@ class Worker(BaseWorker):
             self._process = process = self._launch(server, warm, job, argv, env, attempt.log)
         self._report(TaskStarted(worker=self.name, attempt=attempt, retries=task.retries))
         ended = self._wait(process, task.timeout, attempt)
+        if warm:
+            ended = replace(ended, imports=imported(_imports_file(attempt.log)))
         self._report(TaskEnded(worker=self.name, attempt=ended, retries=task.retries))
         return ended
 
@@ -268,7 +275,9 @@ class Worker(BaseWorker):
         project = self._context.project
         if server is not None:
             preload = (*project.preload, *job.preload) if warm else ()
-            return server.spawn(argv, project.root, env, log, preload, self._watchdog, fresh=not warm)
+            return server.spawn(
+                argv, project.root, env, log, preload, self._watchdog, fresh=not warm, imports=_imports_file(log)
+            )
         return TaskProcess(argv, project.root, env, log, self._watchdog)
 
     def _warm_up(self) -> None:
