@@ -13,7 +13,6 @@ import threading
 from collections.abc import Iterator, Sequence
 
 from pyoneer.blueprints.project import Project
-from pyoneer.blueprints.targets import Selection, select
 from pyoneer.engines.local import LocalEngine
 from pyoneer.errors import LedgerError, MachineError, PyoneerError, UsageError
 from pyoneer.ledger.recorder import LedgerRecorder
@@ -62,7 +61,7 @@ def run(
             resumed_from = runs[-1].id if decided and runs else None
             recorder = LedgerRecorder(ledger, now, decisions if decided else None, resumed_from)
             engine = engine or LocalEngine()
-            engine.open(chosen.project)
+            engine.open(chosen)
             manager = Manager(
                 engine,
                 workers=workers,
@@ -72,7 +71,7 @@ def run(
                 why={name: decision.why for name, decision in decisions.items()} if decided else None,
             )
             with _signals_interrupt(manager) if stop_on_signals else contextlib.nullcontext():
-                return execute(manager, chosen.project)
+                return execute(manager, chosen)
         finally:
             ledger.close()
 
@@ -94,20 +93,25 @@ def preview(
         finally:
             ledger.close()
     chosen, _, decisions = _decided(project, successes, resume, only, rerun_from)
-    return [decisions[job.name] for job in chosen.project.jobs]
+    return [decisions[job.name] for job in chosen.jobs]
 
 
 def _decided(
     project: Project, successes: dict[str, Success], resume: bool, only: Sequence[str], rerun_from: Sequence[str]
-) -> tuple[Selection, Survey, dict[str, Decision]]:
-    """The jobs the run covers, what they are made of now, and whether each runs and why."""
-    chosen = select(project, only, rerun_from)
-    now = survey(chosen.project, successes)
+) -> tuple[Project, Survey, dict[str, Decision]]:
+    """The project the run covers (cut down to the targets and what they need), what its
+    jobs are made of now, and whether each runs and why."""
+    targets: frozenset[str] = frozenset()
+    forced: frozenset[str] = frozenset()
+    if only or rerun_from:
+        from pyoneer.blueprints.targets import select  # only runs with targets need it
+
+        project, targets, forced = select(project, only, rerun_from)
+    now = survey(project, successes)
     decisions = decide(
-        chosen.project, now, successes,
-        resume=resume or bool(only or rerun_from), targets=chosen.targets, forced=chosen.forced,
+        project, now, successes, resume=resume or bool(only or rerun_from), targets=targets, forced=forced,
     )
-    return chosen, now, decisions
+    return project, now, decisions
 
 
 def execute(manager: Manager, project: Project) -> RunResult:

@@ -13,9 +13,9 @@ as Python would resolve it. A string given to ``importlib.import_module`` or
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 #: an import a module asks for: the dotted name, and how many leading dots it had
 _Request = tuple[str, int]
@@ -55,10 +55,10 @@ class ModuleScan:
     def _imports_of(self, path: Path) -> list[_Request]:
         if path not in self._requests:
             try:
-                tree = ast.parse(path.read_bytes(), str(path))
-            except (OSError, SyntaxError, ValueError):
-                tree = None  # the script meets the same problem itself; nothing to follow
-            self._requests[path] = list(_requests(tree)) if tree is not None else []
+                source = path.read_bytes()
+            except OSError:
+                source = b""  # the script meets the same problem itself; nothing to follow
+            self._requests[path] = _parsed(source, path) if b"import" in source else []
         return self._requests[path]
 
     def _resolve(self, name: str, level: int, importer: Path, folders: list[Path]) -> list[Path]:
@@ -94,7 +94,17 @@ class ModuleScan:
         return [path for path in files if _under(path, self.root)]
 
 
-def _requests(tree: ast.AST) -> Iterable[_Request]:
+def _parsed(source: bytes, path: Path) -> list[_Request]:
+    import ast  # here, not at the top: a project whose scripts import nothing never needs it
+
+    try:
+        tree = ast.parse(source, str(path))
+    except (SyntaxError, ValueError):
+        return []
+    return list(_requests(tree, ast))
+
+
+def _requests(tree: Any, ast: Any) -> Iterable[_Request]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -105,11 +115,11 @@ def _requests(tree: ast.AST) -> Iterable[_Request]:
             for alias in node.names:  # ``from package import module`` imports the module
                 if alias.name != "*":
                     yield f"{base}.{alias.name}" if base else alias.name, node.level
-        elif isinstance(node, ast.Call) and _names_a_module(node):
+        elif isinstance(node, ast.Call) and _names_a_module(node, ast):
             yield node.args[0].value, 0  # type: ignore[attr-defined]
 
 
-def _names_a_module(call: ast.Call) -> bool:
+def _names_a_module(call: Any, ast: Any) -> bool:
     """``importlib.import_module("x")``, ``import_module("x")`` or ``__import__("x")``."""
     function = call.func
     name = function.attr if isinstance(function, ast.Attribute) else getattr(function, "id", "")

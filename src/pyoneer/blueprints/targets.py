@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from pyoneer.blueprints.checks import did_you_mean
 from pyoneer.blueprints.project import Project
 from pyoneer.errors import ProjectError, UsageError
 
 
-@dataclass(frozen=True)
-class Selection:
+class Selection(NamedTuple):
     """What a run with targets covers: the project cut down to the targets and what they
     need, the targets themselves, and the jobs that must run whatever their state."""
 

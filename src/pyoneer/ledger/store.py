@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pyoneer.errors import LedgerError, MachineError
 from pyoneer.ledger.workspace import prepare_workspace, workspace_of
@@ -488,8 +488,7 @@ class Ledger:
         return {name: Success(name, *rest, failed.get(name)) for name, *rest in rows}
 
 
-@dataclass(frozen=True)
-class Success:
+class Success(NamedTuple):
     """A job's success as the ledger keeps it: the run, and what the job was made of then
     (JSON texts, decoded by whoever compares them)."""
 

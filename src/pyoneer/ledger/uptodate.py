@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from pyoneer.blueprints.fingerprint import fingerprinted
+from pyoneer.blueprints.fingerprint import Printed, fingerprinted
 from pyoneer.blueprints.project import Project
 from pyoneer.errors import MachineError
 from pyoneer.ledger.store import Success
@@ -31,8 +30,7 @@ from pyoneer.machine.files import FileState, matching, state_of, states
 Module = tuple[FileState | None, str]
 
 
-@dataclass(frozen=True)
-class Reason:
+class Reason(NamedTuple):
     """One reason a job runs or is reused: a kind (for ``--json``) and the words for people."""
 
     kind: str
@@ -47,8 +45,7 @@ class Reason:
         return data
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """Whether a job runs in this run or is reused, and why."""
 
     job: str
@@ -65,17 +62,21 @@ class Decision:
         return "; ".join(texts[:3]) + more
 
 
-@dataclass
 class Survey:
-    """What each job of the project is made of now: a plain record, made once per run."""
+    """What each job of the project is made of now: a plain record, made once per run.
 
-    root: Path
-    prints: dict[str, str]
-    parts: dict[str, dict[str, Any]]
-    #: the parts as JSON text, as the ledger keeps them
-    parts_json: dict[str, str]
-    modules: dict[str, dict[str, Module]]
-    inputs: dict[str, dict[str, FileState]]
+    ``prints`` are the jobs' fingerprints, ``parts`` what they are made of (and
+    ``parts_json`` the same as the ledger keeps it), ``modules`` and ``inputs`` the states
+    of their project modules and declared inputs.
+    """
+
+    def __init__(self, root: Path, printed: Mapping[str, Printed]) -> None:
+        self.root = root
+        self.prints = {name: value.fingerprint for name, value in printed.items()}
+        self.parts = {name: value.parts for name, value in printed.items()}
+        self.parts_json = {name: value.text for name, value in printed.items()}
+        self.modules: dict[str, dict[str, Module]] = {}
+        self.inputs: dict[str, dict[str, FileState]] = {}
 
     def modules_json(self, job: str) -> str:
         """The job's modules as the ledger keeps them: path -> [size, mtime_ns, sha256, by]."""
@@ -110,15 +111,7 @@ def survey(project: Project, successes: Mapping[str, Success]) -> Survey:
     """Look at the project as it is now; ``successes`` (the ledger's) spare reading files
     whose size and time are unchanged."""
     root = project.root
-    printed = fingerprinted(project)
-    result = Survey(
-        root,
-        {name: value.fingerprint for name, value in printed.items()},
-        {name: value.parts for name, value in printed.items()},
-        {name: value.text for name, value in printed.items()},
-        {},
-        {},
-    )
+    result = Survey(root, fingerprinted(project))
     scan = _Scan(root)
     for job in project.jobs:
         success = successes.get(job.name)
