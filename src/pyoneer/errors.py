@@ -146,7 +146,7 @@ def _words_for(number: int | None, strerror: str, path: Path | str) -> tuple[str
     if number in (errno.ENOSPC, errno.EDQUOT):
         return "the disk is full", "free some space there, then run again (--resume keeps what succeeded)"
     if number in (errno.EACCES, errno.EPERM):
-        return "permission denied", f"check who may write there: ls -ld {path}"
+        return "permission denied", f"check who may read and write there: ls -ld {path}"
     if number == errno.EROFS:
         return "the file system is read-only", "run the project from a directory you can write to"
     if number in (errno.EEXIST, errno.ENOTDIR):

@@ -122,7 +122,7 @@ def survey(project: Project, successes: Mapping[str, Success]) -> Survey:
                 known = _states(recorded.inputs) if recorded else {}
                 result.inputs[job.name] = states(root, matching(root, job.inputs), known)
         except OSError as exc:
-            raise MachineError.from_os(exc, f"look at job {job.name}'s files", exc.filename or root) from exc
+            raise MachineError.from_os(exc, f"read job {job.name}'s file", exc.filename or root) from exc
     return result
 
 
@@ -329,7 +329,7 @@ def _output_changes(root: Path, old: Mapping[str, FileState]) -> list[Reason]:
         try:
             state = state_of(root / path, recorded)
         except OSError as exc:
-            raise MachineError.from_os(exc, "look at an output", root / path) from exc
+            raise MachineError.from_os(exc, "read an output", root / path) from exc
         if state is None:
             reasons.append(Reason("output", f"output {path} missing", path))
         elif not state.same(recorded):
@@ -342,7 +342,7 @@ def outputs_json(root: Path, patterns: Iterable[str]) -> str:
     try:
         found = states(root, matching(root, patterns))
     except OSError as exc:
-        raise MachineError.from_os(exc, "look at an output", exc.filename or root) from exc
+        raise MachineError.from_os(exc, "read an output", exc.filename or root) from exc
     return json.dumps({path: list(state) for path, state in found.items()})
 
 
