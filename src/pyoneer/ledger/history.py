@@ -46,6 +46,7 @@ def run_state(ledger: Ledger, run_id: str | None = None) -> dict[str, Any]:
     for row in blueprints:
         row["reused"] = bool(row["reused"])
         row["matrix"] = json.loads(row["matrix"]) if row["matrix"] else None
+        row["needs"] = json.loads(row["needs"]) if row["needs"] else None
     return {
         "run": {
             "id": run.id,

@@ -86,6 +86,7 @@ class LedgerRecorder:
         rows = [{"kind": "project", "name": project.name, "pyoneer": "manager",
                  "fingerprint": None, "status": BlueprintStatus.RUNNING.value, "position": 0,
                  "started": event.at}]
+        dependencies = project.dependencies
         for position, job in enumerate(project.jobs, start=1):
             self._positions[job.name] = position
             self._jobs[job.name] = job
@@ -93,7 +94,8 @@ class LedgerRecorder:
             status = BlueprintStatus.SUCCEEDED if reused else BlueprintStatus.NOT_READY
             rows.append({"kind": "job", "name": job.name, "pyoneer": "", "status": status.value,
                          "position": position, "reused": int(reused),
-                         "matrix": _matrix_json(job.matrix), **self._records(job.name, reused)})
+                         "matrix": _matrix_json(job.matrix), "needs": json.dumps(dependencies[job.name]),
+                         **self._records(job.name, reused)})
         self.ledger.add_blueprints(event.run_id, rows)
         self.ledger.commit()
 

@@ -82,6 +82,7 @@ _DDL = (
         modules TEXT,                   -- project modules its scripts import, with their states; since 3
         inputs TEXT,                    -- its declared inputs' states as it started (JSON); since 3
         outputs TEXT,                   -- its declared outputs' states as it succeeded (JSON); since 3
+        needs TEXT,                     -- the jobs it needs in this run (JSON list); since 3
         PRIMARY KEY (run_id, kind, name, attempt))""",
     """CREATE TABLE events (
         seq INTEGER PRIMARY KEY,        -- append-only, so rowids only grow
@@ -101,12 +102,13 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: ("ALTER TABLE assignments ADD COLUMN matrix TEXT",),
     # its successes keep no parts: --resume reruns them once ("recorded before imports were tracked")
     2: tuple(f"ALTER TABLE assignments ADD COLUMN {column} TEXT"
-             for column in ("why", "reused_from", "parts", "modules", "inputs", "outputs")) + (_SUCCESS_INDEX, _TRY_INDEX),
+             for column in ("why", "reused_from", "parts", "modules", "inputs", "outputs", "needs"))
+    + (_SUCCESS_INDEX, _TRY_INDEX),
 }
 
 #: the columns of a job's row that a project's row (or a job without records) leaves empty
 _NO_RECORDS = {"fingerprint": None, "reused": 0, "started": None, "matrix": None, "why": None, "reused_from": None,
-               "parts": None, "modules": None}
+               "parts": None, "modules": None, "needs": None}
 
 _INSERT_EVENT = "INSERT INTO events (run_id, at, subject, change, detail) VALUES (?, ?, ?, ?, ?)"
 
@@ -347,9 +349,9 @@ class Ledger:
         for row in rows:
             self._statements.append((
                 "INSERT INTO assignments (run_id, kind, name, attempt, pyoneer, fingerprint, status,"
-                " reused, started, position, matrix, why, reused_from, parts, modules)"
+                " reused, started, position, matrix, why, reused_from, parts, modules, needs)"
                 " VALUES (:run_id, :kind, :name, 0, :pyoneer, :fingerprint,"
-                " :status, :reused, :started, :position, :matrix, :why, :reused_from, :parts, :modules)",
+                " :status, :reused, :started, :position, :matrix, :why, :reused_from, :parts, :modules, :needs)",
                 {"run_id": run_id, **_NO_RECORDS, **row},
             ))
 
@@ -413,7 +415,7 @@ class Ledger:
         cursor = self._db.execute(
             "SELECT a.kind, a.name, a.attempt, a.pyoneer, p.status AS pyoneer_status, a.fingerprint,"
             " a.status, a.reused, a.started, a.ended, a.exit_code, a.reason, a.log,"
-            " COALESCE(p.host, r.host) AS host, a.matrix, a.why, a.reused_from"
+            " COALESCE(p.host, r.host) AS host, a.matrix, a.why, a.reused_from, a.needs"
             " FROM assignments a JOIN runs r ON r.id = a.run_id"
             " LEFT JOIN pyoneers p ON p.run_id = a.run_id AND p.id = a.pyoneer"
             " WHERE a.run_id = ?"
