@@ -335,6 +335,56 @@ def init(directory: Path) -> int:
     return 0
 
 
+@cli.command()
+@click.argument("path", type=_PATH, default=".")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="The port to listen on (default: 7865, or the next free one; 0: any free port).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The address to listen on. Another than loopback lets others reach it, with the token.")
+@click.option("--no-browser", is_flag=True, help="Print the address, but do not open a browser.")
+def ui(path: Path, port: int | None, host: str, no_browser: bool) -> int:
+    """Watch the project's runs in a browser: graph, timeline, state, logs (read-only, live)."""
+    import importlib.util
+
+    from pyoneer.ledger.store import Ledger
+
+    if any(importlib.util.find_spec(name) is None for name in ("starlette", "uvicorn")):
+        raise UsageError("pyoneer ui needs the web view's extra: pip install 'pyoneer[ui]'")
+    root = _root_of(path)
+    Ledger.open(root, readonly=True).close()  # no ledger, or not one of ours: say so before serving
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"warning: listening on {host}: anyone who can reach it and holds the token can read "
+                   "this project's logs", err=True)
+    from pyoneer.web.server import serve
+
+    try:
+        serve(root, host, port, open_browser=not no_browser, say=lambda text: click.echo(text, err=True))
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port if port is not None else 'a port from 7865'}: "
+                         f"{exc.strerror or exc}\n  hint: try another --port") from None
+    return 0
+
+
+@cli.command()
+@click.argument("path", type=_PATH, default=".")
+@_RUN_OPTION
+@click.option("--output", "-o", type=_PATH, default=None, metavar="FILE",
+              help="Where to write it (default: pyoneer-report-<run id>.html here).")
+def report(path: Path, run_id: str | None, output: Path | None) -> int:
+    """Write one run (default: the latest) as a single HTML file that opens offline."""
+    from pyoneer.ledger import history
+    from pyoneer.web.report import report as make_report
+    from pyoneer.web.report import write_report
+
+    root = _root_of(path)
+    with contextlib.closing(history.ledger_of(root)) as ledger:
+        chosen, text = make_report(ledger, root, run_id)
+    target = output or Path(f"pyoneer-report-{chosen}.html")
+    write_report(target, text)
+    click.echo(f"wrote {target} (run {chosen})")
+    return 0
+
+
 def _can_write(stream: object) -> bool:
     try:
         stream.flush()

@@ -169,6 +169,8 @@ class Ledger:
         #: the schema of the file (older only when it was opened without ``upgrade``)
         self.schema = schema
         self._db = connection
+        # the columns an older file lacks read as NULL (a ledger opened as it is)
+        self._columns = {row[1] for row in connection.execute("PRAGMA table_info(assignments)")}
         # statements to run first at commit, in order (rows that later updates rely on)
         self._statements: list[tuple[str, tuple[Any, ...] | dict[str, Any]]] = []
         # the latest state of each pyoneer and blueprint changed since the last commit:
@@ -180,11 +182,14 @@ class Ledger:
     # Opening -----------------------------------------------------------------------
 
     @classmethod
-    def open(cls, root: Path, create: bool = True, upgrade: bool = True) -> Ledger:
+    def open(cls, root: Path, create: bool = True, upgrade: bool = True, readonly: bool = False) -> Ledger:
         """The ledger of the project at ``root``; made if missing and ``create`` is true.
 
         An older ledger is upgraded in place (a copy of it kept beside it); without
-        ``upgrade`` it is only read, as it is (``--dry-run`` writes nothing)."""
+        ``upgrade`` it is only read, as it is (``--dry-run`` writes nothing). A
+        ``readonly`` connection cannot write at all (the web view), whatever its schema."""
+        if readonly:
+            create, upgrade = False, False
         path = ledger_path(root)
         if not path.exists():
             if not create:
@@ -195,7 +200,7 @@ class Ledger:
             with _machine(path, "create the ledger"):
                 return cls._create(path)
         with _machine(path, "open the ledger"):
-            return cls._existing(path, upgrade)
+            return cls._existing(path, upgrade, readonly)
 
     @classmethod
     def _create(cls, path: Path) -> Ledger:
@@ -225,8 +230,11 @@ class Ledger:
         return cls._existing(path)
 
     @classmethod
-    def _existing(cls, path: Path, upgrade: bool = True) -> Ledger:
-        db = sqlite3.connect(path, timeout=10, check_same_thread=False)
+    def _existing(cls, path: Path, upgrade: bool = True, readonly: bool = False) -> Ledger:
+        if readonly:  # SQLite itself refuses every write on this connection
+            db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10, check_same_thread=False)
+        else:
+            db = sqlite3.connect(path, timeout=10, check_same_thread=False)
         try:
             _configure(db)
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
@@ -387,6 +395,11 @@ class Ledger:
 
     # Reading -----------------------------------------------------------------------
 
+    def data_version(self) -> int:
+        """A number that changes whenever another connection commits (SQLite's own, cheap:
+        what a reader polls to see that a run moved on)."""
+        return self._db.execute("PRAGMA data_version").fetchone()[0]
+
     def runs(self) -> list[RunRow]:
         """Every run, oldest first."""
         rows = self._db.execute(
@@ -415,8 +428,10 @@ class Ledger:
         cursor = self._db.execute(
             "SELECT a.kind, a.name, a.attempt, a.pyoneer, p.status AS pyoneer_status, a.fingerprint,"
             " a.status, a.reused, a.started, a.ended, a.exit_code, a.reason, a.log,"
-            " COALESCE(p.host, r.host) AS host, a.matrix, a.why, a.reused_from, a.needs"
-            " FROM assignments a JOIN runs r ON r.id = a.run_id"
+            " COALESCE(p.host, r.host) AS host, "
+            + ", ".join(f"a.{name}" if name in self._columns else f"NULL AS {name}"
+                        for name in ("matrix", "why", "reused_from", "needs"))
+            + " FROM assignments a JOIN runs r ON r.id = a.run_id"
             " LEFT JOIN pyoneers p ON p.run_id = a.run_id AND p.id = a.pyoneer"
             " WHERE a.run_id = ?"
             # the project, then each job followed by its task attempts
