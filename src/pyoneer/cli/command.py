@@ -344,19 +344,19 @@ def init(directory: Path) -> int:
 @click.option("--no-browser", is_flag=True, help="Print the address, but do not open a browser.")
 def ui(path: Path, port: int | None, host: str, no_browser: bool) -> int:
     """Watch the project's runs in a browser: graph, timeline, state, logs (read-only, live)."""
-    import importlib.util
-
     from pyoneer.ledger.store import Ledger
 
-    if any(importlib.util.find_spec(name) is None for name in ("starlette", "uvicorn")):
-        raise UsageError("pyoneer ui needs the web view's extra: pip install 'pyoneer[ui]'")
+    try:
+        from pyoneer.web.server import serve
+    except ImportError as exc:
+        if (exc.name or "").partition(".")[0] not in ("starlette", "uvicorn", "anyio"):
+            raise
+        raise UsageError("pyoneer ui needs the web view's extra: pip install 'pyoneer[ui]'") from None
     root = _root_of(path)
     Ledger.open(root, readonly=True).close()  # no ledger, or not one of ours: say so before serving
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"warning: listening on {host}: anyone who can reach it and holds the token can read "
                    "this project's logs", err=True)
-    from pyoneer.web.server import serve
-
     try:
         serve(root, host, port, open_browser=not no_browser, say=lambda text: click.echo(text, err=True))
     except OSError as exc:

@@ -15,6 +15,7 @@ The ledger is opened read-only (``mode=ro``): the view never writes it.
 from __future__ import annotations
 
 import secrets
+import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from http.cookies import SimpleCookie
@@ -308,10 +309,21 @@ def serve(root: Path, host: str, port: int | None, open_browser: bool, say: Call
     app = make_app(root, token, hosts)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=1)
     server = uvicorn.Server(config)
+    # Ctrl-C and SIGTERM are how a server is stopped: uvicorn shuts down (streams ended,
+    # connections closed), then hands each signal back to these handlers, which only ask
+    # it to stop (so one that comes before uvicorn listens for it stops it too)
+    stop = lambda *_: setattr(server, "should_exit", True)  # noqa: E731
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
     say(f"Pyoneer's view of {root}: {url}\n(Ctrl-C stops it)")
     if open_browser:
         threading.Timer(0.3, webbrowser.open, [url]).start()
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        sock.close()
+    say("stopped")
 
 
 def _bind(socket: Any, host: str, port: int | None) -> Any:

@@ -195,9 +195,11 @@
       const title = svg("title");
       title.textContent = `${bar.job}/${bar.task} attempt ${bar.attempt}: ${bar.state}${bar.reason ? " (" + bar.reason + ")" : ""}, ${span(bar.start, bar.end)}`;
       link.append(title, svg("rect", { x: x, y: row * ROW + 4, width: w, height: ROW - 8, rx: 3, style: `fill: var(--${bar.state}); opacity: .85` }));
-      if (w > 60) {
+      if (w > 40) {  // the job (and task) on the bar, as much as fits
         const text = svg("text", { x: x + 4, y: row * ROW + 15, style: "fill: var(--bg); font-size: 11px" });
-        text.textContent = (ICONS[bar.state] || "") + " " + bar.task + (bar.attempt > 1 ? " #" + bar.attempt : "");
+        const words = (ICONS[bar.state] || "") + " " + bar.job + "/" + bar.task + (bar.attempt > 1 ? " #" + bar.attempt : "");
+        const fits = Math.floor((w - 8) / 6.5);
+        text.textContent = words.length > fits ? words.slice(0, Math.max(1, fits - 1)) + "…" : words;
         link.append(text);
       }
       picture.append(link);
