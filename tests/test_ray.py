@@ -1319,6 +1319,7 @@ def test_a_job_on_a_removed_node_is_reassigned_and_succeeds(cluster: RayCluster,
         """,
         {"long.py": """
             import os, time, where
+            print("attempt", os.environ["PYONEER_ATTEMPT"], "starts", flush=True)
             first_mark = os.path.join(os.environ["INFO"], "first.json")
             if not os.path.exists(first_mark):
                 where.record(first_mark)
@@ -1363,6 +1364,14 @@ def test_a_job_on_a_removed_node_is_reassigned_and_succeeds(cluster: RayCluster,
         assert any((detail or "").startswith("while running long: ") for _, detail in lost), lost
         assert "lost" in output
         assert _events(root, "long/long", "running") == 2  # the attempt on the lost node, and the new one
+        # every attempt keeps its row: the lost one, cancelled and saying why, before the retry
+        attempts = sorted((row for row in state["blueprints"] if row["name"] == "long/long"), key=lambda row: row["attempt"])
+        assert [(row["attempt"], row["status"]) for row in attempts] == [(1, "cancelled"), (2, "succeeded")]
+        assert attempts[0]["reason"].startswith("worker lost (") and attempts[0]["pyoneer"] in statuses
+        assert statuses[attempts[0]["pyoneer"]] == "lost"
+        logs = {path.name: path.read_text() for path in (root / ".pyoneer" / "runs").glob("*/long/long.*.log")}
+        assert logs == {"long.1.log": "attempt 1 starts\n", "long.2.log": "attempt 2 starts\n"}  # and its log
+        assert "worker lost (" in output  # the summary says so too
     finally:
         out.close()
         if process.poll() is None:

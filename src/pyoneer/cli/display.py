@@ -12,7 +12,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Protocol, TextIO
 
-from pyoneer.cli.summary import HEADERS, failures, summary_rows, verdict
+from pyoneer.cli.summary import HEADERS, failures, losses, summary_rows, verdict
 from pyoneer.pyoneers.events import Event, Interrupted, JobChanged, RunStarted, TaskEnded
 from pyoneer.status import BlueprintStatus
 
@@ -121,6 +121,9 @@ def plain_line(event: Event, decided: Mapping[str, str] | None = None) -> str:
         if decided and (event.reused or running) and decided.get(event.job):
             why = f": {decided[event.job]}"
         return f"{event.job} {word}{by}{why}"
+    if isinstance(event, TaskEnded) and event.attempt.lost:
+        attempt = event.attempt
+        return f"{attempt.job}/{attempt.task} attempt {attempt.number} cut short: {attempt.reason}"
     if isinstance(event, TaskEnded) and not event.attempt.ok and not event.attempt.cancelled:
         attempt = event.attempt
         more = " - retrying" if attempt.number <= event.retries else ""
@@ -145,6 +148,7 @@ def plain_summary(result: RunResult) -> list[str]:
             lines.append(f"{text}  {reason}".rstrip() if why else text)
     if hidden:
         lines.append(f"{hidden} more jobs, all succeeded: see pyoneer status")
+    lines += [f"lost: {loss}" for loss in losses(result)]
     for failure in failures(result):
         lines.append(f"{failure.job} {failure.headline}")
         if failure.log is not None:

@@ -102,6 +102,18 @@ def group_status(ends: list[tuple[BlueprintStatus, bool]]) -> str:
     return ", ".join(words)
 
 
+def losses(result: RunResult) -> list[str]:
+    """Each attempt cut short by the loss of its worker (a node gone), in words."""
+    return [
+        f"{attempt.job}/{attempt.task} attempt {attempt.number}: {attempt.reason}; tried again on another worker"
+        if job.status is not BlueprintStatus.FAILED or attempt is not job.attempts[-1]
+        else f"{attempt.job}/{attempt.task} attempt {attempt.number}: {attempt.reason}"
+        for job in result.jobs
+        for attempt in job.attempts
+        if attempt.lost
+    ]
+
+
 def failures(result: RunResult) -> list[Failure]:
     """Each failed job: its failed attempt and the last lines of that attempt's log."""
     found = []

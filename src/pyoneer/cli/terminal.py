@@ -27,6 +27,7 @@ from pyoneer.cli.summary import (
     SUMMARY_ROWS,
     failures,
     group_status,
+    losses,
     seconds,
     summary_rows,
     verdict,
@@ -177,6 +178,8 @@ def print_summary(result: RunResult, out: Console) -> None:
         out.print(table)
     else:
         out.print(f"run {result.run_id}", highlight=False)
+    for loss in losses(result):
+        out.print(f"[magenta]lost[/]: {escape(loss)}", highlight=False)
     for failure in failures(result):
         out.print(f"[bold red]{escape(failure.job)}[/] {escape(failure.headline)}", highlight=False)
         if failure.log is None:

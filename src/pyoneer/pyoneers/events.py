@@ -42,6 +42,8 @@ class Attempt:
     cancelled: bool = False
     #: the project's modules a warm task imported, as it listed them (paths under the root)
     imports: tuple[str, ...] = ()
+    #: why its worker was lost while it ran (the attempt then counts as cancelled)
+    lost: str = ""
 
     @property
     def ok(self) -> bool:
@@ -51,6 +53,8 @@ class Attempt:
     @property
     def reason(self) -> str:
         """Why the attempt failed, in words (``""`` when it did not)."""
+        if self.lost:
+            return f"worker lost ({self.lost})"
         if self.cancelled:
             return "cancelled"
         if self.timed_out_after is not None:

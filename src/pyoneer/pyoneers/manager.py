@@ -28,6 +28,7 @@ from pyoneer.pyoneers.events import (
     RunEnded,
     RunStarted,
     TaskEnded,
+    TaskStarted,
     WorkerLost,
 )
 from pyoneer.pyoneers.plan import Change, Plan
@@ -266,7 +267,7 @@ class Manager(Pyoneer):
                 return
             self._tally.holders[name] = worker.name
             self._publish([plan.start(name)], worker.name)
-            worker.assign(job, grant)
+            worker.assign(job, grant, earlier=self._tally.earlier(name))
             self._tell(worker)
             worker.run()
             self._tell(worker)
@@ -294,7 +295,9 @@ class Manager(Pyoneer):
             self._notify(event)
             self._wind_down()
             return
-        if isinstance(event, TaskEnded):
+        if isinstance(event, TaskStarted):
+            self._tally.began(event.attempt)
+        elif isinstance(event, TaskEnded):
             self._tally.attempted(event.attempt)
         self._notify(event)
         if isinstance(event, JobEnded):
@@ -326,6 +329,8 @@ class Manager(Pyoneer):
         worker = self._pool.remove(event.worker)
         self._tell(worker)
         self._slots.give_back(event.job)
+        for attempt in self._tally.cut_short(event.job, f"{event.worker}: {event.reason}", time.time()):
+            self._notify(TaskEnded(worker=event.worker, attempt=attempt, retries=0))
         lost = self._tally.lost(event.job)
         if self._interrupted:
             self._publish(self._plan.finish(event.job, BlueprintStatus.CANCELLED))

@@ -7,6 +7,7 @@ the run's ``JobResult`` records are made from it when the run ends.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from pyoneer.pyoneers.events import Attempt
 from pyoneer.pyoneers.results import JobResult
@@ -18,14 +19,37 @@ class Tally:
 
     def __init__(self, jobs: Iterable[str]) -> None:
         self.attempts: dict[str, list[Attempt]] = {name: [] for name in jobs}
+        #: the attempts started and not yet ended, by job, then task
+        self.running: dict[str, dict[str, Attempt]] = {}
+        #: the highest attempt number started of each task, by job
+        self.numbered: dict[str, dict[str, int]] = {}
         self.holders: dict[str, str] = {}
         self.losses: dict[str, int] = {}
         #: why a job failed when no attempt says (no node can host it, workers lost)
         self.reasons: dict[str, str] = {}
 
+    def began(self, attempt: Attempt) -> None:
+        """An attempt of one of the job's tasks started."""
+        self.running.setdefault(attempt.job, {})[attempt.task] = attempt
+        numbers = self.numbered.setdefault(attempt.job, {})
+        numbers[attempt.task] = max(numbers.get(attempt.task, 0), attempt.number)
+
     def attempted(self, attempt: Attempt) -> None:
         """An attempt of one of the job's tasks ended."""
         self.attempts[attempt.job].append(attempt)
+        self.running.get(attempt.job, {}).pop(attempt.task, None)
+
+    def cut_short(self, job: str, why: str, at: float) -> list[Attempt]:
+        """The worker running ``job`` was lost: its running attempts end, cancelled, saying why."""
+        ended = [replace(attempt, ended=at, cancelled=True, lost=why)
+                 for attempt in self.running.pop(job, {}).values()]
+        self.attempts[job].extend(ended)
+        return ended
+
+    def earlier(self, job: str) -> dict[str, int]:
+        """How many attempts of each of ``job``'s tasks were made already (by lost workers):
+        the next is numbered after them, so that every attempt keeps its row and its log."""
+        return dict(self.numbered.get(job, {}))
 
     def lost(self, job: str) -> int:
         """The worker running ``job`` was lost: how many times that has happened to it."""

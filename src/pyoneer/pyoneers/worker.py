@@ -14,6 +14,7 @@ import os
 import threading
 import time
 from abc import abstractmethod
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -52,6 +53,7 @@ class BaseWorker(Pyoneer):
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._grant: Grant | None = None
+        self._earlier: dict[str, int] = {}
 
     def get_status(self) -> PyoneerStatus:
         """What this worker is doing."""
@@ -65,13 +67,16 @@ class BaseWorker(Pyoneer):
         """Become idle, ready to be handed a job."""
         self._become(PyoneerStatus.IDLE)
 
-    def assign(self, blueprint: Job, grant: Grant | None = None) -> None:
+    def assign(self, blueprint: Job, grant: Grant | None = None, earlier: Mapping[str, int] | None = None) -> None:
         """Take ``blueprint``, a job; raises ``AssignmentError`` if it holds one.
 
         ``grant`` is what of the machine the job holds while it runs (its GPU devices).
+        ``earlier``: how many attempts of each task (by name) workers lost with this job
+        made; this worker numbers its own after them.
         """
         self._take(blueprint, BlueprintStatus.READY)
         self._grant = grant
+        self._earlier = dict(earlier or {})
 
     def unassign(self) -> Job:
         """Let go of the ended job and go back to idle."""
@@ -198,7 +203,8 @@ class Worker(BaseWorker):
 
     def _run_tasks(self, job: Job) -> BlueprintStatus:
         for task, name in zip(job.tasks, job.task_names):
-            for number in range(1, task.retries + 2):
+            first = self._earlier.get(name, 0) + 1  # after the attempts of workers lost with it
+            for number in range(first, first + task.retries + 1):
                 if self._stopping:
                     return BlueprintStatus.CANCELLED
                 attempt = self._attempt(job, task, name, number)

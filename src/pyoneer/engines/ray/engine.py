@@ -286,7 +286,9 @@ class RayWorker(BaseWorker):
         with self._guard:
             if self._stopping:  # stopped while Ray was placing the actor
                 return BlueprintStatus.CANCELLED
-            done = self._actor.run_job.remote(self._context.project, job.name, self._engine.inputs_for(job.name))
+            done = self._actor.run_job.remote(
+                self._context.project, job.name, self._engine.inputs_for(job.name), self._earlier
+            )
         cursor, offsets = 0, {}
         while True:
             finished, _ = self._ray.wait([done], timeout=POLL)

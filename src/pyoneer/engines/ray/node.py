@@ -46,8 +46,12 @@ class NodeWorker:
         """The host and process this worker lives in."""
         return socket.gethostname(), os.getpid()
 
-    def run_job(self, project: Project, job_name: str, inputs: Files) -> tuple[str, Files]:
-        """Run ``job_name`` in a directory of its own; its status and its declared outputs."""
+    def run_job(
+        self, project: Project, job_name: str, inputs: Files, earlier: dict[str, int] | None = None
+    ) -> tuple[str, Files]:
+        """Run ``job_name`` in a directory of its own; its status and its declared outputs.
+
+        ``earlier``: the attempts of its tasks that workers lost with it made (numbered after)."""
         with self._lock:
             # a new job: the manager's side follows it from a cursor and offsets of 0,
             # from the moment this call begins (copying the project may take a while)
@@ -63,7 +67,7 @@ class NodeWorker:
             self._watchdog = self._watchdog or Watchdog()
             self._worker = worker = Worker(self.name, RunContext(self.run_id, here), self._report, self._watchdog)
         worker.start()
-        worker.assign(job)
+        worker.assign(job, earlier=earlier)
         worker.run()
         self._ended.wait()
         status = worker.get_blueprint_status()
