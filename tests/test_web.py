@@ -510,4 +510,10 @@ def test_a_project_of_2000_jobs_opens_and_degrades_gracefully(tmp_path: Path, br
         page = opened(browser, server, f"/runs/{runs_of(plain)[0]['id']}")
         assert page.locator('#graph [data-mode="layers"] button').count() == 1
         assert "2000 nodes" in page.locator('#graph [data-mode="layers"] button').inner_text()
+        assert page.locator("#state tr.project, #state tr.job").count() == 400  # the first rows; the rest on a click
+        page.click("#more-rows")
+        assert page.locator("#state tr.job").count() == 2000
+        page.goto(f"{server.base}/runs/{runs_of(plain)[0]['id']}#job=j1999")
+        page.wait_for_function("window.pyoneerDrawn === true")
+        assert page.locator("#state tr.hl").inner_text().split("\t")[3].strip() == "j1999"
         shot(page, tmp_path, "run-2000")

@@ -9,6 +9,7 @@
   const live = document.getElementById("live");
   const report = config.mode === "report";
   const opened = new Set(); // matrix nodes (or layers) whose members are listed
+  const ROWS = 400; // the state table's rows drawn at first; the rest on a click
 
   const ICONS = {
     succeeded: "✓", reused: "↺", failed: "✗", running: "●", ready: "○", not_ready: "·",
@@ -219,7 +220,7 @@
     table.append(el("tr", {}, ...heads.map((name) => el("th", { class: ["attempt", "exit"].includes(name) ? "num" : null, text: name }))));
     const groups = {};
     for (const row of rows) if (row.kind === "job" && row.matrix) (groups[row.name.split("[")[0]] = groups[row.name.split("[")[0]] || []).push(row);
-    let hiding = false, member = false;
+    let hiding = false, member = false, shown = 0, left = 0;
     for (const row of rows) {
       if (row.kind === "job" && row.matrix) {
         const group = row.name.split("[")[0];
@@ -234,6 +235,8 @@
       }
       if (row.kind !== "task") { member = !!row.matrix; hiding = hiding && member; }
       if (hiding) continue;
+      if (shown >= ROWS && !opened.has("all rows")) { left += 1; continue; }  // a big run: the rest on demand
+      shown += 1;
       const word = row.reused ? "reused" : row.status;
       const name = row.kind === "task" ? el("a", { href: logLink(row), text: row.name }) : el("span", { text: row.name });
       const tr = el("tr", { class: row.kind + (member && row.kind === "job" ? " member" : ""), id: row.kind === "job" ? "job-" + row.name : null },
@@ -244,7 +247,9 @@
         el("td", { text: row.host || "" }), why ? el("td", { class: "why", text: row.kind === "job" ? row.why || "" : "" }) : null);
       table.append(tr);
     }
-    return table;
+    if (!left) return table;
+    const more = el("button", { id: "more-rows", onclick: () => { opened.add("all rows"); draw(); } }, "show the other " + left + " rows");
+    return el("div", {}, table, el("p", {}, more));
   }
 
   function drawTails() {
@@ -263,6 +268,7 @@
     if (name !== group && !opened.has(group)) { opened.add(group); drawRun(); return; }
     const row = document.getElementById("job-" + name);
     if (row) { row.classList.add("hl"); row.scrollIntoView({ block: "center" }); }
+    else if (!opened.has("all rows") && document.getElementById("more-rows")) { opened.add("all rows"); drawRun(); }
   }
 
   // A log -------------------------------------------------------------------------
