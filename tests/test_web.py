@@ -517,3 +517,19 @@ def test_a_project_of_2000_jobs_opens_and_degrades_gracefully(tmp_path: Path, br
         page.wait_for_function("window.pyoneerDrawn === true")
         assert page.locator("#state tr.hl").inner_text().split("\t")[3].strip() == "j1999"
         shot(page, tmp_path, "run-2000")
+
+
+def test_an_older_ledger_is_shown_as_it_is_and_left_as_it_was(tmp_path: Path, browser: Browser) -> None:
+    """The schema-2 fixture (a run and a --resume of examples/wordcount, Pyoneer 807031c)."""
+    root = tmp_path / "wordcount"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "examples" / "wordcount", root)
+    shutil.copytree(Path(__file__).resolve().parent / "fixtures" / "wordcount-schema-2", root / ".pyoneer")
+    ledger = root / ".pyoneer" / "ledger.db"
+    before = ledger.read_bytes()
+    with ui(root) as server:
+        runs = api(server, "/api/runs")["runs"]
+        assert [run["jobs"] for run in runs] == [{"reused": 3}, {"succeeded": 3}]
+        page = opened(browser, server, f"/runs/{runs[1]['id']}")
+        assert page.locator("#graph [data-node]").count() == 3  # no needs were recorded then: no edges
+        assert "top words:" in api(server, f"/api/runs/{runs[1]['id']}/logs/merge/merge/1")["log"]["text"]
+    assert ledger.read_bytes() == before and not list(ledger.parent.glob("*.backup"))
