@@ -618,6 +618,42 @@ def test_call_stack_of_the_script(batch) -> None:
     assert_same(fresh, warm)
 
 
+RECURSION_CASE = case(
+    "recursion_depth",
+    """
+    import sys, threading
+
+    def deepest(depth=1):
+        try:
+            return deepest(depth + 1)
+        except RecursionError:
+            return depth
+
+    # a script that recurses to just below the limit (as real ones do: "max before
+    # RecursionError") must pass warm as it does fresh
+    def near_the_limit(n):
+        return 0 if n == 0 else 1 + near_the_limit(n - 1)
+
+    seen = {"limit": sys.getrecursionlimit(), "deepest": deepest(), "near": near_the_limit(995)}
+    sys.setrecursionlimit(2000)
+    seen.update(raised_limit=sys.getrecursionlimit(), deepest_raised=deepest())
+    sys.setrecursionlimit(1000)
+    in_thread = {}
+    worker = threading.Thread(target=lambda: in_thread.update(deepest=deepest()))
+    worker.start()
+    worker.join()
+    seen.update(thread=in_thread["deepest"], again=deepest())
+    save(seen)
+    """,
+)
+
+
+def test_a_script_recurses_as_deep_as_under_python_script_py(batch) -> None:
+    fresh, warm = batch(RECURSION_CASE)
+    assert fresh.datum()["limit"] == 1000 and fresh.datum()["near"] == 995
+    assert_same(fresh, warm)
+
+
 ORIG_ARGV_CASE = case("orig_argv", "import sys\nsave({'orig_argv': sys.orig_argv})\n", args=["one", "two words"])
 
 

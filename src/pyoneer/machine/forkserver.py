@@ -81,6 +81,47 @@ _c_exit.argtypes = [ctypes.c_int]
 _C_STDIO_UNBUFFERED = bool(os.environ.get("PYTHONUNBUFFERED"))
 
 
+def _find_recursion_counter() -> tuple[ctypes.Array, int] | None:
+    """Where this thread's state counts the Python calls left before ``RecursionError``.
+
+    CPython keeps, side by side in its ``PyThreadState``, the calls a thread may still
+    make and its recursion limit (``recursion_remaining`` and ``recursion_limit`` in 3.11,
+    ``py_recursion_*`` later). They are found by looking, not by version: the pair whose
+    limit is ``sys.getrecursionlimit()`` and whose count is one lower in a nested call.
+    Returns the struct's first ints and the count's index among them, or None where that
+    cannot be told for sure (then warm scripts start a few frames deeper than fresh ones).
+    """
+    try:
+        state = ctypes.pythonapi.PyThreadState_Get
+        state.restype = ctypes.c_void_p
+        ints = (ctypes.c_int * 64).from_address(state())
+        limit = sys.getrecursionlimit()
+        nested = _read_ints(ints)  # read in a frame one deeper than this one
+        found = []
+        for index in range(63):
+            # each read right here, in this frame: list(ints) or a comprehension counts a call
+            if nested[index + 1] == limit and 0 < nested[index] < limit and ints[index] == nested[index] + 1:
+                found.append(index)
+        return (ints, found[0]) if len(found) == 1 else None
+    except Exception:  # noqa: BLE001 - not CPython as we know it: leave the depth alone
+        return None
+
+
+def _read_ints(ints: ctypes.Array) -> list[int]:
+    values = []
+    for index in range(len(ints)):
+        values.append(ints[index])
+    return values
+
+
+#: the count of calls left (see above) and, read in this module's own frame, which stands
+#: where a fresh script's frame does, how deep a script starts under ``python script.py``
+_RECURSION = _find_recursion_counter()
+_FRESH_DEPTH = _RECURSION[0][_RECURSION[1] + 1] - _RECURSION[0][_RECURSION[1]] if _RECURSION else 0
+#: a script's stand-in, run as the script is, to measure what exec() adds to the depth
+_PROBE = compile("seen['depth'] = ints[index + 1] - ints[index]", "<pyoneer depth probe>", "exec")
+
+
 def _unraisable_hook_args_type() -> type:
     """The type ``sys.unraisablehook`` insists on; Python exposes it only to the hook."""
     seen = []
@@ -395,6 +436,15 @@ def _run(script: str) -> tuple[int, bool]:
             if b"\0" in source:
                 raise _null_byte_error(source, script)
             code = compile(source, script, "exec")
+            if _RECURSION is not None:  # start the script as deep as a fresh one starts (inline: a call would count)
+                ints, index = _RECURSION
+                seen: dict[str, int] = {}
+                here = ints[index + 1] - ints[index]
+                exec(_PROBE, {"seen": seen, "ints": ints, "index": index})  # noqa: S102
+                # the server's frames below this one are not counted from now on; nothing
+                # returns to them but this process's exit (sys.getrecursionlimit() unchanged)
+                ints[index] = ints[index + 1] - (_FRESH_DEPTH - (seen["depth"] - here))
+                del ints, index, seen, here
             exec(code, sys.modules["__main__"].__dict__)  # noqa: S102 - running the user's script is the point
         except SystemExit:
             raise

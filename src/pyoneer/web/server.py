@@ -18,7 +18,7 @@ import secrets
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
-from http.cookies import SimpleCookie
+from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -93,8 +93,7 @@ class _Guard:
             response.set_cookie(COOKIE, self.token, httponly=True, samesite="strict", path="/")
             await response(scope, receive, send)
             return
-        cookie = SimpleCookie(headers.get("cookie", ""))
-        if COOKIE not in cookie or not secrets.compare_digest(cookie[COOKIE].value, self.token):
+        if not secrets.compare_digest(_cookie(headers.get("cookie", "")), self.token):
             await _refused(403, "no token: open the address pyoneer ui printed (it ends in ?token=...)")(scope, receive, send)
             return
         await self.app(scope, receive, send)
@@ -105,6 +104,15 @@ class _Guard:
         if headers.get("host", "").lower() not in self.hosts:
             return _refused(421, "this server does not answer for that host name")
         return None
+
+
+def _cookie(header: str) -> str:
+    """The token a ``Cookie`` header carries ("" if none, or if the header is malformed)."""
+    try:
+        cookies = SimpleCookie(header)
+    except CookieError:
+        return ""
+    return cookies[COOKIE].value if COOKIE in cookies else ""
 
 
 def _refused(code: int, words: str, headers: dict[str, str] | None = None) -> Response:
@@ -135,7 +143,7 @@ class _View:
         return _html(data, {"api": "/api/runs", "live": "/api/live"}, f"Pyoneer: {data['project']} runs")
 
     async def runs_json(self, request: Request) -> Response:
-        return JSONResponse(await self._data(runs_page))
+        return _json(await self._data(runs_page))
 
     async def run(self, request: Request) -> Response:
         run_id = request.path_params["run"]
@@ -146,7 +154,7 @@ class _View:
 
     async def run_json(self, request: Request) -> Response:
         run_id = request.path_params["run"]
-        return JSONResponse(await self._data(lambda ledger: run_page(ledger, run_id)))
+        return _json(await self._data(lambda ledger: run_page(ledger, run_id)))
 
     async def log(self, request: Request) -> Response:
         data = await self._log_data(request)
@@ -155,7 +163,7 @@ class _View:
         return _html(data, config, f"Pyoneer: {data['log']['job']}/{data['log']['task']} attempt {data['log']['attempt']}")
 
     async def log_json(self, request: Request) -> Response:
-        return JSONResponse(await self._log_data(request))
+        return _json(await self._log_data(request))
 
     async def _log_data(self, request: Request) -> dict[str, Any]:
         run, job, task, attempt = _attempt_of(request)
@@ -271,6 +279,10 @@ def _size(path: Path) -> int:
 def _html(data: dict[str, Any], config: dict[str, Any], title: str) -> HTMLResponse:
     config = {"mode": "server", "home": "/", "base": "", **config}
     return HTMLResponse(page(data, config, title), headers=_NO_STORE)
+
+
+def _json(data: dict[str, Any]) -> JSONResponse:
+    return JSONResponse(data, headers=_NO_STORE)
 
 
 def _events(stream: AsyncIterator[str]) -> StreamingResponse:
