@@ -1,8 +1,15 @@
 """The Pyoneer benchmark: Pyoneer against hand-written baselines, in one invocation.
 
-    python bench/bench.py                  # everything, 5 repeats (A-D), 3 (E)
+    python bench/bench.py                  # everything, 5 repeats (A-D), 3 (E), in a clean venv
     python bench/bench.py --quick          # 1 repeat, smaller E, no peers: a smoke test
-    python bench/bench.py --only A,E --repeat 3 --json results.json
+    python bench/bench.py --only A,D --repeat 3 --peers   # with Ray, Dask, Luigi installed beside it
+    python bench/bench.py --python .venv/bin/python       # this interpreter as it is (its site too)
+
+It measures in a clean virtual environment that it makes itself (with only Pyoneer, and
+the peers when asked, installed: ``pip install`` from the package index), so that a slow
+site (a ``.pth`` file that imports a package at every start) does not decide the figures.
+It prints ``python -c pass`` and refuses to print ratios when that start-up exceeds
+25 ms, saying why; ``--python PATH`` measures with PATH as it is, as before.
 
 Workloads (see bench/README.md):
 
@@ -59,6 +66,10 @@ E_SAMPLE_JOBS = 10_000  # a size below this runs several times per repeat, its b
 E_FLAT_LIMIT = 1.5  # per-job time at 10,000 / at 1,000 at most this to call it flat
 
 MODE_BASELINE = "baseline"
+#: a start-up of plain ``python -c pass`` above this is the site speaking, not Python
+STARTUP_LIMIT_MS = 25.0
+#: the peers as pip installs them (``--peers``)
+PEER_PACKAGES = ["ray[default]", "dask[distributed]", "luigi"]
 
 
 def log(message: str) -> None:
@@ -296,10 +307,22 @@ class Row:
     tasks: int = 0
     note: str = ""
     status: str = "ok"  # ok | n/a | skipped | error
+    #: CPU seconds (user + system) of every process of each sample, from getrusage(RUSAGE_CHILDREN)
+    cpu: list[float] = field(default_factory=list)
 
     @property
     def median(self) -> float | None:
         return statistics.median(self.times) if self.times else None
+
+    @property
+    def cpu_per_task_ms(self) -> float | None:
+        return statistics.median(self.cpu) / self.tasks * 1000 if self.cpu and self.tasks else None
+
+
+def children_cpu() -> float:
+    """CPU seconds used so far by this process's ended children and everything they reaped."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def fmt(value: float | None, digits: int = 3) -> str:
@@ -324,11 +347,13 @@ def run_a_to_d(workloads: list[str], repeat: int, command: list[str], modes: lis
                 try:
                     write_project(directory, f"bench-{workload.lower()}", spec, bool(fresh), with_toml=fresh is not None)
                     gc.collect()
+                    cpu = children_cpu()
                     if fresh is None:
                         elapsed = run_baseline(directory, spec)
                     else:
                         elapsed = run_pyoneer(command, directory, workload, fresh)
                     row.times.append(elapsed)
+                    row.cpu.append(children_cpu() - cpu)
                     log(f"  {workload} {rep + 1}/{repeat} {label:<16} {elapsed:8.3f} s")
                 except NotApplicable as exc:
                     row.status, row.note = "n/a", str(exc)
@@ -733,7 +758,8 @@ def report(machine: dict, settings: dict, rows: list[Row], e: dict | None, elaps
     out += [
         f"machine   {machine['cpu']}, {machine['cores']} cores ({machine['usable_cores']} usable), {machine['memory']}, {machine['os']}",
         f"python    {machine['python']} ({machine['python_executable']}); start-up 'python -c pass' "
-        f"{machine['python_startup_ms']:.0f} ms, with -S {machine['python_startup_no_site_ms']:.0f} ms",
+        f"{machine['python_startup_ms']:.1f} ms, with -S {machine['python_startup_no_site_ms']:.1f} ms",
+        f"venv      {settings.get('venv_text', '')}",
         f"pyoneer   {machine['pyoneer_version']} from {machine['pyoneer_source']} (git {machine['git']})",
         f"command   {machine['pyoneer_command']}",
         f"load      1/5/15-min load average {machine['load_average_start']} at the start, "
@@ -744,18 +770,26 @@ def report(machine: dict, settings: dict, rows: list[Row], e: dict | None, elaps
         "",
     ]
     baselines = {r.workload: r.median for r in rows if r.mode == MODE_BASELINE and r.status == "ok"}
+    refused = settings.get("ratios_refused")
     lines = []
     for r in rows:
         base = baselines.get(r.workload)
-        ratio = r.median / base if r.median is not None and base else None
+        ratio = r.median / base if r.median is not None and base and not refused else None
         extra = (r.median - base) / r.tasks * 1000 if r.median is not None and base and r.tasks and r.mode != MODE_BASELINE else None
         status = "" if r.status == "ok" else r.status
         median = fmt(r.median) if r.status == "ok" else (r.status if r.status != "ok" else "-")
-        lines.append([r.workload, r.mode, median, fmt(ratio, 2) if r.status == "ok" else "n/a",
-                      str(len(r.times)), fmt(extra, 1) if r.status == "ok" else "", (status + ": " if status else "") + r.note])
+        ratio_text = ("refused" if refused else fmt(ratio, 2)) if r.status == "ok" else "n/a"
+        lines.append([r.workload, r.mode, median, ratio_text, str(len(r.times)),
+                      fmt(extra, 1) if r.status == "ok" and not refused else "", fmt(r.cpu_per_task_ms, 2),
+                      (status + ": " if status else "") + r.note])
     if lines:
         out.append("Workloads A-D (seconds, wall clock, time.perf_counter)")
-        out.append(table(["workload", "mode", "median s", "ratio", "runs", "extra ms/task", "note"], lines, {2, 3, 4, 5}))
+        out.append(table(["workload", "mode", "median s", "ratio", "runs", "extra ms/task", "cpu ms/task", "note"],
+                         lines, {2, 3, 4, 5, 6}))
+        out.append("cpu ms/task = median CPU (user + system) of every process of a sample, from "
+                   "getrusage(RUSAGE_CHILDREN), / tasks (peers: not measured; Ray's daemons are not our children)")
+        if refused:
+            out.append(f"RATIOS REFUSED: {refused}")
         out.append("")
         out.append("A 200 independent scripts --workers 2 | B chain of 100 | C 1 -> 200 -> 1 --workers 2 | "
                    "D one-task project, whole `pyoneer run` process")
@@ -822,6 +856,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-memory", action="store_true", help="skip E's memory measurements")
     parser.add_argument("--memory", action="store_true", help="measure E's memory even with --quick")
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
+    parser.add_argument("--python", type=Path, metavar="PATH",
+                        help="measure with this interpreter as it is (its site included; Pyoneer installed in it), "
+                             "not in a clean virtual environment; ratios are printed whatever its start-up")
+    parser.add_argument("--keep-venv", type=Path, metavar="DIR",
+                        help="make the clean virtual environment in DIR and keep it (reused if there)")
+    parser.add_argument("--inside", choices=["clean", "given"], help=argparse.SUPPRESS)
     parser.add_argument("--peer-child", help=argparse.SUPPRESS)
     parser.add_argument("--e-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -838,6 +878,8 @@ def main(argv: list[str] | None = None) -> int:
         return peer_child(args.peer_child, workloads, repeat)
     if args.e_child:
         return e_child(args.e_child)
+    if args.inside is None:  # measure from another interpreter: a clean venv, or the one given
+        return _measure_inside(args, list(sys.argv[1:] if argv is None else argv))
 
     started = time.perf_counter()
     command, command_text = pyoneer_command()
@@ -852,7 +894,16 @@ def main(argv: list[str] | None = None) -> int:
         modes = [(MODE_BASELINE, None), ("pyoneer default", False)]
         warm_text = f"`fresh = true` is refused by this pyoneer ({fresh_text}): fresh mode n/a; 'pyoneer default' is its only mode"
     settings = {"repeat": repeat, "e_repeat": e_repeat, "workloads": workloads, "quick": args.quick,
-                "warm_text": warm_text, "fresh_accepted": fresh_ok, "workers": WORKERS}
+                "warm_text": warm_text, "fresh_accepted": fresh_ok, "workers": WORKERS,
+                "venv_text": ("a clean virtual environment made by this benchmark: Pyoneer (and the peers asked "
+                              "for) installed, nothing else") if args.inside == "clean"
+                             else "the interpreter given with --python, as it is"}
+    if args.inside == "clean" and machine["python_startup_ms"] > STARTUP_LIMIT_MS:
+        settings["ratios_refused"] = (
+            f"'python -c pass' takes {machine['python_startup_ms']:.1f} ms here, over {STARTUP_LIMIT_MS:.0f} ms: "
+            "the interpreter's start-up, not Pyoneer, would decide the ratios (a site .pth file importing "
+            "packages?). The wall and CPU times stand; measure on a machine whose Python starts faster, "
+            "or with --python to print them anyway")
 
     rows: list[Row] = []
     a_to_d = [w for w in "ABCD" if w in workloads]
@@ -902,6 +953,40 @@ def main(argv: list[str] | None = None) -> int:
         log(f"wrote {args.json}")
     failed = [r for r in rows if r.status == "error"] or (e and e.get("error"))
     return 1 if failed else 0
+
+
+def _measure_inside(args: argparse.Namespace, argv: list[str]) -> int:
+    """Run this benchmark again with the interpreter to measure: a clean virtual
+    environment made here (removed afterwards, unless --keep-venv), or the one of --python."""
+    if args.python is not None:
+        return subprocess.run([str(args.python), str(Path(__file__).resolve()), *argv, "--inside", "given"]).returncode
+    venv = args.keep_venv or Path(tempfile.mkdtemp(prefix="pyoneer-bench-venv-"))
+    try:
+        python = _clean_venv(venv, peers=args.peers)
+        return subprocess.run([str(python), str(Path(__file__).resolve()), *argv, "--inside", "clean"]).returncode
+    finally:
+        if args.keep_venv is None:
+            shutil.rmtree(venv, ignore_errors=True)
+
+
+def _clean_venv(venv: Path, peers: bool) -> Path:
+    """A virtual environment at ``venv`` with only Pyoneer (not editable) and, with
+    ``peers``, Ray, Dask and Luigi installed; its interpreter."""
+    python = venv / "bin" / "python"
+    base = getattr(sys, "_base_executable", sys.executable)
+    if not python.exists():
+        log(f"making a clean virtual environment in {venv} ...")
+        subprocess.run([base, "-m", "venv", str(venv)], check=True)
+    pip = [str(python), "-m", "pip", "--quiet", "--disable-pip-version-check"]
+    log("installing Pyoneer into it (from this checkout, not editable) ...")
+    subprocess.run([*pip, "install", "--force-reinstall", "--no-deps", str(REPO)], check=True)
+    subprocess.run([*pip, "install", str(REPO)], check=True)  # and its own dependencies
+    if peers:
+        log(f"installing the peers into it: {', '.join(PEER_PACKAGES)} ...")
+        subprocess.run([*pip, "install", *PEER_PACKAGES], check=True)
+    if not peers:  # setuptools leaves a .pth that runs at every start (some peers still import it)
+        subprocess.run([*pip, "uninstall", "--yes", "setuptools"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return python
 
 
 if __name__ == "__main__":
