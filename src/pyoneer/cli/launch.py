@@ -17,6 +17,11 @@ if TYPE_CHECKING:
 
 def main() -> NoReturn:
     """Run the ``pyoneer`` command."""
+    if sys.argv[1:] in (["--version"], ["-V"]):  # what click's version option says, without importing click
+        from pyoneer import __version__
+
+        print(f"pyoneer, version {__version__}")
+        sys.exit(0)
     spare = _head_start(sys.argv[1:])
     from pyoneer.cli.command import main as cli_main
 
