@@ -2,6 +2,10 @@
 
 Exit codes: 0 every job succeeded; 1 some job failed; 2 invalid project or usage
 (nothing ran); 130 interrupted.
+
+The command line is parsed by the standard library's ``argparse`` (``pyoneer.cli.parser``
+declares it): a heavier parser would cost every ``pyoneer run`` more start-up than the
+run of a small script takes.
 """
 
 from __future__ import annotations
@@ -12,9 +16,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-import click
-
-from pyoneer import __version__
 from pyoneer.errors import (
     EXIT_INTERRUPTED,
     EXIT_INVALID,
@@ -24,26 +25,12 @@ from pyoneer.errors import (
 )
 
 if TYPE_CHECKING:
+    import argparse
+
     from pyoneer.machine.warm import ForkServer
 
 # Each command imports what it needs when it runs: ``pyoneer run`` of one small script
 # takes less time than importing everything would.
-
-_PATH = click.Path(path_type=Path)
-
-
-def _param_options(command):  # noqa: ANN001, ANN202 - a click decorator
-    """``-p NAME=VALUE`` and ``--params FILE``, shared by run and check."""
-    command = click.option(
-        "--params", "params_file", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
-        help="Parameters from a TOML file of NAME = VALUE lines (-p wins).",
-    )(command)
-    return click.option(
-        "--param", "-p", "param", multiple=True, metavar="NAME=VALUE",
-        help="Set a parameter of [params] (repeatable); VALUE is read as TOML, with its default's type.",
-    )(command)
-
-
 
 def _params(given: tuple[str, ...], file: Path | None) -> dict[str, object]:
     """The parameters the command line sets: the file's first, then each -p."""
@@ -94,48 +81,6 @@ def _sweep(given: tuple[str, ...]) -> dict[str, list[str]]:
     return sweep
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", "-V", prog_name="pyoneer")
-def cli() -> None:
-    """Run plain Python scripts as jobs and projects, in order, in parallel, here or on many machines."""
-
-
-@cli.command()
-@click.argument("path", type=_PATH, default=".")
-@click.argument("script_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- ARGS]...")
-@click.option(
-    "--workers", "-w", type=click.IntRange(min=1), default=None,
-    help="How many jobs may run at once (default: the number of CPUs).",
-)
-@click.option(
-    "--resume", is_flag=True,
-    help="Reuse the jobs that are up to date (they succeeded and nothing they depend on changed); run the rest.",
-)
-@click.option(
-    "--only", "only", multiple=True, metavar="JOB",
-    help="Run JOB (a name, glob, matrix member or selector; repeatable) and, of what it needs, what is not up to date.",
-)
-@click.option(
-    "--from", "start", multiple=True, metavar="JOB",
-    help="Rerun JOB and everything downstream of it (repeatable); what they need is reused when up to date.",
-)
-@click.option("--dry-run", is_flag=True, help="Run nothing, write nothing: print each job as run or reuse, and why.")
-@click.option("--json", "as_json", is_flag=True, help="With --dry-run: print the plan as JSON (see the README).")
-@click.option(
-    "--engine", "engine_name", metavar="NAME",
-    help="Where workers live: local (default) or ray; overrides [engine] name.",
-)
-@click.option("--address", metavar="ADDR", help="The Ray cluster's address (default: RAY_ADDRESS, else a local Ray).")
-@click.option("--gpus", metavar="IDS", help="The GPUs jobs may be given, e.g. 0,1,3 (default: CUDA_VISIBLE_DEVICES, else nvidia-smi -L).")
-@click.option(
-    "--resource", "resource", multiple=True, metavar="NAME=AMOUNT",
-    help="A custom resource of this machine that jobs share (repeatable), e.g. --resource license=2.",
-)
-@_param_options
-@click.option(
-    "--matrix", "-m", "sweep", multiple=True, metavar="KEY=V1,V2",
-    help="Sweep a single script over these values (repeatable); fill them into its arguments as {KEY}.",
-)
 def run(
     path: Path,
     script_args: tuple[str, ...],
@@ -155,7 +100,6 @@ def run(
 ) -> int:
     """Run the project at PATH (a directory, pyoneer.toml, pyproject.toml) or one script.
 
-    \b
     pyoneer run                        the project in this directory
     pyoneer run --resume               only what is not up to date
     pyoneer run --only merge           merge, and what it needs that is not up to date
@@ -170,7 +114,7 @@ def run(
     if dry_run:
         return _dry_run(path, script_args, _params(param, params_file), _sweep(sweep), resume, only, start, as_json)
     # a fork server started by the launcher before the CLI was even imported, else now
-    spare = click.get_current_context().obj
+    spare = _SPARE.pop() if _SPARE else None
     if spare is None and engine_name in (None, "local"):
         from pyoneer.machine.warm import spare_fork_server
 
@@ -216,19 +160,12 @@ def _dry_run(
     project = read(path, script_args, params, sweep).project
     decisions = preview(project, resume=resume, only=only, rerun_from=start)
     if as_json:
-        click.echo(tables.dumps(tables.plan_json(project.name, decisions)))
+        _echo(tables.dumps(tables.plan_json(project.name, decisions)))
     else:
         tables.print_plan(decisions)
     return 0
 
 
-_RUN_OPTION = click.option("--run", "run_id", metavar="ID", help="A run id (or its start); default: the latest.")
-
-
-@cli.command()
-@click.argument("path", type=_PATH, default=".")
-@_RUN_OPTION
-@click.option("--json", "as_json", is_flag=True, help="Print the state as JSON (see the README).")
 def status(path: Path, run_id: str | None, as_json: bool) -> int:
     """Show the state of the latest run (or --run ID): each pyoneer and its blueprint."""
     from pyoneer.cli import tables
@@ -238,15 +175,12 @@ def status(path: Path, run_id: str | None, as_json: bool) -> int:
     with contextlib.closing(history.ledger_of(_root_of(path))) as ledger:
         state = history.run_state(ledger, run_id)
     if as_json:
-        click.echo(tables.dumps(state))
+        _echo(tables.dumps(state))
     else:
         tables.print_status(state, console())
     return 0
 
 
-@cli.command()
-@click.argument("path", type=_PATH, default=".")
-@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON (see the README).")
 def runs(path: Path, as_json: bool) -> int:
     """List the project's runs, one a line."""
     from pyoneer.cli import tables
@@ -256,17 +190,12 @@ def runs(path: Path, as_json: bool) -> int:
     with contextlib.closing(history.ledger_of(_root_of(path))) as ledger:
         listed = history.run_list(ledger)
     if as_json:
-        click.echo(tables.dumps(listed))
+        _echo(tables.dumps(listed))
     else:
         tables.print_runs(listed, console())
     return 0
 
 
-@cli.command()
-@click.argument("where", nargs=-1, required=True, metavar="[PATH] JOB[/TASK]")
-@_RUN_OPTION
-@click.option("--attempt", type=click.IntRange(min=1), help="Which attempt (default: the latest).")
-@click.option("--follow", "-f", is_flag=True, help="Keep printing while the job runs.")
 def logs(where: tuple[str, ...], run_id: str | None, attempt: int | None, follow: bool) -> int:
     """Print a task's log, or every task's of a job, from the latest run (or --run ID).
 
@@ -286,7 +215,7 @@ def logs(where: tuple[str, ...], run_id: str | None, attempt: int | None, follow
         history.check_target(ledger, chosen, job)
         origin = history.reused_from(ledger, chosen, job)
         if origin is not None:  # it did not run in this run (--resume): its logs are where it did
-            click.echo(f"{job} was reused from run {origin.id}; its logs there:", err=True)
+            _echo(f"{job} was reused from run {origin.id}; its logs there:", err=True)
             chosen = origin
         history.check_target(ledger, chosen, target)
         if follow:
@@ -306,9 +235,6 @@ def _root_of(path: Path) -> Path:
     return (path if path.is_dir() else path.parent).resolve()
 
 
-@cli.command()
-@click.argument("path", type=_PATH, default=".")
-@_param_options
 def check(path: Path, param: tuple[str, ...], params_file: Path | None) -> int:
     """Check the project at PATH and print its plan, without running anything."""
     from pyoneer.blueprints.projectfile import load
@@ -316,32 +242,23 @@ def check(path: Path, param: tuple[str, ...], params_file: Path | None) -> int:
 
     project = load(path, params=_params(param, params_file))
     for line in describe(project):
-        click.echo(line)
+        _echo(line)
     return 0
 
 
-@cli.command()
-@click.argument("directory", type=_PATH, default=".")
 def init(directory: Path) -> int:
     """Write a small example project into DIRECTORY (default: here)."""
     from pyoneer.cli.scaffold import init_project
 
     written = init_project(directory)
-    click.echo(f"wrote an example project to {directory}:")
+    _echo(f"wrote an example project to {directory}:")
     for path in written:
-        click.echo(f"  {path}")
-    click.echo(f"run it with:   pyoneer run {directory}")
-    click.echo(f"see the plan:  pyoneer check {directory}")
+        _echo(f"  {path}")
+    _echo(f"run it with:   pyoneer run {directory}")
+    _echo(f"see the plan:  pyoneer check {directory}")
     return 0
 
 
-@cli.command()
-@click.argument("path", type=_PATH, default=".")
-@click.option("--port", type=click.IntRange(0, 65535), default=None,
-              help="The port to listen on (default: 7865, or the next free one; 0: any free port).")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="The address to listen on. Another than loopback lets others reach it, with the token.")
-@click.option("--no-browser", is_flag=True, help="Print the address, but do not open a browser.")
 def ui(path: Path, port: int | None, host: str, no_browser: bool) -> int:
     """Watch the project's runs in a browser: graph, timeline, state, logs (read-only, live)."""
     from pyoneer.ledger.store import Ledger
@@ -355,21 +272,16 @@ def ui(path: Path, port: int | None, host: str, no_browser: bool) -> int:
     root = _root_of(path)
     Ledger.open(root, readonly=True).close()  # no ledger, or not one of ours: say so before serving
     if host not in ("127.0.0.1", "localhost", "::1"):
-        click.echo(f"warning: listening on {host}: anyone who can reach it and holds the token can read "
+        _echo(f"warning: listening on {host}: anyone who can reach it and holds the token can read "
                    "this project's logs", err=True)
     try:
-        serve(root, host, port, open_browser=not no_browser, say=lambda text: click.echo(text, err=True))
+        serve(root, host, port, open_browser=not no_browser, say=lambda text: _echo(text, err=True))
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port if port is not None else 'a port from 7865'}: "
                          f"{exc.strerror or exc}\n  hint: try another --port") from None
     return 0
 
 
-@cli.command()
-@click.argument("path", type=_PATH, default=".")
-@_RUN_OPTION
-@click.option("--output", "-o", type=_PATH, default=None, metavar="FILE",
-              help="Where to write it (default: pyoneer-report-<run id>.html here).")
 def report(path: Path, run_id: str | None, output: Path | None) -> int:
     """Write one run (default: the latest) as a single HTML file that opens offline."""
     from pyoneer.ledger import history
@@ -381,8 +293,22 @@ def report(path: Path, run_id: str | None, output: Path | None) -> int:
         chosen, text = make_report(ledger, root, run_id)
     target = output or Path(f"pyoneer-report-{chosen}.html")
     write_report(target, text)
-    click.echo(f"wrote {target} (run {chosen})")
+    _echo(f"wrote {target} (run {chosen})")
     return 0
+
+
+#: the fork server the launcher started for ``run`` (taken by the first run, else closed by main)
+_SPARE: list[ForkServer | None] = []
+
+
+def _echo(text: str, err: bool = False) -> None:
+    """Print a line to stdout (or stderr); a reader gone away (``| head``) is not an error."""
+    stream = sys.stderr if err else sys.stdout
+    try:
+        stream.write(text + "\n")
+        stream.flush()
+    except (BrokenPipeError, ValueError):
+        pass
 
 
 def _can_write(stream: object) -> bool:
@@ -398,19 +324,22 @@ def main(argv: list[str] | None = None, spare: ForkServer | None = None) -> NoRe
 
     ``spare``: a fork server already starting, for ``run`` (see ``pyoneer.launch``).
     """
+    from pyoneer.cli.parser import parse
+
+    _SPARE[:] = [spare]
     try:
-        code = cli.main(args=argv, prog_name="pyoneer", standalone_mode=False, obj=spare)
-    except click.exceptions.Abort:
-        code = EXIT_INTERRUPTED
-    except click.ClickException as exc:
-        exc.show()
-        code = exc.exit_code
+        commands = {"run": run, "check": check, "init": init, "status": status, "runs": runs, "logs": logs,
+                    "ui": ui, "report": report}
+        handler, options = parse(sys.argv[1:] if argv is None else argv, commands)
+        code = handler(**options)
+    except SystemExit as exc:  # argparse: --help, --version, or a usage error (exit 2)
+        code = exc.code if isinstance(exc.code, int) else EXIT_INVALID
     except PyoneerError as exc:
-        click.echo(f"error: {exc}", err=True)
+        _echo(f"error: {exc}", err=True)
         code = exc.exit_code
     except OSError as exc:  # one the boundaries below did not foresee: still no traceback
         error = MachineError.from_os(exc, "use")
-        click.echo(f"error: {error}", err=True)
+        _echo(f"error: {error}", err=True)
         code = error.exit_code
     except KeyboardInterrupt:
         code = EXIT_INTERRUPTED

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 def main() -> NoReturn:
     """Run the ``pyoneer`` command."""
-    if sys.argv[1:] in (["--version"], ["-V"]):  # what click's version option says, without importing click
+    if sys.argv[1:] in (["--version"], ["-V"]):  # at once: not even the command line's parser is needed
         from pyoneer import __version__
 
         print(f"pyoneer, version {__version__}")

@@ -1,0 +1,195 @@
+"""The ``pyoneer`` command line, declared: each command, its arguments and options, its help.
+
+``argparse`` parses it (the standard library's: the parser a command that must start in a
+few milliseconds can afford). Each command is a function (``pyoneer.cli.command`` hands
+them over), called with the options as keyword arguments; its docstring is its help.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pyoneer import __version__
+
+_RUN_ID = {"dest": "run_id", "metavar": "ID", "help": "A run id (or its start); default: the latest."}
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Help as written in the docstrings (examples keep their lines), headed ``Usage:``."""
+
+    def add_usage(self, usage: Any, actions: Any, groups: Any, prefix: str | None = None) -> None:
+        super().add_usage(usage, actions, groups, prefix if prefix is not None else "Usage: ")
+
+
+class _Parser(argparse.ArgumentParser):
+    """A parser whose usage errors are one line (and the usage), exit 2, no traceback."""
+
+    def error(self, message: str) -> Any:
+        if "invalid choice" in message and "argument COMMAND" in message:
+            wanted = message.split("'")[1] if "'" in message else message
+            message = f"No such command {wanted!r}; the commands: {', '.join(_DECLARED)}"
+        self.print_usage(sys.stderr)
+        self.exit(2, f"error: {message}\n  hint: {self.prog} --help says more\n")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not 1 or more")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port (0 to 65535)")
+    return value
+
+
+def _params(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--param", "-p", dest="param", action="append", default=[], metavar="NAME=VALUE",
+                        help="Set a parameter of [params] (repeatable); VALUE is read as TOML, with its default's type.")
+    parser.add_argument("--params", dest="params_file", type=Path, metavar="FILE",
+                        help="Parameters from a TOML file of NAME = VALUE lines (-p wins).")
+
+
+def _path(parser: argparse.ArgumentParser, name: str = "path") -> None:
+    parser.add_argument(name, nargs="?", type=Path, default=Path("."), metavar=name.upper(),
+                        help="The project (a directory, pyoneer.toml, pyproject.toml); default: here.")
+
+
+def _run(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", nargs="?", type=Path, default=Path("."), metavar="PATH",
+                        help="A project (a directory, pyoneer.toml, pyproject.toml) or one script; default: here.")
+    parser.add_argument("script_args", nargs="*", metavar="-- ARGS", help="A single script's arguments, after --.")
+    parser.add_argument("--workers", "-w", type=_positive, default=None,
+                        help="How many jobs may run at once (default: the number of CPUs).")
+    parser.add_argument("--resume", action="store_true",
+                        help="Reuse the jobs that are up to date (they succeeded and nothing they depend on changed); run the rest.")
+    parser.add_argument("--only", dest="only", action="append", default=[], metavar="JOB",
+                        help="Run JOB (a name, glob, matrix member or selector; repeatable) and, of what it needs, "
+                             "what is not up to date.")
+    parser.add_argument("--from", dest="start", action="append", default=[], metavar="JOB",
+                        help="Rerun JOB and everything downstream of it (repeatable); what they need is reused when up to date.")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="Run nothing, write nothing: print each job as run or reuse, and why.")
+    parser.add_argument("--json", dest="as_json", action="store_true",
+                        help="With --dry-run: print the plan as JSON (see the README).")
+    parser.add_argument("--engine", dest="engine_name", metavar="NAME",
+                        help="Where workers live: local (default) or ray; overrides [engine] name.")
+    parser.add_argument("--address", metavar="ADDR", help="The Ray cluster's address (default: RAY_ADDRESS, else a local Ray).")
+    parser.add_argument("--gpus", metavar="IDS",
+                        help="The GPUs jobs may be given, e.g. 0,1,3 (default: CUDA_VISIBLE_DEVICES, else nvidia-smi -L).")
+    parser.add_argument("--resource", dest="resource", action="append", default=[], metavar="NAME=AMOUNT",
+                        help="A custom resource of this machine that jobs share (repeatable), e.g. --resource license=2.")
+    _params(parser)
+    parser.add_argument("--matrix", "-m", dest="sweep", action="append", default=[], metavar="KEY=V1,V2",
+                        help="Sweep a single script over these values (repeatable); fill them into its arguments as {KEY}.")
+
+
+def _status(parser: argparse.ArgumentParser) -> None:
+    _path(parser)
+    parser.add_argument("--run", **_RUN_ID)
+    parser.add_argument("--json", dest="as_json", action="store_true", help="Print the state as JSON (see the README).")
+
+
+def _runs(parser: argparse.ArgumentParser) -> None:
+    _path(parser)
+    parser.add_argument("--json", dest="as_json", action="store_true", help="Print the runs as JSON (see the README).")
+
+
+def _logs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("where", nargs="+", metavar="[PATH] JOB[/TASK]", help="The project (default: here), then the job or task.")
+    parser.add_argument("--run", **_RUN_ID)
+    parser.add_argument("--attempt", type=_positive, default=None, help="Which attempt (default: the latest).")
+    parser.add_argument("--follow", "-f", action="store_true", help="Keep printing while the job runs.")
+
+
+def _check(parser: argparse.ArgumentParser) -> None:
+    _path(parser)
+    _params(parser)
+
+
+def _init(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("directory", nargs="?", type=Path, default=Path("."), metavar="DIRECTORY",
+                        help="Where to write it; default: here.")
+
+
+def _ui(parser: argparse.ArgumentParser) -> None:
+    _path(parser)
+    parser.add_argument("--port", type=_port, default=None,
+                        help="The port to listen on (default: 7865, or the next free one; 0: any free port).")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="The address to listen on (default: 127.0.0.1). Another than loopback lets others "
+                             "reach it, with the token.")
+    parser.add_argument("--no-browser", action="store_true", help="Print the address, but do not open a browser.")
+
+
+def _report(parser: argparse.ArgumentParser) -> None:
+    _path(parser)
+    parser.add_argument("--run", **_RUN_ID)
+    parser.add_argument("--output", "-o", type=Path, default=None, metavar="FILE",
+                        help="Where to write it (default: pyoneer-report-<run id>.html here).")
+
+
+#: each command, and what declares its arguments, in the order of the help
+_DECLARED: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "run": _run, "check": _check, "init": _init, "status": _status, "runs": _runs, "logs": _logs,
+    "ui": _ui, "report": _report,
+}
+
+Commands = Mapping[str, Callable[..., int]]
+
+
+def build(functions: Commands) -> argparse.ArgumentParser:
+    """The whole command line; ``functions``: each command's function."""
+    top = _Parser(prog="pyoneer", formatter_class=_Formatter,
+                  description="Run plain Python scripts as jobs and projects, in order, in parallel, "
+                              "here or on many machines.")
+    top.add_argument("--version", "-V", action="version", version=f"pyoneer, version {__version__}")
+    commands = top.add_subparsers(dest="command", metavar="COMMAND", title="commands", parser_class=_Parser)
+    commands.required = True
+    for name, declare in _DECLARED.items():
+        function = functions[name]
+        text = inspect.cleandoc(function.__doc__ or "")
+        sub = commands.add_parser(name, help=text.splitlines()[0] if text else "", description=text,
+                                  formatter_class=_Formatter)
+        declare(sub)
+        sub.set_defaults(_function=function)
+    return top
+
+
+def parse(argv: Sequence[str], functions: Commands) -> tuple[Callable[..., int], dict[str, Any]]:
+    """The command ``argv`` asks for, and its options (``SystemExit`` for help and errors).
+
+    What follows ``--`` is a single script's arguments, as they are (argparse alone would
+    not take positionals that come after options).
+    """
+    argv = list(argv)
+    after: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, after = argv[:cut], argv[cut + 1:]
+    parser = build(functions)
+    options = vars(parser.parse_args(argv))
+    function = options.pop("_function")
+    options.pop("command", None)
+    if after:
+        if "script_args" not in options:
+            parser.error(f"arguments after -- go to a script: pyoneer run SCRIPT -- ARGS ({' '.join(after)!r} given)")
+        options["script_args"] = [*options["script_args"], *after]
+    for name, value in options.items():  # the commands take what repeats as tuples
+        if isinstance(value, list):
+            options[name] = tuple(value)
+    return function, options
