@@ -94,7 +94,7 @@ class LedgerRecorder:
             status = BlueprintStatus.SUCCEEDED if reused else BlueprintStatus.NOT_READY
             rows.append({"kind": "job", "name": job.name, "pyoneer": "", "status": status.value,
                          "position": position, "reused": int(reused),
-                         "matrix": _matrix_json(job.matrix), "needs": json.dumps(dependencies[job.name]),
+                         "matrix": _matrix_json(job.matrix), "needs": json.dumps(dependencies[job.name]) if dependencies[job.name] else "[]",
                          **self._records(job.name, reused)})
         self.ledger.add_blueprints(event.run_id, rows)
         self.ledger.commit()

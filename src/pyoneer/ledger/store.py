@@ -273,8 +273,8 @@ class Ledger:
         if not (statements or pyoneers or blueprints or events):
             return
         with _machine(self.path, "write the ledger"), self._db:  # commits, or rolls back on error
-            for statement, parameters in statements:
-                self._db.execute(statement, parameters)
+            for statement, rows in _runs_of(statements):  # a run's first rows: one executemany
+                self._db.executemany(statement, rows)
             if pyoneers:
                 self._db.executemany(_UPSERT_PYONEER, pyoneers)
             for columns, rows in _grouped(blueprints).items():
@@ -540,6 +540,17 @@ def _migrate(db: sqlite3.Connection) -> None:
         db.rollback()
         raise
     db.commit()
+
+
+def _runs_of(statements: list[tuple[str, Any]]) -> list[tuple[str, list[Any]]]:
+    """The statements, in order, with each run of the same statement made one (its rows)."""
+    runs: list[tuple[str, list[Any]]] = []
+    for statement, parameters in statements:
+        if runs and runs[-1][0] == statement:
+            runs[-1][1].append(parameters)
+        else:
+            runs.append((statement, [parameters]))
+    return runs
 
 
 def _grouped(blueprints: dict[tuple[str, str, str], dict[str, Any]]) -> dict[tuple[str, ...], list[dict[str, Any]]]:

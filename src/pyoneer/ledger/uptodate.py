@@ -80,7 +80,10 @@ class Survey:
 
     def modules_json(self, job: str) -> str:
         """The job's modules as the ledger keeps them: path -> [size, mtime_ns, sha256, by]."""
-        return json.dumps({path: [*state, by] for path, (state, by) in self.modules[job].items() if state})
+        modules = self.modules[job]
+        if not modules:
+            return "{}"
+        return json.dumps({path: [*state, by] for path, (state, by) in modules.items() if state})
 
     def add_imports(self, job: str, imports: Mapping[str, str]) -> bool:
         """Add the modules a job's warm tasks listed as they ran (path -> the script that
