@@ -152,8 +152,10 @@ _DECLARED: dict[str, Callable[[argparse.ArgumentParser], None]] = {
 Commands = Mapping[str, Callable[..., int]]
 
 
-def build(functions: Commands) -> argparse.ArgumentParser:
-    """The whole command line; ``functions``: each command's function."""
+def build(functions: Commands, wanted: str | None = None) -> argparse.ArgumentParser:
+    """The command line; ``functions``: each command's function. With ``wanted``, only that
+    command's arguments are declared (the others are named, for the help and the errors):
+    declaring all of them costs every start a few milliseconds."""
     top = _Parser(prog="pyoneer", formatter_class=_Formatter,
                   description="Run plain Python scripts as jobs and projects, in order, in parallel, "
                               "here or on many machines.")
@@ -165,7 +167,8 @@ def build(functions: Commands) -> argparse.ArgumentParser:
         text = inspect.cleandoc(function.__doc__ or "")
         sub = commands.add_parser(name, help=text.splitlines()[0] if text else "", description=text,
                                   formatter_class=_Formatter)
-        declare(sub)
+        if wanted is None or name == wanted:
+            declare(sub)
         sub.set_defaults(_function=function)
     return top
 
@@ -181,7 +184,7 @@ def parse(argv: Sequence[str], functions: Commands) -> tuple[Callable[..., int],
     if "--" in argv:
         cut = argv.index("--")
         argv, after = argv[:cut], argv[cut + 1:]
-    parser = build(functions)
+    parser = build(functions, argv[0] if argv and argv[0] in _DECLARED else None)
     options = vars(parser.parse_args(argv))
     function = options.pop("_function")
     options.pop("command", None)
