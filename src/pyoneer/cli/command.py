@@ -25,8 +25,6 @@ from pyoneer.errors import (
 )
 
 if TYPE_CHECKING:
-    import argparse
-
     from pyoneer.machine.warm import ForkServer
 
 # Each command imports what it needs when it runs: ``pyoneer run`` of one small script

@@ -157,7 +157,6 @@ def _modules(
 ) -> dict[str, Module]:
     """The job's project modules now. While its scripts and the modules it imported are
     unchanged, the modules it imports are the same ones: no script is read again."""
-    root = project.root
     before = json.loads(recorded.modules) if recorded and recorded.modules else None
     if before is not None and json.loads(recorded.parts).get("scripts") == parts["scripts"]:
         now = {path: (scan.state(path, FileState(*entry[:3])), entry[3]) for path, entry in before.items()}

@@ -10,6 +10,7 @@ unchanged.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import NamedTuple
@@ -45,7 +46,7 @@ def state_of(path: Path, known: FileState | None = None) -> FileState | None:
         info = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
-    if not _is_file(info.st_mode):
+    if not stat.S_ISREG(info.st_mode):
         return None
     if known is not None and known.size == info.st_size and known.mtime_ns == info.st_mtime_ns:
         return known
@@ -81,8 +82,3 @@ def _digest(path: Path) -> str:
             digest.update(chunk)
     return digest.hexdigest()
 
-
-def _is_file(mode: int) -> bool:
-    import stat
-
-    return stat.S_ISREG(mode)
