@@ -5,8 +5,9 @@
 From a checkout of TheAlgorithms/Python (MIT, see LICENSE.md here), the scripts that a
 test can run anywhere: they import only the standard library (and nothing that opens a
 window, a socket or a terminal), read no input, are under 20 kB, end within 2 s, and
-print exactly the same (stdout, stderr, exit code) in two plain ``python script.py``
-runs. Each is copied under ``thealgorithms/`` with its path kept, largest-first
+print exactly the same (stdout, stderr, exit code) in plain ``python script.py`` runs
+under three hash seeds (a script whose output follows the order of a set of strings is
+not deterministic: two runs may agree by chance). Each is copied under ``thealgorithms/`` with its path kept, largest-first
 directories interleaved so that every kind of script is there; ``scripts.txt`` lists them.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
 import shutil
 import subprocess
 import sys
@@ -49,10 +51,10 @@ def candidate(path: Path) -> bool:
     return True
 
 
-def behaviour(path: Path) -> tuple[int, bytes, bytes] | None:
+def behaviour(path: Path, seed: str) -> tuple[int, bytes, bytes] | None:
     try:
         done = subprocess.run([sys.executable, path.name], cwd=path.parent, capture_output=True,
-                              stdin=subprocess.DEVNULL, timeout=2)
+                              stdin=subprocess.DEVNULL, timeout=2, env={**os.environ, "PYTHONHASHSEED": seed})
     except subprocess.TimeoutExpired:
         return None
     return done.returncode, done.stdout, done.stderr
@@ -70,9 +72,9 @@ def main() -> None:
             continue
         if not candidate(path):
             continue
-        first = behaviour(path)
-        if first is None or first != behaviour(path):
-            continue  # too slow, or not the same twice
+        first = behaviour(path, "1")
+        if first is None or any(first != behaviour(path, seed) for seed in ("2", "3")):
+            continue  # too slow, or not the same every time
         chosen.setdefault(relative.parts[0], []).append(relative)
     picked: list[Path] = []
     while len(picked) < options.most and any(chosen.values()):
