@@ -62,12 +62,28 @@ class Decision(NamedTuple):
         return "; ".join(texts[:3]) + more
 
 
+class Recorded(NamedTuple):
+    """A job's success as the ledger keeps it, decoded once: its parts, its modules
+    (path -> [size, mtime_ns, sha256, by]) and its inputs' states."""
+
+    parts: dict[str, Any]
+    modules: dict[str, list[Any]]
+    inputs: dict[str, FileState]
+
+
+def _recorded(success: Success | None) -> Recorded | None:
+    if success is None or success.parts is None:
+        return None  # none, or from before schema 3
+    return Recorded(json.loads(success.parts), json.loads(success.modules or "{}"), _states(success.inputs))
+
+
 class Survey:
     """What each job of the project is made of now: a plain record, made once per run.
 
     ``prints`` are the jobs' fingerprints, ``parts`` what they are made of (and
     ``parts_json`` the same as the ledger keeps it), ``modules`` and ``inputs`` the states
-    of their project modules and declared inputs.
+    of their project modules and declared inputs; ``before`` what the ledger recorded of
+    each job's latest success (decoded here, once, for the survey and the decisions).
     """
 
     def __init__(self, root: Path, printed: Mapping[str, Printed]) -> None:
@@ -77,6 +93,7 @@ class Survey:
         self.parts_json = {name: value.text for name, value in printed.items()}
         self.modules: dict[str, dict[str, Module]] = {}
         self.inputs: dict[str, dict[str, FileState]] = {}
+        self.before: dict[str, Recorded] = {}
 
     def modules_json(self, job: str) -> str:
         """The job's modules as the ledger keeps them: path -> [size, mtime_ns, sha256, by]."""
@@ -117,12 +134,13 @@ def survey(project: Project, successes: Mapping[str, Success]) -> Survey:
     result = Survey(root, fingerprinted(project))
     scan = _Scan(root)
     for job in project.jobs:
-        success = successes.get(job.name)
-        recorded = success if success is not None and success.parts is not None else None
+        recorded = _recorded(successes.get(job.name))
+        if recorded is not None:
+            result.before[job.name] = recorded
         try:
             result.modules[job.name] = _modules(project, job, result.parts[job.name], recorded, scan)
             if job.inputs:
-                known = _states(recorded.inputs) if recorded else {}
+                known = recorded.inputs if recorded else {}
                 result.inputs[job.name] = states(root, matching(root, job.inputs), known)
         except OSError as exc:
             raise MachineError.from_os(exc, f"read job {job.name}'s file", exc.filename or root) from exc
@@ -153,12 +171,12 @@ class _Scan:
 
 
 def _modules(
-    project: Project, job: Any, parts: dict[str, Any], recorded: Success | None, scan: _Scan
+    project: Project, job: Any, parts: dict[str, Any], recorded: Recorded | None, scan: _Scan
 ) -> dict[str, Module]:
     """The job's project modules now. While its scripts and the modules it imported are
     unchanged, the modules it imports are the same ones: no script is read again."""
-    before = json.loads(recorded.modules) if recorded and recorded.modules else None
-    if before is not None and json.loads(recorded.parts).get("scripts") == parts["scripts"]:
+    before = recorded.modules if recorded is not None else None
+    if before is not None and recorded.parts.get("scripts") == parts["scripts"]:
         now = {path: (scan.state(path, FileState(*entry[:3])), entry[3]) for path, entry in before.items()}
         if all(state is not None and state.same(FileState(*before[path][:3])) for path, (state, _) in now.items()):
             return now
@@ -258,11 +276,11 @@ def _changes(
     if success.failed_since is not None:
         run_id, status = success.failed_since
         return [Reason("tried_since", f"{status} in run {run_id}, after its success")]
-    reasons = _part_changes(json.loads(success.parts), now.parts[name])
-    reasons += _module_changes(json.loads(success.modules or "{}"), now.modules[name])
-    job = project.job(name)
-    if job.inputs:
-        reasons += _input_changes(_states(success.inputs), now.inputs.get(name, {}))
+    recorded = now.before[name]
+    reasons = _part_changes(recorded.parts, now.parts[name])
+    reasons += _module_changes(recorded.modules, now.modules[name])
+    if project.job(name).inputs:
+        reasons += _input_changes(recorded.inputs, now.inputs.get(name, {}))
     reasons += _output_changes(now.root, _states(success.outputs))
     for other in needs:
         if decisions[other].runs:

@@ -238,24 +238,28 @@ class _View:
     async def _pieces(self, request: Request, run: str, job: str, task: str, attempt: int, offset: int) -> AsyncIterator[str]:
         """The log from ``offset`` on, piece by piece, each with the offset after it as its
         id; ``end`` (with how the attempt ended) once it has ended and all is sent."""
-        quiet = time.monotonic()
-        while not await request.is_disconnected():
-            row, _ = await self._data(lambda ledger: _attempt_and_run(ledger, run, job, task, attempt))
-            ended = row["ended"] is not None or row["status"] != "running"
-            path = self.root / (row["log"] or "")
-            data, after = await anyio.to_thread.run_sync(logs.piece, path, offset, ended)
-            if data:
-                piece = {"offset": offset, "text": data.decode("utf-8", "replace")}
-                yield f"id: {after}\nevent: piece\ndata: {embedded(piece)}\n\n"
-                offset, quiet = after, time.monotonic()
-                continue  # there may be more at once
-            if ended:
-                yield f"event: end\ndata: {embedded({'state': row['status'], 'reason': row['reason']})}\n\n"
-                return
-            if time.monotonic() - quiet > HEARTBEAT:
-                quiet = time.monotonic()
-                yield ": still here\n\n"
-            await anyio.sleep(POLL)
+        ledger = await anyio.to_thread.run_sync(lambda: Ledger.open(self.root, readonly=True))
+        try:  # one connection for the whole stream, as for _changes
+            quiet = time.monotonic()
+            while not await request.is_disconnected():
+                row, _ = await anyio.to_thread.run_sync(_attempt_and_run, ledger, run, job, task, attempt)
+                ended = row["ended"] is not None or row["status"] != "running"
+                path = self.root / (row["log"] or "")
+                data, after = await anyio.to_thread.run_sync(logs.piece, path, offset, ended)
+                if data:
+                    piece = {"offset": offset, "text": data.decode("utf-8", "replace")}
+                    yield f"id: {after}\nevent: piece\ndata: {embedded(piece)}\n\n"
+                    offset, quiet = after, time.monotonic()
+                    continue  # there may be more at once
+                if ended:
+                    yield f"event: end\ndata: {embedded({'state': row['status'], 'reason': row['reason']})}\n\n"
+                    return
+                if time.monotonic() - quiet > HEARTBEAT:
+                    quiet = time.monotonic()
+                    yield ": still here\n\n"
+                await anyio.sleep(POLL)
+        finally:
+            ledger.close()
 
 
 def _attempt_of(request: Request) -> tuple[str, str, str, int]:
