@@ -92,6 +92,10 @@ class LedgerError(PyoneerError):
         super().__init__(message + (f"\n  hint: {hint}" if hint else ""))
 
 
+class ClusterError(PyoneerError):
+    """The cluster of a submitted run cannot be reached, or refused what was asked."""
+
+
 class BusyError(PyoneerError):
     """Another manager is running this project now; nothing was changed."""
 

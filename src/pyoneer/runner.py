@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from pyoneer.blueprints.project import Project
 from pyoneer.engines.local import LocalEngine
@@ -36,6 +36,8 @@ def run(
     engine: Engine | None = None,
     observers: Sequence[Observer] = (),
     stop_on_signals: bool = False,
+    run_id: str | None = None,
+    follower: Callable[[Ledger], Observer] | None = None,
 ) -> RunResult:
     """Run ``project`` to its end and return what happened; every change goes to its ledger.
 
@@ -48,7 +50,7 @@ def run(
     """
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise UsageError(f"workers must be a whole number, 1 or more, got {workers!r}")
-    run_id = new_run_id()
+    run_id = run_id or new_run_id()
     with RunLock(project.root) as lock:
         lock.acquire(run_id)
         ledger = Ledger.open(project.root)
@@ -65,7 +67,7 @@ def run(
             manager = Manager(
                 engine,
                 workers=workers,
-                observers=[recorder, *observers],
+                observers=[recorder, *observers, *([follower(ledger)] if follower else [])],
                 run_id=run_id,
                 reuse=frozenset(name for name, decision in decisions.items() if not decision.runs),
                 why={name: decision.why for name, decision in decisions.items()} if decided else None,

@@ -64,6 +64,9 @@ class RunState(str, Enum):
     FAILED = "failed"
     #: stopped before its end (Ctrl-C, SIGTERM), or its manager died
     INTERRUPTED = "interrupted"
+    #: a submitted run whose manager went with its cluster (the head node died): its
+    #: mirror can never hear how it ended
+    LOST = "lost"
 
     @classmethod
     def ended_as(cls, status: BlueprintStatus) -> RunState:

@@ -170,7 +170,9 @@ def status(path: Path, run_id: str | None, as_json: bool) -> int:
     from pyoneer.cli.terminal import console
     from pyoneer.ledger import history  # only the reading commands need it
 
-    with contextlib.closing(history.ledger_of(_root_of(path))) as ledger:
+    root = _root_of(path)
+    _refresh(root)
+    with contextlib.closing(history.ledger_of(root)) as ledger:
         state = history.run_state(ledger, run_id)
     if as_json:
         _echo(tables.dumps(state))
@@ -185,7 +187,9 @@ def runs(path: Path, as_json: bool) -> int:
     from pyoneer.cli.terminal import console
     from pyoneer.ledger import history  # only the reading commands need it
 
-    with contextlib.closing(history.ledger_of(_root_of(path))) as ledger:
+    root = _root_of(path)
+    _refresh(root)
+    with contextlib.closing(history.ledger_of(root)) as ledger:
         listed = history.run_list(ledger)
     if as_json:
         _echo(tables.dumps(listed))
@@ -205,6 +209,7 @@ def logs(where: tuple[str, ...], run_id: str | None, attempt: int | None, follow
     root = _root_of(path)
     from pyoneer.ledger import history  # only the reading commands need it
 
+    _refresh(root)
     with contextlib.closing(history.ledger_of(root)) as ledger:
         chosen = ledger.run(run_id)
         pattern, slash, task = target.partition("/")
@@ -217,7 +222,10 @@ def logs(where: tuple[str, ...], run_id: str | None, attempt: int | None, follow
             chosen = origin
         history.check_target(ledger, chosen, target)
         if follow:
-            history.follow_logs(ledger, chosen.id, target, root)
+            from pyoneer.cli.submitted import keeping_up
+
+            with keeping_up(root):  # a submitted run's mirror grows as the logs are followed
+                history.follow_logs(ledger, chosen.id, target, root)
             return 0
         rows = history.log_attempts(ledger, chosen, target, attempt)
         if not rows:
@@ -295,6 +303,54 @@ def report(path: Path, run_id: str | None, output: Path | None) -> int:
     return 0
 
 
+def submit(
+    path: Path, script_args: tuple[str, ...], address: str | None, workers: int | None, resume: bool,
+    only: tuple[str, ...], start: tuple[str, ...], param: tuple[str, ...], params_file: Path | None,
+    sweep: tuple[str, ...],
+) -> int:
+    """Run the project at PATH on a Ray cluster, as a Ray job that outlives this command.
+
+    pyoneer submit --address http://HEAD:8265     submit; later commands need no address
+    pyoneer submit --resume                        run again what is not up to date there
+    pyoneer attach                                 follow it (Ctrl-C detaches; it goes on)
+    """
+    from pyoneer.cli.submitted import submit as submit_run
+
+    options = {"workers": workers, "resume": resume, "only": list(only), "from": list(start)}
+    return submit_run(path, script_args, address, options, _params(param, params_file), _sweep(sweep))
+
+
+def attach(run_id: str | None, path: Path) -> int:
+    """Follow a submitted run live, to its end, and exit with its exit code."""
+    from pyoneer.cli.submitted import attach as attach_run
+    from pyoneer.cli.submitted import need_project
+
+    return attach_run(need_project(path), run_id)
+
+
+def stop(run_id: str | None, path: Path) -> int:
+    """Stop a submitted run: its tasks are ended on every node."""
+    from pyoneer.cli.submitted import need_project
+    from pyoneer.cli.submitted import stop as stop_run
+
+    return stop_run(need_project(path), run_id)
+
+
+def fetch(run_id: str | None, path: Path) -> int:
+    """Bring a submitted run's declared outputs home, as a local run leaves them."""
+    from pyoneer.cli.submitted import fetch as fetch_run
+    from pyoneer.cli.submitted import need_project
+
+    return fetch_run(need_project(path), run_id)
+
+
+def _refresh(root: Path) -> None:
+    """Submitted runs not yet ended: their mirrors first brought up to date."""
+    from pyoneer.cli.submitted import refresh
+
+    refresh(root)
+
+
 #: the fork server the launcher started for ``run`` (taken by the first run, else closed by main)
 _SPARE: list[ForkServer | None] = []
 
@@ -327,7 +383,7 @@ def main(argv: list[str] | None = None, spare: ForkServer | None = None) -> NoRe
     _SPARE[:] = [spare]
     try:
         commands = {"run": run, "check": check, "init": init, "status": status, "runs": runs, "logs": logs,
-                    "ui": ui, "report": report}
+                    "ui": ui, "report": report, "submit": submit, "attach": attach, "stop": stop, "fetch": fetch}
         handler, options = parse(sys.argv[1:] if argv is None else argv, commands)
         code = handler(**options)
     except SystemExit as exc:  # argparse: --help, --version, or a usage error (exit 2)

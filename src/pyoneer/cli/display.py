@@ -17,7 +17,7 @@ from pyoneer.pyoneers.events import Event, Interrupted, JobChanged, RunStarted, 
 from pyoneer.status import BlueprintStatus
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from pyoneer.blueprints.project import Project
     from pyoneer.pyoneers.results import RunResult
@@ -45,11 +45,16 @@ class Display(Protocol):
 
 def open_display(project: Project, stream: TextIO | None = None) -> Display:
     """The live view on a terminal, plain lines anywhere else."""
+    return open_view(project.name, [job.name for job in project.jobs], stream)
+
+
+def open_view(name: str, jobs: Sequence[str], stream: TextIO | None = None) -> Display:
+    """The view of a run of project ``name`` with these ``jobs`` (one told from afar, too)."""
     stream = sys.stdout if stream is None else stream
     if _is_terminal(stream):
         from pyoneer.cli.terminal import LiveDisplay  # rich: only where it draws
 
-        return LiveDisplay(project)
+        return LiveDisplay(name, jobs)
     return PlainDisplay(stream)
 
 

@@ -143,10 +143,37 @@ def _report(parser: argparse.ArgumentParser) -> None:
                         help="Where to write it (default: pyoneer-report-<run id>.html here).")
 
 
+def _submit(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", nargs="?", type=Path, default=Path("."), metavar="PATH",
+                        help="A project (a directory, pyoneer.toml, pyproject.toml) or one script; default: here.")
+    parser.add_argument("script_args", nargs="*", metavar="-- ARGS", help="A single script's arguments, after --.")
+    parser.add_argument("--address", metavar="URL",
+                        help="The cluster's job server, http://HEAD:8265 (default: [engine] address, else RAY_ADDRESS).")
+    parser.add_argument("--workers", "-w", type=_positive, default=None,
+                        help="How many jobs may run at once (default: the cluster's CPUs).")
+    parser.add_argument("--resume", action="store_true",
+                        help="Reuse the jobs that are up to date in the cluster's ledger; run the rest.")
+    parser.add_argument("--only", dest="only", action="append", default=[], metavar="JOB",
+                        help="Run JOB (repeatable) and, of what it needs, what is not up to date.")
+    parser.add_argument("--from", dest="start", action="append", default=[], metavar="JOB",
+                        help="Rerun JOB and everything downstream of it (repeatable).")
+    _params(parser)
+    parser.add_argument("--matrix", "-m", dest="sweep", action="append", default=[], metavar="KEY=V1,V2",
+                        help="Sweep a single script over these values (repeatable).")
+
+
+def _submitted(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_id", nargs="?", default=None, metavar="RUN",
+                        help="A submitted run's id (or its start); default: the latest submitted.")
+    parser.add_argument("--path", type=Path, default=Path("."), metavar="PATH",
+                        help="The project (its directory); default: here.")
+
+
 #: each command, and what declares its arguments, in the order of the help
 _DECLARED: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "run": _run, "check": _check, "init": _init, "status": _status, "runs": _runs, "logs": _logs,
-    "ui": _ui, "report": _report,
+    "ui": _ui, "report": _report, "submit": _submit, "attach": _submitted, "stop": _submitted,
+    "fetch": _submitted,
 }
 
 Commands = Mapping[str, Callable[..., int]]

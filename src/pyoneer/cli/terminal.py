@@ -36,9 +36,8 @@ from pyoneer.pyoneers.events import Event, JobChanged, RunStarted, TaskEnded, Ta
 from pyoneer.status import BlueprintStatus
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
-    from pyoneer.blueprints.project import Project
     from pyoneer.pyoneers.results import RunResult
 
 _STYLE = {
@@ -76,9 +75,9 @@ def _status_text(status: BlueprintStatus) -> str:
 class LiveDisplay:
     """A table of jobs and an overall progress bar, redrawn in place on a terminal."""
 
-    def __init__(self, project: Project) -> None:
+    def __init__(self, name: str, jobs: Sequence[str]) -> None:
         self.console = console()
-        self._status = {job.name: BlueprintStatus.NOT_READY for job in project.jobs}
+        self._status = {job: BlueprintStatus.NOT_READY for job in jobs}
         self._detail: dict[str, str] = {}
         self._why: Mapping[str, str] = {}
         self._since: dict[str, float] = {}
@@ -89,7 +88,7 @@ class LiveDisplay:
             TimeElapsedColumn(),
             console=self.console,
         )
-        self._bar = self._progress.add_task(project.name, total=len(project.jobs))
+        self._bar = self._progress.add_task(name, total=len(jobs))
         self._live = Live(self, console=self.console, refresh_per_second=8, transient=False)
         self._live.start()
 

@@ -27,8 +27,21 @@ from pyoneer.status import OPEN_STATUSES, BlueprintStatus, PyoneerStatus, RunSta
 
 LEDGER_FILE = "ledger.db"
 #: the schema this Pyoneer writes; bump it (and add its migration) when the tables change
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _APPLICATION = "pyoneer-ledger"
+
+#: runs submitted to a cluster (``pyoneer submit``): where, and how much of each this
+#: ledger, their mirror, has heard (``heard``: the number of the last line applied)
+_SUBMISSIONS = """CREATE TABLE submissions (
+        id TEXT PRIMARY KEY,            -- the Ray job's submission id
+        run_id TEXT NOT NULL,           -- the run it is (its rows arrive as they are heard)
+        address TEXT NOT NULL,          -- the cluster's job server
+        home TEXT NOT NULL,             -- the project's directory of its own on the cluster
+        submitted REAL NOT NULL,
+        options TEXT NOT NULL,          -- the run's options (JSON)
+        heard INTEGER NOT NULL DEFAULT 0,
+        state TEXT,                     -- the Ray job's status when last asked
+        asked REAL)"""                  # when the cluster last answered
 
 _DDL = (
     """CREATE TABLE meta (
@@ -84,6 +97,7 @@ _DDL = (
         change TEXT NOT NULL,
         detail TEXT)""",
     "CREATE INDEX events_by_run ON events (run_id, seq)",
+    _SUBMISSIONS,
 )
 
 
@@ -93,6 +107,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     # its successes keep no parts: --resume reruns them once ("recorded before imports were tracked")
     2: tuple(f"ALTER TABLE assignments ADD COLUMN {column} TEXT"
              for column in ("why", "reused_from", "parts", "modules", "inputs", "outputs", "needs")),
+    3: (_SUBMISSIONS,),
 }
 
 #: the columns of a job's row that a project's row (or a job without records) leaves empty
@@ -260,6 +275,19 @@ class Ledger:
                 raise
         return cls(path, db)
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The SQLite connection: for the ledger package's own modules (``journal``,
+        ``submissions``), which write through ``writing``."""
+        return self._db
+
+    @contextlib.contextmanager
+    def writing(self, doing: str = "write the ledger") -> Iterator[sqlite3.Connection]:
+        """One transaction on the connection, committed at the end (rolled back on error),
+        with the machine's faults told as ``MachineError``."""
+        with _machine(self.path, doing), self._db:
+            yield self._db
+
     def close(self) -> None:
         """Close the connection (what was not committed is dropped)."""
         self._db.close()
@@ -303,14 +331,19 @@ class Ledger:
         self._event(run_id, "run", result.value)
         self.commit()
 
-    def mark_interrupted(self, run_id: str) -> None:
-        """Note that a run's manager died without ending it: what was open is closed."""
+    def mark_interrupted(
+        self, run_id: str, result: RunState = RunState.INTERRUPTED, detail: str = "its manager was gone"
+    ) -> None:
+        """Note that a run's manager died without ending it: what was open is closed.
+
+        ``result``: ``LOST`` for a submitted run whose cluster took its manager with it.
+        """
         last = self.last_change(run_id)
         marks = ", ".join("?" for _ in _OPEN)
         self._statements += [
             (
                 "UPDATE runs SET result = ?, ended = COALESCE(ended, ?) WHERE id = ? AND result = ?",
-                (RunState.INTERRUPTED.value, last, run_id, RunState.RUNNING.value),
+                (result.value, last, run_id, RunState.RUNNING.value),
             ),
             (
                 "UPDATE assignments SET status = ?, ended = COALESCE(ended, ?)"
@@ -322,7 +355,7 @@ class Ledger:
                 (PyoneerStatus.LOST.value, run_id, PyoneerStatus.STOPPED.value),
             ),
         ]
-        self._event(run_id, "run", RunState.INTERRUPTED.value, "its manager was gone")
+        self._event(run_id, "run", result.value, detail)
 
     def close_dead_runs(self) -> list[str]:
         """Write down every run whose manager is gone, but which says running, as interrupted."""

@@ -1,0 +1,152 @@
+"""The commands of submitted runs: ``submit``, ``attach``, ``stop``, ``fetch``.
+
+They say what happens in words and exit codes; ``pyoneer.submission.remote`` does it.
+``attach`` shows a submitted run in the same view as ``pyoneer run`` shows a local one,
+from the run's own events as its stream tells them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pyoneer.cli.display import Display, open_view
+from pyoneer.errors import EXIT_FAILED, UsageError
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def submit(path: Path, script_args: tuple[str, ...], address: str | None, options: dict[str, Any],
+           params: dict[str, object], sweep: dict[str, list[str]]) -> int:
+    """Check the project here, send it to the cluster, and print how to follow it."""
+    import os
+
+    from pyoneer.blueprints.projectfile import read
+    from pyoneer.submission import remote
+
+    found = read(path, script_args, params, sweep)  # refused here, before anything travels
+    root = found.project.root
+    address = remote.check_address(address or found.engine.address or os.environ.get("RAY_ADDRESS"))
+    file = path.resolve()
+    given = {
+        "path": "." if file == root else file.relative_to(root).as_posix(),
+        "script_args": list(script_args), "params": params, "sweep": sweep, **options,
+    }
+    submission = remote.submit(root, address, given)
+    print(f"submitted run {submission.run_id} to {submission.address} (Ray job {submission.id})")
+    print("  follow it:   pyoneer attach" + ("" if Path(path) == Path(".") else f" --path {root}"))
+    print("  its state:   pyoneer status" + ("" if Path(path) == Path(".") else f" {root}"))
+    print("  stop it:     pyoneer stop")
+    print("  its outputs: pyoneer fetch")
+    sys.stdout.flush()
+    return 0
+
+
+def attach(root: Path, run_id: str | None) -> int:
+    """Follow a submitted run to its end, in the view of ``pyoneer run``; its exit code."""
+    from pyoneer.pyoneers.wire import event_from_wire, result_from_wire
+    from pyoneer.submission import remote
+
+    display: Display | None = None
+    try:
+        for line in remote.follow(root, run_id, _say):
+            kind, data = line.kind, line.data
+            if kind == "run":
+                display = open_view(data["project"], data["jobs"])
+            elif kind == "event" and display is not None:
+                display.notify(event_from_wire(data["event"], root))
+                display.settle()
+            elif kind == "say":
+                (display.say if display is not None else _say)(data["text"])
+            elif kind == "end":
+                if display is not None:
+                    display.close()
+                    display.summary(result_from_wire(data["result"], root))
+                    display = None
+                return int(data["code"])
+            elif kind == "error":
+                _say(f"error: {data['text']}")
+                return int(data["code"])
+            elif kind == "lost":
+                _say(f"error: the run was lost: {data['text']}")
+                return EXIT_FAILED
+    except KeyboardInterrupt:
+        _say("detached: the run goes on on the cluster (pyoneer attach follows it again)")
+        return 0
+    finally:
+        if display is not None:
+            display.close()
+    return EXIT_FAILED
+
+
+def stop(root: Path, run_id: str | None) -> int:
+    """Stop a submitted run: its tasks end on every node; it is marked interrupted."""
+    from pyoneer.submission import remote
+
+    how = remote.stop(root, run_id, _say)
+    print(f"the run {how}")
+    return 0
+
+
+def fetch(root: Path, run_id: str | None) -> int:
+    """Bring a submitted run's declared outputs home into the project."""
+    from pyoneer.submission import remote
+
+    written = remote.fetch(root, run_id, _say)
+    for path in written:
+        print(f"  {path}")
+    print(f"fetched {len(written)} file{'s' if len(written) != 1 else ''} into {root}")
+    return 0
+
+
+def refresh(root: Path) -> None:
+    """Bring the mirrors of the project's unfinished submitted runs up to date (if any)."""
+    from pyoneer.submission import remote
+
+    if remote.has_open_submissions(root):
+        remote.refresh(root, _say)
+
+
+@contextlib.contextmanager
+def keeping_up(root: Path) -> Iterator[None]:
+    """While inside, the mirrors of unfinished submitted runs are brought up to date every
+    second (``logs -f`` of a submitted run follows the mirror as it grows)."""
+    from pyoneer.errors import PyoneerError
+    from pyoneer.submission import remote
+
+    if not remote.has_open_submissions(root):
+        yield
+        return
+    done = threading.Event()
+    told: set[str] = set()
+
+    def once(text: str) -> None:  # a cluster out of reach is told once, not every second
+        if text not in told:
+            told.add(text)
+            _say(text)
+
+    def keep_up() -> None:
+        while not done.wait(remote.POLL):
+            with contextlib.suppress(PyoneerError):
+                remote.refresh(root, once)
+
+    thread = threading.Thread(target=keep_up, name="pyoneer-mirror", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+def need_project(path: Path) -> Path:
+    """The project directory that ``--path`` names."""
+    if not path.exists():
+        raise UsageError(f"{path} does not exist")
+    return (path if path.is_dir() else path.parent).resolve()

@@ -1,0 +1,138 @@
+"""The cluster's side of a submitted run: everything the run does, told as its stream.
+
+``Broadcast`` is an observer of the manager, told after the ledger's recorder: at the
+end of each step of the manager it sends the log bytes its tasks wrote, the ledger rows
+that step committed, and the step's events, in that order; between steps (a long task
+prints, nothing else happens) a thread of its own sends log bytes twice a second. The
+lines go to ``out`` (the Ray job's output) with one number after another.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, TextIO
+
+from pyoneer.ledger.journal import Journal
+from pyoneer.ledger.store import Ledger
+from pyoneer.pyoneers.events import Event, RunStarted, TaskEnded, TaskStarted
+from pyoneer.pyoneers.results import RunResult
+from pyoneer.pyoneers.wire import event_to_wire, result_to_wire
+from pyoneer.submission.stream import as_text, line
+
+#: seconds between two looks at the running tasks' logs, between the manager's steps
+PUMP = 0.5
+#: the most log bytes one line carries
+PIECE = 256 * 1024
+
+
+class Broadcast:
+    """Tells a run as numbered lines on ``out``; ``root`` is the project root on the cluster."""
+
+    def __init__(self, out: TextIO, root: Path) -> None:
+        self._out = out
+        self._root = root
+        self._number = 0
+        self._lock = threading.Lock()  # the manager's thread and the pump both write
+        self._journal: Journal | None = None
+        self._events: list[dict[str, Any]] = []
+        #: the logs being written (path under the root -> bytes sent), and those just ended
+        self._logs: dict[str, int] = {}
+        self._ended: list[str] = []
+        self._stop = threading.Event()
+        self._pump = threading.Thread(target=self._pumping, name="pyoneer-broadcast", daemon=True)
+
+    def follow(self, ledger: Ledger) -> Broadcast:
+        """Watch ``ledger``, the run's own (the runner hands it over as the run opens)."""
+        self._journal = Journal(ledger)
+        self._pump.start()
+        return self
+
+    # Observer ----------------------------------------------------------------------
+
+    def notify(self, event: Event) -> None:
+        """Keep the event for the end of the step; note the logs that begin and end."""
+        if isinstance(event, RunStarted):
+            project = event.project
+            self.send("run", run_id=event.run_id, project=project.name, jobs=[job.name for job in project.jobs])
+        elif isinstance(event, TaskStarted):
+            with self._lock:
+                self._logs[self._relative(event.attempt.log)] = 0
+        elif isinstance(event, TaskEnded):
+            with self._lock:
+                self._ended.append(self._relative(event.attempt.log))
+        self._events.append(event_to_wire(event, self._root))
+
+    def settle(self) -> None:
+        """The step is over (its rows committed): send its logs, rows and events."""
+        rows = self._journal.changes() if self._journal is not None else []
+        events, self._events = self._events, []
+        with self._lock:
+            self._send_logs()
+            for ended in self._ended:
+                self._logs.pop(ended, None)
+            self._ended.clear()
+            if rows:
+                self._write("rows", rows=[[table, row] for table, row in rows])
+            for event in events:
+                self._write("event", event=event)
+            self._out.flush()
+
+    # The run's own words -----------------------------------------------------------
+
+    def say(self, text: str) -> None:
+        """A message for whoever follows the run (what the engine announces)."""
+        self.send("say", text=text)
+
+    def end(self, result: RunResult) -> None:
+        """The run has ended: its result and exit code, the stream's last line."""
+        self.close()
+        self.send("end", result=result_to_wire(result), code=result.exit_code)
+
+    def fail(self, message: str, code: int) -> None:
+        """The run could not start or go on: why, and its exit code (the last line)."""
+        self.close()
+        self.send("error", text=message, code=code)
+
+    def send(self, kind: str, **data: Any) -> None:
+        """One line of the stream, now."""
+        with self._lock:
+            self._write(kind, **data)
+            self._out.flush()
+
+    def close(self) -> None:
+        """Stop looking at logs between steps (what is left was sent by the last step)."""
+        self._stop.set()
+        if self._pump.is_alive():
+            self._pump.join()
+
+    # Logs --------------------------------------------------------------------------
+
+    def _pumping(self) -> None:
+        while not self._stop.wait(PUMP):
+            with self._lock:
+                if self._send_logs():
+                    self._out.flush()
+
+    def _send_logs(self) -> bool:
+        """Send what the open logs gained since last time (with the lock held)."""
+        sent = False
+        for path, offset in list(self._logs.items()):
+            try:
+                with (self._root / path).open("rb") as log:
+                    log.seek(offset)
+                    while data := log.read(PIECE):
+                        self._write("log", path=path, at=offset, data=as_text(data))
+                        offset += len(data)
+                        sent = True
+            except FileNotFoundError:
+                continue  # not written yet
+            self._logs[path] = offset
+        return sent
+
+    def _write(self, kind: str, **data: Any) -> None:
+        self._number += 1
+        self._out.write(line(self._number, kind, **data))
+
+    def _relative(self, path: Path) -> str:
+        return path.relative_to(self._root).as_posix()
