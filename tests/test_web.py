@@ -17,10 +17,8 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +26,7 @@ from typing import Any
 
 import pytest
 from conftest import pyoneer_command, run_cli, wait_until, write_project
+from relay import Relay
 
 pytestmark = pytest.mark.web
 
@@ -318,52 +317,6 @@ def test_a_run_moves_on_in_the_page_without_a_reload(tmp_path: Path, browser: Br
             print(f"the change reached the page {seen_after:.2f} s after the job could end")
     finally:
         assert run.wait(30) == 0
-
-
-class Relay:
-    """A TCP relay from 127.0.0.2:PORT to 127.0.0.1:PORT whose connections can be cut."""
-
-    def __init__(self, port: int) -> None:
-        self.listener = socket.create_server(("127.0.0.2", port))
-        self.port = port
-        self.pairs: list[tuple[socket.socket, socket.socket]] = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.port))
-            with self.lock:
-                self.pairs.append((client, upstream))
-            for source, target in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, target: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while data := source.recv(65536):
-                target.sendall(data)
-        for side in (source, target):
-            with contextlib.suppress(OSError):
-                side.shutdown(socket.SHUT_RDWR)
-
-    def cut(self) -> None:
-        """The network drops: every open connection ends at once."""
-        with self.lock:
-            pairs, self.pairs = self.pairs, []
-        for pair in pairs:
-            for side in pair:
-                with contextlib.suppress(OSError):
-                    side.shutdown(socket.SHUT_RDWR)
-                side.close()
-
-    def close(self) -> None:
-        self.listener.close()
-        self.cut()
 
 
 TALK = """

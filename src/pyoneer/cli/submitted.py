@@ -32,7 +32,9 @@ def submit(path: Path, script_args: tuple[str, ...], address: str | None, option
 
     found = read(path, script_args, params, sweep)  # refused here, before anything travels
     root = found.project.root
-    address = remote.check_address(address or found.engine.address or os.environ.get("RAY_ADDRESS"))
+    address = remote.check_address(
+        address or found.engine.address or os.environ.get("RAY_ADDRESS") or remote.remembered_address(root)
+    )
     file = path.resolve()
     given = {
         "path": "." if file == root else file.relative_to(root).as_posix(),
@@ -90,7 +92,7 @@ def stop(root: Path, run_id: str | None) -> int:
     from pyoneer.submission import remote
 
     how = remote.stop(root, run_id, _say)
-    print(f"the run {how}")
+    print(f"the run ended: {how}")
     return 0
 
 

@@ -3,13 +3,16 @@
 ``Broadcast`` is an observer of the manager, told after the ledger's recorder: at the
 end of each step of the manager it sends the log bytes its tasks wrote, the ledger rows
 that step committed, and the step's events, in that order; between steps (a long task
-prints, nothing else happens) a thread of its own sends log bytes twice a second. The
+prints, nothing else happens) a thread of its own sends log bytes twice a second, and
+as the run ends, the rest of every log. The
 lines go to ``out`` (the Ray job's output) with one number after another.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -22,6 +25,8 @@ from pyoneer.submission.stream import as_text, line
 
 #: seconds between two looks at the running tasks' logs, between the manager's steps
 PUMP = 0.5
+#: seconds an ended attempt's log is still looked at
+LINGER = 5.0
 #: the most log bytes one line carries
 PIECE = 256 * 1024
 
@@ -36,9 +41,11 @@ class Broadcast:
         self._lock = threading.Lock()  # the manager's thread and the pump both write
         self._journal: Journal | None = None
         self._events: list[dict[str, Any]] = []
-        #: the logs being written (path under the root -> bytes sent), and those just ended
-        self._logs: dict[str, int] = {}
-        self._ended: list[str] = []
+        #: every log of the run (path under the root -> bytes sent), and those looked at:
+        #: the running attempts', and an ended one's for a while (its last bytes may reach
+        #: the manager's machine after its end is told), until when
+        self._sent: dict[str, int] = {}
+        self._watched: dict[str, float] = {}
         self._stop = threading.Event()
         self._pump = threading.Thread(target=self._pumping, name="pyoneer-broadcast", daemon=True)
 
@@ -57,10 +64,12 @@ class Broadcast:
             self.send("run", run_id=event.run_id, project=project.name, jobs=[job.name for job in project.jobs])
         elif isinstance(event, TaskStarted):
             with self._lock:
-                self._logs[self._relative(event.attempt.log)] = 0
+                path = self._relative(event.attempt.log)
+                self._sent[path] = 0
+                self._watched[path] = float("inf")
         elif isinstance(event, TaskEnded):
             with self._lock:
-                self._ended.append(self._relative(event.attempt.log))
+                self._watched[self._relative(event.attempt.log)] = time.monotonic() + LINGER
         self._events.append(event_to_wire(event, self._root))
 
     def settle(self) -> None:
@@ -68,10 +77,7 @@ class Broadcast:
         rows = self._journal.changes() if self._journal is not None else []
         events, self._events = self._events, []
         with self._lock:
-            self._send_logs()
-            for ended in self._ended:
-                self._logs.pop(ended, None)
-            self._ended.clear()
+            self._send_logs(self._watched)
             if rows:
                 self._write("rows", rows=[[table, row] for table, row in rows])
             for event in events:
@@ -85,8 +91,10 @@ class Broadcast:
         self.send("say", text=text)
 
     def end(self, result: RunResult) -> None:
-        """The run has ended: its result and exit code, the stream's last line."""
+        """The run has ended: the rest of every log, its result and exit code (the last line)."""
         self.close()
+        with self._lock:
+            self._send_logs(self._sent)
         self.send("end", result=result_to_wire(result), code=result.exit_code)
 
     def fail(self, message: str, code: int) -> None:
@@ -111,13 +119,17 @@ class Broadcast:
     def _pumping(self) -> None:
         while not self._stop.wait(PUMP):
             with self._lock:
-                if self._send_logs():
+                now = time.monotonic()
+                for path in [path for path, until in self._watched.items() if until < now]:
+                    del self._watched[path]
+                if self._send_logs(self._watched):
                     self._out.flush()
 
-    def _send_logs(self) -> bool:
-        """Send what the open logs gained since last time (with the lock held)."""
+    def _send_logs(self, paths: Iterable[str]) -> bool:
+        """Send what these logs gained since last time (with the lock held)."""
         sent = False
-        for path, offset in list(self._logs.items()):
+        for path in list(paths):
+            offset = self._sent[path]
             try:
                 with (self._root / path).open("rb") as log:
                     log.seek(offset)
@@ -127,7 +139,7 @@ class Broadcast:
                         sent = True
             except FileNotFoundError:
                 continue  # not written yet
-            self._logs[path] = offset
+            self._sent[path] = offset
         return sent
 
     def _write(self, kind: str, **data: Any) -> None:

@@ -237,9 +237,20 @@ def _write_home(root: Path, found: list[Line], wanted: dict[str, list[Any]], sta
     return written
 
 
+def remembered_address(root: Path) -> str | None:
+    """The job server the project's latest run was submitted to, if any."""
+    from pyoneer.ledger.store import ledger_path
+
+    if not ledger_path(root).exists():
+        return None
+    with contextlib.closing(Ledger.open(root)) as ledger:
+        known = submissions.listed(ledger)
+    return known[-1].address if known else None
+
+
 def check_address(address: str | None) -> str:
     """The job server's address, or a clear refusal."""
     if not address:
         raise UsageError("pyoneer submit needs the cluster's job server: --address http://HEAD:8265 "
-                         "(or [engine] address, or RAY_ADDRESS)")
+                         "(or [engine] address, or RAY_ADDRESS; later submissions remember it)")
     return address
