@@ -62,7 +62,12 @@ class JobCluster:
         })
         for name in ("RAY_AUTH_TOKEN_PATH", "RAY_ADDRESS"):
             os.environ.pop(name, None)
-        from ray.cluster_utils import Cluster  # after: Ray reads the token's settings as it is imported
+        # after: Ray reads the token's settings as it is imported, and keeps them (another
+        # module's cluster, earlier in this process, had a token of its own)
+        from ray._private.authentication_test_utils import reset_auth_token_state
+        from ray.cluster_utils import Cluster
+
+        reset_auth_token_state()
 
         self.cluster = Cluster(initialize_head=True, head_node_args={
             "num_cpus": 1, "include_dashboard": True, "dashboard_host": "127.0.0.1", "dashboard_port": self.port,
@@ -119,6 +124,10 @@ def _restore() -> None:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+    if "ray" in sys.modules:
+        from ray._private.authentication_test_utils import reset_auth_token_state
+
+        reset_auth_token_state()
 
 
 def cli(*args: str, timeout: float = RUN_TIMEOUT, **env: str | None) -> subprocess.CompletedProcess[str]:
@@ -299,7 +308,10 @@ def test_attach_survives_a_detach_and_a_network_loss_with_no_event_lost_or_twice
     time.sleep(2)
     cluster.relay.down.set()  # the network goes: open connections cut, new ones refused
     cluster.relay.cut()
-    time.sleep(4)
+    away = cli("status", str(root), timeout=120)  # from the mirror, saying so
+    assert away.returncode == 0 and "cannot" in away.stderr and "mirror" in away.stderr, explain(away)
+    assert run_id in away.stdout, explain(away)
+    time.sleep(2)
     cluster.relay.down.clear()
     out, err = second.communicate(timeout=RUN_TIMEOUT)
     assert second.returncode == 0, (out, err)
@@ -335,7 +347,8 @@ def test_stop_ends_the_tasks_on_every_node_and_marks_the_run_interrupted(cluster
     assert wait_until(lambda: not is_alive(task), timeout=30)
     state = json.loads(cli("status", str(root), "--json").stdout)
     assert state["run"]["id"] == run_id and state["run"]["result"] == "interrupted", state
-    assert not [pid for pid in cluster.processes() if "stopping" in _cmdline(pid)]
+    # and no actor of the run's workers is left on any node
+    assert wait_until(lambda: not [pid for pid in cluster.processes() if "NodeWorker" in _cmdline(pid)], timeout=30)
 
 
 def _cmdline(pid: int) -> str:

@@ -60,7 +60,7 @@
       history.replaceState(null, "", "?" + params.toString());
       drawRuns();
     } });
-    for (const word of ["", "running", "succeeded", "failed", "interrupted"]) {
+    for (const word of ["", "running", "succeeded", "failed", "interrupted", "lost"]) {
       filter.append(el("option", { value: word, selected: word === chosen, text: word || "every result" }));
     }
     const table = el("table", { id: "runs" });
