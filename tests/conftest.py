@@ -41,6 +41,17 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 120) -> subpro
     )
 
 
+def child_env(**changes: str | None) -> dict[str, str]:
+    """This process's environment with ``changes`` (None removes a variable)."""
+    env = {**os.environ, "COLUMNS": "200"}
+    for name, value in changes.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
+
+
 def wait_until(condition, timeout: float = 30.0, interval: float = 0.05) -> bool:
     """Poll ``condition`` until it is true or ``timeout`` seconds pass; its last value."""
     deadline = time.monotonic() + timeout

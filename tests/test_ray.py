@@ -52,7 +52,7 @@ os.environ.pop("RAY_AUTH_TOKEN_PATH", None)
 os.environ.pop("RAY_ADDRESS", None)
 
 import ray  # noqa: E402
-from conftest import pyoneer_command, run_cli, wait_until, write_project  # noqa: E402
+from conftest import child_env, pyoneer_command, run_cli, wait_until, write_project  # noqa: E402
 from engine_contract import EngineContract  # noqa: E402
 from processes import command_line, descendants, is_alive  # noqa: E402
 from ray.cluster_utils import Cluster  # noqa: E402
@@ -220,17 +220,6 @@ def cluster():
 
 
 # Helpers ---------------------------------------------------------------------------
-
-
-def child_env(**changes: str | None) -> dict[str, str]:
-    """This process's environment with ``changes`` (None removes a variable)."""
-    env = {**os.environ, "COLUMNS": "200"}
-    for name, value in changes.items():
-        if value is None:
-            env.pop(name, None)
-        else:
-            env[name] = value
-    return env
 
 
 def ray_run(cluster: RayCluster, root: Path, *extra: str, env: dict[str, str] | None = None,

@@ -35,7 +35,7 @@ _NAMES = ("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN"
 _SAVED = {name: os.environ.get(name) for name in _NAMES}
 TOKEN = secrets.token_hex(32)
 
-from conftest import pyoneer_command, wait_until, write_project  # noqa: E402
+from conftest import child_env, pyoneer_command, wait_until, write_project  # noqa: E402
 from processes import descendants, is_alive  # noqa: E402
 from relay import Relay  # noqa: E402
 
@@ -133,17 +133,7 @@ def _restore() -> None:
 def cli(*args: str, timeout: float = RUN_TIMEOUT, **env: str | None) -> subprocess.CompletedProcess[str]:
     """``pyoneer ARGS`` to its end, with the cluster's token (or ``env``'s changes)."""
     return subprocess.run(pyoneer_command(*args), capture_output=True, text=True, errors="replace", timeout=timeout,
-                          env=_env(**env))
-
-
-def _env(**changes: str | None) -> dict[str, str]:
-    env = {**os.environ, "COLUMNS": "200"}
-    for name, value in changes.items():
-        if value is None:
-            env.pop(name, None)
-        else:
-            env[name] = value
-    return env
+                          env=child_env(**env))
 
 
 def explain(result: subprocess.CompletedProcess[str]) -> str:
@@ -216,7 +206,7 @@ def test_a_submitted_run_outlives_the_command_that_submitted_it(cluster: JobClus
     root = words(tmp_path)
     started = time.monotonic()
     submitting = subprocess.Popen(pyoneer_command("submit", str(root), "--address", cluster.address),
-                                  stdout=subprocess.PIPE, text=True, env=_env())
+                                  stdout=subprocess.PIPE, text=True, env=child_env())
     first = submitting.stdout.readline()
     submitting.kill()  # at once, as a laptop's lid closes
     submitting.wait()
@@ -296,7 +286,7 @@ def test_attach_survives_a_detach_and_a_network_loss_with_no_event_lost_or_twice
     run_id = submit(cluster, root)
     assert wait_until(mark.exists, timeout=RUN_TIMEOUT)
     first = subprocess.Popen(pyoneer_command("attach", "--path", str(root)), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=_env())
+                             stderr=subprocess.PIPE, text=True, env=child_env())
     time.sleep(3)
     first.send_signal(signal.SIGINT)  # Ctrl-C: detach
     out, err = first.communicate(timeout=30)
@@ -304,7 +294,7 @@ def test_attach_survives_a_detach_and_a_network_loss_with_no_event_lost_or_twice
     assert is_alive(int(mark.read_text()))  # the run goes on
 
     second = subprocess.Popen(pyoneer_command("attach", "--path", str(root)), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=_env())
+                              stderr=subprocess.PIPE, text=True, env=child_env())
     time.sleep(2)
     cluster.relay.down.set()  # the network goes: open connections cut, new ones refused
     cluster.relay.cut()

@@ -13,7 +13,13 @@ import time
 from typing import TYPE_CHECKING, Protocol, TextIO
 
 from pyoneer.cli.summary import HEADERS, failures, losses, summary_rows, verdict
-from pyoneer.pyoneers.events import Event, Interrupted, JobChanged, RunStarted, TaskEnded
+from pyoneer.pyoneers.events import (
+    Event,
+    Interrupted,
+    JobChanged,
+    RunStarted,
+    TaskEnded,
+)
 from pyoneer.status import BlueprintStatus
 
 if TYPE_CHECKING:

@@ -69,12 +69,13 @@ def _path(parser: argparse.ArgumentParser, name: str = "path") -> None:
                         help="The project (a directory, pyoneer.toml, pyproject.toml); default: here.")
 
 
-def _run(parser: argparse.ArgumentParser) -> None:
+def _what_runs(parser: argparse.ArgumentParser) -> None:
+    """What ``run`` and ``submit`` share: the project, and which of its jobs run."""
     parser.add_argument("path", nargs="?", type=Path, default=Path("."), metavar="PATH",
                         help="A project (a directory, pyoneer.toml, pyproject.toml) or one script; default: here.")
     parser.add_argument("script_args", nargs="*", metavar="-- ARGS", help="A single script's arguments, after --.")
     parser.add_argument("--workers", "-w", type=_positive, default=None,
-                        help="How many jobs may run at once (default: the number of CPUs).")
+                        help="How many jobs may run at once (default: the number of CPUs, or the cluster's).")
     parser.add_argument("--resume", action="store_true",
                         help="Reuse the jobs that are up to date (they succeeded and nothing they depend on changed); run the rest.")
     parser.add_argument("--only", dest="only", action="append", default=[], metavar="JOB",
@@ -82,6 +83,17 @@ def _run(parser: argparse.ArgumentParser) -> None:
                              "what is not up to date.")
     parser.add_argument("--from", dest="start", action="append", default=[], metavar="JOB",
                         help="Rerun JOB and everything downstream of it (repeatable); what they need is reused when up to date.")
+
+
+def _settings(parser: argparse.ArgumentParser) -> None:
+    """What ``run`` and ``submit`` share: the parameters, and a single script's sweep."""
+    _params(parser)
+    parser.add_argument("--matrix", "-m", dest="sweep", action="append", default=[], metavar="KEY=V1,V2",
+                        help="Sweep a single script over these values (repeatable); fill them into its arguments as {KEY}.")
+
+
+def _run(parser: argparse.ArgumentParser) -> None:
+    _what_runs(parser)
     parser.add_argument("--dry-run", action="store_true",
                         help="Run nothing, write nothing: print each job as run or reuse, and why.")
     parser.add_argument("--json", dest="as_json", action="store_true",
@@ -93,9 +105,7 @@ def _run(parser: argparse.ArgumentParser) -> None:
                         help="The GPUs jobs may be given, e.g. 0,1,3 (default: CUDA_VISIBLE_DEVICES, else nvidia-smi -L).")
     parser.add_argument("--resource", dest="resource", action="append", default=[], metavar="NAME=AMOUNT",
                         help="A custom resource of this machine that jobs share (repeatable), e.g. --resource license=2.")
-    _params(parser)
-    parser.add_argument("--matrix", "-m", dest="sweep", action="append", default=[], metavar="KEY=V1,V2",
-                        help="Sweep a single script over these values (repeatable); fill them into its arguments as {KEY}.")
+    _settings(parser)
 
 
 def _status(parser: argparse.ArgumentParser) -> None:
@@ -144,22 +154,11 @@ def _report(parser: argparse.ArgumentParser) -> None:
 
 
 def _submit(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", nargs="?", type=Path, default=Path("."), metavar="PATH",
-                        help="A project (a directory, pyoneer.toml, pyproject.toml) or one script; default: here.")
-    parser.add_argument("script_args", nargs="*", metavar="-- ARGS", help="A single script's arguments, after --.")
+    _what_runs(parser)
     parser.add_argument("--address", metavar="URL",
-                        help="The cluster's job server, http://HEAD:8265 (default: [engine] address, else RAY_ADDRESS).")
-    parser.add_argument("--workers", "-w", type=_positive, default=None,
-                        help="How many jobs may run at once (default: the cluster's CPUs).")
-    parser.add_argument("--resume", action="store_true",
-                        help="Reuse the jobs that are up to date in the cluster's ledger; run the rest.")
-    parser.add_argument("--only", dest="only", action="append", default=[], metavar="JOB",
-                        help="Run JOB (repeatable) and, of what it needs, what is not up to date.")
-    parser.add_argument("--from", dest="start", action="append", default=[], metavar="JOB",
-                        help="Rerun JOB and everything downstream of it (repeatable).")
-    _params(parser)
-    parser.add_argument("--matrix", "-m", dest="sweep", action="append", default=[], metavar="KEY=V1,V2",
-                        help="Sweep a single script over these values (repeatable).")
+                        help="The cluster's job server, http://HEAD:8265 (default: [engine] address, else RAY_ADDRESS, "
+                             "else the one this project was last submitted to).")
+    _settings(parser)
 
 
 def _submitted(parser: argparse.ArgumentParser) -> None:

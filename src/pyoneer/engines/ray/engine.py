@@ -23,7 +23,7 @@ from pyoneer.engines.ray.failures import first_line, lost_reason
 from pyoneer.engines.ray.node import NodeWorker
 from pyoneer.engines.ray.outputs import Files, gather, place
 from pyoneer.engines.ray.resources import covers, ray_resources, resource_word
-from pyoneer.engines.ray.shipping import human, pack_list
+from pyoneer.engines.ray.shipping import PACKAGE, human, pack_list
 from pyoneer.errors import UsageError
 from pyoneer.pyoneers.context import RunContext
 from pyoneer.pyoneers.engine import Engine, Report
@@ -37,8 +37,6 @@ POLL = 0.25
 #: seconds a stopping node worker gets to end its task trees before its actor is killed
 STOP_WAIT = 10.0
 
-#: Pyoneer itself, which travels to the nodes with the project
-_PACKAGE = Path(__file__).resolve().parents[2]
 
 _INSTALL_HINT = "the Ray engine needs Ray: pip install 'pyoneer[ray]'"
 
@@ -85,7 +83,7 @@ class RayEngine(Engine):
         runtime_env = {
             "working_dir": str(project.root),
             "excludes": list(shipment.excludes),
-            "py_modules": [str(_PACKAGE)],
+            "py_modules": [str(PACKAGE)],
             "env_vars": dict(project.environment.env),
         }
         packages = _packages(project)

@@ -15,10 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from pyoneer.errors import ClusterError, UsageError
-from pyoneer.engines.ray.shipping import Shipment, pack_list
+from pyoneer.engines.ray.shipping import PACKAGE, Shipment, pack_list
 
-#: Pyoneer itself, which travels with the project
-_PACKAGE = Path(__file__).resolve().parents[2]
 #: Ray's words for a job that has ended
 ENDED = frozenset({"SUCCEEDED", "FAILED", "STOPPED"})
 
@@ -100,7 +98,7 @@ class JobServer:
 
 def runtime_env(root: Path | None, env_vars: dict[str, str]) -> dict[str, Any]:
     """What a submission takes along: the project at ``root`` (none: Pyoneer alone), Pyoneer."""
-    env: dict[str, Any] = {"py_modules": [str(_PACKAGE)], "env_vars": env_vars}
+    env: dict[str, Any] = {"py_modules": [str(PACKAGE)], "env_vars": env_vars}
     if root is not None:
         shipment = shipment_of(root)
         env["working_dir"] = str(root)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from pyoneer.errors import UsageError
 
+#: Pyoneer itself, which travels to the nodes with the project
+PACKAGE = Path(__file__).resolve().parents[2]
 IGNORE_FILES = (".gitignore", ".pyoneerignore")
 #: never shipped: Pyoneer's own records and version control
 ALWAYS_IGNORED = (".pyoneer/", ".git/")
