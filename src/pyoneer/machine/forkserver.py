@@ -69,7 +69,9 @@ _STDIO_DEFAULTS = {
     "stderr": (sys.stderr.encoding, sys.stderr.errors),
 }
 _preloaded: set[str] = set()
-#: where a child lists the project's modules it imported, and the project's root
+#: where a child lists the project's modules it imported (the server's replies, opened
+#: anew through /proc: an fd kept open would be one a fresh interpreter lacks; else a
+#: file), and the project's root
 _imports_to: list[str] = []
 _PR_SET_CHILD_SUBREAPER = 36  # from <linux/prctl.h>
 #: what a child had before its script ran: kept alive to its end (see _finalize_modules)
@@ -319,7 +321,8 @@ def _become(request: dict, server_fds: tuple[int, ...]) -> str:
     sys.orig_argv = list(request["argv"])
     sys.path.insert(0, os.path.dirname(os.path.realpath(script)))
     if request.get("imports"):
-        _imports_to[:] = [request["imports"], os.path.realpath(request["cwd"]) + os.sep]
+        replies = f"/proc/{os.getppid()}/fd/{server_fds[0]}"
+        _imports_to[:] = [replies, request["imports"], os.path.realpath(request["cwd"]) + os.sep]
     _reopen_stdio()
     return script
 
@@ -523,16 +526,23 @@ def _list_imports() -> None:
     line, relative to it. Best effort and silent: nothing the script can see changes."""
     if not _imports_to:
         return
-    target, root = _imports_to
+    replies, target, root = _imports_to
     try:
         found = []
         for name, module in list(sys.modules.items()):
             path = getattr(module, "__file__", None)
             if name != "__main__" and isinstance(path, str) and path.startswith(root):
-                found.append(path[len(root):])
-        output = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                found.append(path[len(root):].encode("utf-8", "surrogateescape"))
         try:
-            os.write(output, "\n".join(found).encode("utf-8", "surrogateescape"))
+            # one line on the server's replies, before the server tells our exit: no file
+            # to make (a new inode per task is a good part of a short task's cost)
+            output = os.open(replies, os.O_WRONLY)
+            data = b"imports " + b" ".join(path.hex().encode() for path in found) + b"\n"
+        except OSError:
+            output = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            data = b"\n".join(found)
+        try:
+            os.write(output, data)
         finally:
             os.close(output)
     except BaseException:  # noqa: BLE001, S110 - a list we cannot write only loses precision

@@ -108,10 +108,15 @@ class ForkServer:
         message = marshal.dumps(request)
         self._process.stdin.write(len(message).to_bytes(4, "big") + message)
         self._process.stdin.flush()
-        word, pid = self.reply(None).split()
+        line, told = self.reply(None), None
+        while line.startswith("imports"):  # a quick child can end before "started" is said
+            told, line = _imports_of(line), self.reply(None)
+        word, pid = line.split()
         if word != "started":
             raise RuntimeError(f"fork server said {word!r}")  # a bug of ours
-        return ServedProcess(self, int(pid), marks, watchdog)
+        served = ServedProcess(self, int(pid), marks, watchdog)
+        served.imports = told
+        return served
 
     def reply(self, timeout: float | None) -> str | None:
         """The next line from the server, or ``None`` if ``timeout`` passed first."""
@@ -161,6 +166,11 @@ def imported(path: Path) -> tuple[str, ...]:
     return tuple(line for line in text.split("\n") if line)
 
 
+def _imports_of(line: str) -> tuple[str, ...]:
+    """The modules an ``imports`` line of the fork server names (paths, in hex)."""
+    return tuple(bytes.fromhex(path).decode("utf-8", "surrogateescape") for path in line.split()[1:])
+
+
 class ForkServerGone(Exception):
     """The fork server died; its tasks are lost with it."""
 
@@ -173,6 +183,9 @@ class ServedProcess:
         self.pid = pid
         self.marks = marks
         self._code: int | None = None
+        #: the project's modules a warm child imported, as it said at its end (None: it
+        #: did not say here; see ``imported``)
+        self.imports: tuple[str, ...] | None = None
         # one reader of the server's replies at a time: the worker's thread, usually;
         # a stop() from another thread only signals, and reads only if no one else is
         self._reading = threading.Lock()
@@ -201,6 +214,10 @@ class ServedProcess:
             except ForkServerGone:
                 self._code = -signal.SIGKILL
                 return self._code
+            while line is not None and line.startswith("imports"):
+                # what a warm child imported, told just before the server tells its exit
+                self.imports = _imports_of(line)
+                line = self._server.reply(timeout)
             if line is not None:
                 _word, _pid, code = line.split()
                 self._code = int(code)

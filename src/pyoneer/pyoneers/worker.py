@@ -11,6 +11,7 @@ own thread, and the manager hears of it through ``report``.
 from __future__ import annotations
 
 import os
+import queue
 import threading
 import time
 from abc import abstractmethod
@@ -37,8 +38,8 @@ SERVER_START_TIMEOUT = 10.0
 class BaseWorker(Pyoneer):
     """What every worker does, wherever it lives: the seven methods, and a job in a thread.
 
-    ``run`` starts the held job in the worker's own thread and returns at once; the
-    thread calls ``_work`` (the subclass's: how a job runs where this worker lives), which
+    ``run`` hands the held job to the worker's own thread (one for all its jobs) and
+    returns at once; the thread calls ``_work`` (the subclass's: how a job runs where this worker lives), which
     ends with ``_end``. ``stop`` cancels (``_cancel``), waits for the thread, then lets go
     of what the worker held (``_let_go``). Anything that breaks the thread is reported as
     ``Faulted``, so that the run stops instead of waiting for ever.
@@ -51,6 +52,7 @@ class BaseWorker(Pyoneer):
         self._context = context
         self._report = report
         self._thread: threading.Thread | None = None
+        self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._stopping = False
         self._grant: Grant | None = None
         self._earlier: dict[str, int] = {}
@@ -88,10 +90,12 @@ class BaseWorker(Pyoneer):
             self._become(PyoneerStatus.WORKING)
             self._mark(BlueprintStatus.RUNNING)
             job = self._blueprint
-            self._thread = threading.Thread(
-                target=self._follow_through, args=(job,), name=f"pyoneer-{self.name}", daemon=True
-            )
-        self._thread.start()
+            if self._thread is None:
+                # one thread for all the worker's jobs: a thread started per job costs
+                # more than a short task's own bookkeeping
+                self._thread = threading.Thread(target=self._serve, name=f"pyoneer-{self.name}", daemon=True)
+                self._thread.start()
+        self._jobs.put(job)
 
     def stop(self) -> None:
         """Cancel the job in progress (ending its processes) and stop for good."""
@@ -99,6 +103,7 @@ class BaseWorker(Pyoneer):
             self._stopping = True
         self._cancel()
         if self._thread is not None:
+            self._jobs.put(None)  # after the job it may be on: the thread ends
             self._thread.join()
         self._let_go()
         with self._guard:
@@ -123,6 +128,11 @@ class BaseWorker(Pyoneer):
             self._mark(status)
             self._become(PyoneerStatus.ASSIGNED)
         self._report(JobEnded(worker=self.name, job=job.name, status=status, reason=reason))
+
+    def _serve(self) -> None:
+        """The worker's thread: each job handed to it, in turn, until ``stop``."""
+        while (job := self._jobs.get()) is not None:
+            self._follow_through(job)
 
     def _follow_through(self, job: Job) -> None:
         try:
@@ -245,7 +255,8 @@ class Worker(BaseWorker):
         self._report(TaskStarted(worker=self.name, attempt=attempt, retries=task.retries))
         ended = self._wait(process, task.timeout, attempt)
         if warm:
-            ended = replace(ended, imports=imported(_imports_file(attempt.log)))
+            told = getattr(process, "imports", None)
+            ended = replace(ended, imports=told if told is not None else imported(_imports_file(attempt.log)))
         self._report(TaskEnded(worker=self.name, attempt=ended, retries=task.retries))
         return ended
 
