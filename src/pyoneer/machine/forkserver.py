@@ -56,7 +56,6 @@ from builtins import (  # noqa: E402, A004
     str,
     type,
 )
-from typing import NoReturn  # noqa: E402
 
 # The builtins above are this module's own names because a child clears the builtins
 # module while it finalizes (see _finalize_modules) and still runs this file's code then.
@@ -264,7 +263,7 @@ def _preload(modules: list[str], root: str) -> None:
 # In the child -----------------------------------------------------------------------
 
 
-def _exec_fresh(request: dict, server_fds: tuple[int, ...]) -> NoReturn:
+def _exec_fresh(request: dict, server_fds: tuple[int, ...]) -> None:  # never returns (no typing: see _leave)
     """Become ``python script args`` for real, by exec: a task that runs fresh.
 
     As ``subprocess.Popen(start_new_session=True)`` would start it from the manager:
@@ -486,7 +485,7 @@ def _system_exit_code(exc: SystemExit) -> int:
     return 1
 
 
-def _leave(code: int, interrupted: bool) -> NoReturn:
+def _leave(code: int, interrupted: bool) -> None:  # never returns (typing, for NoReturn, costs 7 ms and re)
     """End the process as ``Py_FinalizeEx`` then ``exit()`` would, where a script can tell.
 
     Threads joined, atexit handlers, stdio flushed (exit status 120 if that fails),
