@@ -10,6 +10,7 @@ project directory, less what ``.gitignore``/``.pyoneerignore`` keep home, and Py
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from typing import Any
 from pyoneer.errors import ClusterError, UsageError
 from pyoneer.engines.ray.shipping import PACKAGE, Shipment, pack_list
 
+#: seconds to wait for the job server to take a connection
+CONNECT_TIMEOUT = 10.0
 #: Ray's words for a job that has ended
 ENDED = frozenset({"SUCCEEDED", "FAILED", "STOPPED"})
 
@@ -48,6 +51,7 @@ class JobServer:
         """The boundary: what Ray raises becomes Pyoneer's error, naming the job server."""
         from ray.exceptions import AuthenticationError
 
+        self._reachable(doing)
         try:
             yield
         except AuthenticationError as exc:
@@ -64,7 +68,22 @@ class JobServer:
         except Exception as exc:  # noqa: BLE001 - Ray's client raises RuntimeError for HTTP errors
             if "does not exist" in str(exc):
                 raise LookupError(str(exc)) from None
-            raise ClusterError(f"the Ray job server at {self.address} could not {doing} it: {_first_line(exc)}") from None
+            raise ClusterError(f"cannot {doing} the Ray job server at {self.address}: {_first_line(exc)}") from None
+
+    def _reachable(self, doing: str) -> None:
+        """Refuse within seconds a job server that does not answer at all: Ray's client
+        waits without a limit (a head that is off, or a network that drops packets)."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.address)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            socket.create_connection((parts.hostname or "", port), timeout=CONNECT_TIMEOUT).close()
+        except OSError as exc:
+            raise ClusterError(
+                f"cannot {doing} the Ray job server at {self.address}: {exc.strerror or exc}\n"
+                "  hint: is the head node up, and is this its dashboard address (default port 8265)?"
+            ) from None
 
     def submit(self, entrypoint: str, submission_id: str, runtime_env: dict[str, Any], metadata: dict[str, str]) -> str:
         """Submit a Ray job; its submission id."""
