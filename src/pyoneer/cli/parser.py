@@ -186,7 +186,9 @@ def build(functions: Commands, wanted: str | None = None) -> argparse.ArgumentPa
                   description="Run plain Python scripts as jobs and projects, in order, in parallel, "
                               "here or on many machines.")
     top.add_argument("--version", "-V", action="version", version=f"pyoneer, version {__version__}")
-    commands = top.add_subparsers(dest="command", metavar="COMMAND", title="commands", parser_class=_Parser)
+    # prog given: else argparse makes a help formatter to work it out, importing shutil (~2 ms)
+    commands = top.add_subparsers(dest="command", metavar="COMMAND", title="commands", parser_class=_Parser,
+                                  prog="pyoneer")
     commands.required = True
     for name, declare in _DECLARED.items():
         function = functions[name]
