@@ -383,3 +383,38 @@ def test_an_unreachable_job_server_and_a_bad_project_are_told_before_anything_tr
     assert result.returncode == 2 and "missing.py" in result.stderr, explain(result)
     result = cli("submit", str(root), RAY_ADDRESS=None, timeout=60)
     assert result.returncode == 2 and "--address" in result.stderr, explain(result)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("starlette") is None, reason="pyoneer ui needs pyoneer[ui]")
+def test_the_web_view_keeps_a_submitted_runs_mirror_growing(cluster: JobCluster, tmp_path: Path) -> None:
+    import http.client
+    import re
+
+    root, mark = ticking(tmp_path, 40, "watched")
+    run_id = submit(cluster, root)
+    assert wait_until(mark.exists, timeout=RUN_TIMEOUT)
+    cli("status", str(root))  # the mirror knows the run began
+    ui = subprocess.Popen(pyoneer_command("ui", str(root), "--no-browser", "--port", "0"),
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=child_env())
+    try:
+        said = ""
+        while "token=" not in said:
+            line = ui.stderr.readline()
+            assert line, said
+            said += line
+        port, token = re.search(r"http://127\.0\.0\.1:(\d+)/\?token=(\S+)", said).groups()
+
+        def result() -> str:  # what the page's data says of the run: the mirror, as it grows
+            connection = http.client.HTTPConnection("127.0.0.1", int(port), timeout=10)
+            connection.request("GET", f"/?token={token}", headers={"Host": f"127.0.0.1:{port}"})
+            cookie = connection.getresponse().getheader("set-cookie").split(";")[0]
+            connection = http.client.HTTPConnection("127.0.0.1", int(port), timeout=10)
+            connection.request("GET", f"/api/runs/{run_id}", headers={"Host": f"127.0.0.1:{port}", "Cookie": cookie})
+            return json.loads(connection.getresponse().read())["run"]["result"]
+
+        assert result() == "running"
+        # no other command runs: the view's own follower brings the end home
+        assert wait_until(lambda: result() == "succeeded", timeout=RUN_TIMEOUT, interval=0.5)
+    finally:
+        ui.send_signal(signal.SIGINT)
+        assert ui.wait(30) == 0

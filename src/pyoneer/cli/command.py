@@ -280,8 +280,11 @@ def ui(path: Path, port: int | None, host: str, no_browser: bool) -> int:
     if host not in ("127.0.0.1", "localhost", "::1"):
         _echo(f"warning: listening on {host}: anyone who can reach it and holds the token can read "
                    "this project's logs", err=True)
+    from pyoneer.cli.submitted import keeping_up
+
     try:
-        serve(root, host, port, open_browser=not no_browser, say=lambda text: _echo(text, err=True))
+        with keeping_up(root):  # submitted runs not yet ended: their mirrors grow while it serves
+            serve(root, host, port, open_browser=not no_browser, say=lambda text: _echo(text, err=True))
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port if port is not None else 'a port from 7865'}: "
                          f"{exc.strerror or exc}\n  hint: try another --port") from None
