@@ -29,10 +29,13 @@ from pyoneer.ledger.submissions import Submission
 from pyoneer.pyoneers.context import new_run_id
 from pyoneer.status import RunState
 from pyoneer.submission.mirror import Mirror
-from pyoneer.submission.stream import Line, as_bytes, lines
+from pyoneer.submission.stream import Line, as_bytes, first_number, lines
 
 #: seconds between two reads of a running run's stream
 POLL = 1.0
+#: lines of a job's output read from its end at first, and the most read that way
+TAIL_LINES = 256
+MAX_TAIL_LINES = 65536
 #: seconds a stopped run's manager gets to end its tasks on every node before Ray kills it
 STOP_WAIT = 60
 #: seconds ``fetch`` waits for the cluster to send the files
@@ -72,6 +75,25 @@ def _new_home(root: Path) -> str:
     return f"{name[:60]}-{os.urandom(4).hex()}"
 
 
+def output_after(server: JobServer, job: str, after: int) -> str:
+    """The job's output, from at least the stream's line ``after + 1`` to its end.
+
+    Read from its end, a window four times wider each time until it reaches back far
+    enough, so a read costs what is new; the whole output where the cluster cannot
+    give its end alone.
+    """
+    wanted = TAIL_LINES
+    while wanted <= MAX_TAIL_LINES:
+        text = server.tail(job, wanted)
+        if text is None:
+            break
+        first = first_number(text)
+        if text.count("\n") < wanted or (first is not None and first <= after + 1):
+            return text  # all of it, or back to what was heard
+        wanted *= 4
+    return server.logs(job)
+
+
 def follow(root: Path, run: str | None, say: Say, poll: float = POLL) -> Iterator[Line]:
     """Every line of the submitted run's stream, from its first, each once, until its end.
 
@@ -88,7 +110,7 @@ def follow(root: Path, run: str | None, say: Say, poll: float = POLL) -> Iterato
             try:
                 server = server or JobServer(submission.address)
                 state = server.status(submission.id)  # first: logs read after an end are whole
-                output = server.logs(submission.id)
+                output = output_after(server, submission.id, min(told, mirror.heard))
             except ClusterError as exc:
                 if away is None:
                     away = time.time()
@@ -137,7 +159,7 @@ def refresh(root: Path, say: Say) -> None:
                 server = servers.get(submission.address) or servers.setdefault(
                     submission.address, JobServer(submission.address))
                 state = server.status(submission.id)
-                output = server.logs(submission.id)
+                output = output_after(server, submission.id, submission.heard)
             except ClusterError as exc:
                 heard = time.strftime("%H:%M:%S", time.localtime(submission.asked)) if submission.asked else "never"
                 say(f"note: {str(exc).splitlines()[0]}\n  run {submission.run_id} is shown as its mirror here "

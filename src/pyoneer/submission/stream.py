@@ -62,3 +62,14 @@ def as_text(data: bytes) -> str:
 def as_bytes(text: str) -> bytes:
     """The bytes that ``as_text`` told."""
     return text.encode("utf-8", "surrogateescape")
+
+
+def first_number(output: str) -> int | None:
+    """The number of the first line of the stream in ``output`` (None: it has none)."""
+    start = 0
+    while (start := output.find(PREFIX, start)) >= 0:
+        number = output[start + len(PREFIX):].partition(" ")[0]
+        if number.isdigit():
+            return int(number)
+        start += len(PREFIX)
+    return None

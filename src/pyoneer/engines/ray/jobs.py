@@ -45,6 +45,9 @@ class JobServer:
             logging.getLogger(name).setLevel(logging.WARNING)
         with self._said("connect to"):
             self._client = JobSubmissionClient(self.address)
+        #: each job's driver node, as the state API wants it; whether that API answers
+        self._drivers: dict[str, str] = {}
+        self._no_tail = False
 
     @contextlib.contextmanager
     def _said(self, doing: str) -> Iterator[None]:
@@ -108,6 +111,29 @@ class JobServer:
                 return self._client.get_job_logs(submission_id)
         except LookupError:
             return ""
+
+    def tail(self, submission_id: str, lines: int) -> str | None:
+        """The last ``lines`` lines the Ray job's entrypoint printed, through the state
+        API's log endpoint of the same server (a read that costs what it returns: Ray's
+        client reads a job's output only whole); None where the cluster cannot say."""
+        if self._no_tail:
+            return None
+        node = self._drivers.get(submission_id)
+        if node is None:
+            with self._said("ask about the run at"):
+                node = self._drivers[submission_id] = self._client.get_job_info(submission_id).driver_node_id or ""
+        if not node:
+            return None  # not started yet
+        with self._said("read the run's stream from"):
+            # the request as Ray's client makes its own (its address, its token)
+            answer = self._client._do_request(  # noqa: SLF001 - /api/v0/logs has no client method
+                "GET", "/api/v0/logs/file",
+                params={"submission_id": submission_id, "node_id": node, "lines": lines, "timeout": 30},
+            )
+        if answer.status_code != 200:
+            self._no_tail = True  # an older Ray, or a log it cannot find: read it whole
+            return None
+        return answer.content.decode("utf-8", "replace")
 
     def stop(self, submission_id: str) -> bool:
         """Ask the Ray job to stop (SIGTERM to the entrypoint); False if it had ended."""
