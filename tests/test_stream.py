@@ -122,3 +122,20 @@ def test_the_stream_ends_with_the_runs_result(tmp_path: Path) -> None:
     assert found[-1].data["result"]["run_id"] == run_id
     events = [line.data["event"]["kind"] for line in found if line.kind == "event"]
     assert events[0] == "RunStarted" and "RunEnded" in events[-3:]
+
+
+def test_two_commands_applying_the_same_stream_at_once_apply_each_line_once(tmp_path: Path) -> None:
+    there, run_id, stream = told(tmp_path)
+    here, ledger, submission = mirror_of(tmp_path, run_id)
+    ledger.close()
+    # attach and status, each with its own connection, each thinking nothing was heard
+    first, second = Ledger.open(here), Ledger.open(here)
+    with contextlib.closing(first), contextlib.closing(second):
+        one = Mirror(here, first, submissions.find(first))
+        other = Mirror(here, second, submissions.find(second))
+        found = list(lines(stream))
+        half = len(found) // 2
+        one.take(found[:half])
+        other.take(found)  # stale: it had heard nothing when it began
+        one.take(found)
+    assert rows(here, run_id) == rows(there, run_id)

@@ -68,17 +68,28 @@ class Journal:
         return rows
 
 
-def apply(ledger: Ledger, submission: str, rows: Iterable[Row], heard: int) -> None:
-    """Write ``rows`` into the mirror ``ledger`` and note ``heard`` as ``submission``'s
-    last line applied: all of it, or (on any error) none of it."""
+def apply(ledger: Ledger, submission: str, lines: Sequence[tuple[int, Sequence[Row]]]) -> int:
+    """Write into the mirror ``ledger`` the rows of each numbered line of ``submission``'s
+    stream that it has not heard yet, and note the last number: all of it, or (on any
+    error) none of it. Another command may be applying the same lines at the same time
+    (``status`` while ``attach`` runs): what it applied first is skipped. The number of
+    the last line heard, after."""
     with ledger.writing("write the mirror of a submitted run") as db:
+        db.execute("BEGIN IMMEDIATE")  # what was heard, read under the write lock
+        found = db.execute("SELECT heard FROM submissions WHERE id = ?", (submission,)).fetchone()
+        heard = found[0] if found else 0
         columns = {table: _columns(db, table) for table in TABLES}
-        for table, row in rows:
-            if table not in KEYS:
-                continue  # a table this Pyoneer does not mirror
-            known = {name: value for name, value in row.items() if name in columns[table] and name != "seq"}
-            db.execute(_upsert(table, tuple(known)), tuple(known.values()))
-        db.execute("UPDATE submissions SET heard = ? WHERE id = ? AND heard < ?", (heard, submission, heard))
+        for number, rows in lines:
+            if number <= heard:
+                continue
+            for table, row in rows:
+                if table not in KEYS:
+                    continue  # a table this Pyoneer does not mirror
+                known = {name: value for name, value in row.items() if name in columns[table] and name != "seq"}
+                db.execute(_upsert(table, tuple(known)), tuple(known.values()))
+            heard = number
+        db.execute("UPDATE submissions SET heard = ? WHERE id = ?", (heard, submission))
+    return heard
 
 
 def _upsert(table: str, names: Sequence[str]) -> str:

@@ -47,14 +47,13 @@ class Mirror:
             fresh.append(line)
         if not fresh:
             return []
-        rows: list[journal.Row] = []
+        numbered: list[tuple[int, list[journal.Row]]] = []
         for line in fresh:
             if line.kind == "log":
                 self._write_log(line.data["path"], line.data["at"], as_bytes(line.data["data"]))
-            elif line.kind == "rows":
-                rows += [(table, row) for table, row in line.data["rows"]]
-        journal.apply(self.ledger, self.submission.id, rows, fresh[-1].number)
-        self.heard = fresh[-1].number
+            rows = [(table, row) for table, row in line.data["rows"]] if line.kind == "rows" else []
+            numbered.append((line.number, rows))
+        self.heard = journal.apply(self.ledger, self.submission.id, numbered)
         return fresh
 
     def _write_log(self, path: str, at: int, data: bytes) -> None:
