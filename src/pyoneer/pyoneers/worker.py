@@ -39,8 +39,8 @@ class BaseWorker(Pyoneer):
     """What every worker does, wherever it lives: the seven methods, and a job in a thread.
 
     ``run`` hands the held job to the worker's own thread (one for all its jobs) and
-    returns at once; the thread calls ``_work`` (the subclass's: how a job runs where this worker lives), which
-    ends with ``_end``. ``stop`` cancels (``_cancel``), waits for the thread, then lets go
+    returns at once; the thread calls ``_work`` (the subclass's: how a job runs where
+    this worker lives), which ends with ``_end``. ``stop`` cancels (``_cancel``), waits for the thread, then lets go
     of what the worker held (``_let_go``). Anything that breaks the thread is reported as
     ``Faulted``, so that the run stops instead of waiting for ever.
     """
