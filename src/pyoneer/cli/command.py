@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from pyoneer.cli.echo import echo as _echo
 from pyoneer.errors import (
     EXIT_INTERRUPTED,
     EXIT_INVALID,
@@ -356,16 +357,6 @@ def _refresh(root: Path) -> None:
 
 #: the fork server the launcher started for ``run`` (taken by the first run, else closed by main)
 _SPARE: list[ForkServer | None] = []
-
-
-def _echo(text: str, err: bool = False) -> None:
-    """Print a line to stdout (or stderr); a reader gone away (``| head``) is not an error."""
-    stream = sys.stderr if err else sys.stdout
-    try:
-        stream.write(text + "\n")
-        stream.flush()
-    except (BrokenPipeError, ValueError):
-        pass
 
 
 def _can_write(stream: object) -> bool:

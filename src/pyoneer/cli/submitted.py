@@ -8,18 +8,18 @@ from the run's own events as its stream tells them.
 from __future__ import annotations
 
 import contextlib
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from pyoneer.cli.display import Display, open_view
+from pyoneer.cli.echo import echo
 from pyoneer.errors import EXIT_FAILED, UsageError
 
 
 def _say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    echo(text, err=True)
 
 
 def submit(path: Path, script_args: tuple[str, ...], address: str | None, options: dict[str, Any],
@@ -41,12 +41,12 @@ def submit(path: Path, script_args: tuple[str, ...], address: str | None, option
         "script_args": list(script_args), "params": params, "sweep": sweep, **options,
     }
     submission = remote.submit(root, address, given)
-    print(f"submitted run {submission.run_id} to {submission.address} (Ray job {submission.id})")
-    print("  follow it:   pyoneer attach" + ("" if Path(path) == Path(".") else f" --path {root}"))
-    print("  its state:   pyoneer status" + ("" if Path(path) == Path(".") else f" {root}"))
-    print("  stop it:     pyoneer stop")
-    print("  its outputs: pyoneer fetch")
-    sys.stdout.flush()
+    elsewhere = Path(path) != Path(".")
+    echo(f"submitted run {submission.run_id} to {submission.address} (Ray job {submission.id})")
+    echo("  follow it:   pyoneer attach" + (f" --path {root}" if elsewhere else ""))
+    echo("  its state:   pyoneer status" + (f" {root}" if elsewhere else ""))
+    echo("  stop it:     pyoneer stop" + (f" --path {root}" if elsewhere else ""))
+    echo("  its outputs: pyoneer fetch" + (f" --path {root}" if elsewhere else ""))
     return 0
 
 
@@ -92,7 +92,7 @@ def stop(root: Path, run_id: str | None) -> int:
     from pyoneer.submission import remote
 
     how = remote.stop(root, run_id, _say)
-    print(f"the run ended: {how}")
+    echo(f"the run ended: {how}")
     return 0
 
 
@@ -102,8 +102,8 @@ def fetch(root: Path, run_id: str | None) -> int:
 
     written = remote.fetch(root, run_id, _say)
     for path in written:
-        print(f"  {path}")
-    print(f"fetched {len(written)} file{'s' if len(written) != 1 else ''} into {root}")
+        echo(f"  {path}")
+    echo(f"fetched {len(written)} file{'s' if len(written) != 1 else ''} into {root}")
     return 0
 
 
