@@ -175,13 +175,18 @@ def main() -> None:
             request, pending = marshal.loads(pending[4 : 4 + size]), pending[4 + size :]
             fresh = request.get("exec", False)
             if not fresh:
-                _preload(request.get("preload", ()), request["cwd"])
+                imported = _preload(request.get("preload", ()), request["cwd"])
                 # a child's collections then skip the server's objects: touching them
                 # would copy their pages into the child
                 gc.freeze()
-                # what a child keeps alive to its end, taken here: taking it in the child
-                # would copy the pages of every object it names into the child
-                _inherited.update(modules=dict(sys.modules), sys=dict(sys.__dict__), builtins=dict(builtins.__dict__))
+                if imported or not _inherited:
+                    # what a child keeps alive to its end, taken here: taking it in the
+                    # child would copy the pages of every object it names into the child.
+                    # Only when it changed: a new copy (and the old one's end) writes the
+                    # reference count of each module, sys attribute and builtin, in pages
+                    # that the server shares with its last child, still running
+                    _inherited.update(modules=dict(sys.modules), sys=dict(sys.__dict__),
+                                      builtins=dict(builtins.__dict__))
             # (not posix_spawn: glibc's leaves signals 32 and 33 ignored in the child,
             # which a python started by subprocess does not have)
             pid = os.fork()
@@ -245,12 +250,15 @@ def _reap(children: set[int], replies: int) -> None:
             _say(replies, f"exited {pid} {code}")
 
 
-def _preload(modules: list[str], root: str) -> None:
-    """Import what the project asked for, once; project modules are found from its root."""
+def _preload(modules: list[str], root: str) -> bool:
+    """Import what the project asked for, once; project modules are found from its root.
+    True if it tried anything new (the server's modules may have changed)."""
+    tried = False
     for name in modules:
         if name in _preloaded:
             continue
         _preloaded.add(name)
+        tried = True
         sys.path.insert(0, root)
         try:
             importlib.import_module(name)
@@ -258,6 +266,7 @@ def _preload(modules: list[str], root: str) -> None:
             pass
         finally:
             sys.path.remove(root)
+    return tried
 
 
 # In the child -----------------------------------------------------------------------
