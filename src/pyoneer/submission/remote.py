@@ -140,11 +140,14 @@ def follow(root: Path, run: str | None, say: Say, poll: float = POLL) -> Iterato
 
 def _lost(ledger: Ledger, submission: Submission, state: str | None) -> str:
     """Write the run down as lost (its manager is gone without telling its end); why."""
+    began = {known.id: known.result for known in ledger.runs()}.get(submission.run_id)
     if state is None:
         why = f"the cluster at {submission.address} no longer knows Ray job {submission.id} (its head restarted?)"
+    elif began is None:
+        why = f"Ray job {submission.id} ended {state} before the run began"
     else:
         why = f"Ray job {submission.id} ended {state} before the run did (its manager died)"
-    if any(known.id == submission.run_id and known.result is RunState.RUNNING for known in ledger.runs()):
+    if began is RunState.RUNNING:
         submissions.mark_lost(ledger, submission.run_id, why)
     return why
 
@@ -202,8 +205,10 @@ def stop(root: Path, run: str | None, say: Say) -> str:
     for line in follow(root, submission.run_id, say):
         if line.kind == "end":
             return "interrupted" if line.data["result"]["interrupted"] else f"ended (exit code {line.data['code']})"
-        if line.kind in ("error", "lost"):
-            return "lost" if line.kind == "lost" else "did not start"
+        if line.kind == "lost":
+            return "stopped before it began" if "before the run began" in line.data["text"] else "lost"
+        if line.kind == "error":
+            return "did not start"
     return "stopped"
 
 
