@@ -169,9 +169,8 @@ def refresh(root: Path, say: Say) -> None:
                     f"has it (last heard from the cluster: {heard})")
                 continue
             ended = state is None or state in ENDED
-            mirror = Mirror(root, ledger, submission)
-            mirror.take(lines(output, submission.heard), ended)
-            if ended and not any(line.kind in ("end", "error") for line in lines(output)):
+            Mirror(root, ledger, submission).take(lines(output, submission.heard), ended)
+            if ended:  # a run whose end the stream told is ended by now: only one left running is lost
                 _lost(ledger, submission, state)
             submissions.note_state(ledger, submission.id, state or "LOST")
 
