@@ -374,6 +374,35 @@ def test_status_json_shape_and_retried_attempts(project_dir: Path) -> None:
     assert unknown.returncode == 2 and "no run" in unknown.stderr and clean(unknown)
 
 
+def test_a_long_status_table_lists_every_row_on_one_aligned_line(project_dir: Path) -> None:
+    # past LONG rows the table is aligned text rather than rich's (which takes ~1 ms a row)
+    from pyoneer.cli.columns import LONG
+
+    count = LONG // 2 + 10  # a job and a task each: more rows than LONG
+    body = "".join(f'[jobs.j{i:03d}]\ntasks = ["{"bad" if i == 7 else "ok"}.py"]\n' for i in range(count))
+    write_project(project_dir, body, {"ok.py": "pass\n", "bad.py": "raise SystemExit(4)\n"})
+    assert run_cli("run", str(project_dir), "--workers", "2").returncode == 1
+
+    host = status_json(project_dir)["blueprints"][0]["host"]
+    lines = cli_ok("status", str(project_dir)).stdout.splitlines()
+    header = lines[1]
+    assert header.split() == ["pyoneer", "status", "kind", "blueprint", "blueprint", "status", "attempt",
+                              "started", "duration", "exit", "host"]
+    rows = lines[2:]
+    assert len(rows) == 1 + 2 * count  # the project, then each job and its task, one line each
+    at = {column: header.index(column) for column in ("kind", "blueprint status", "started", "exit", "host")}
+    for row in rows:
+        kind = row[at["kind"]:].split()[0]
+        assert kind in ("project", "job", "task"), row
+        assert row[at["blueprint status"]:].split()[0] in ("succeeded", "failed"), row
+        assert re.fullmatch(r"\d\d:\d\d:\d\d", row[at["started"]:].split()[0]), row
+        assert row[at["host"]:] == host, row  # the last column: no blanks after it
+        if kind == "task":  # flush right under its heading
+            assert row[at["exit"]:at["host"]].strip() == ("4" if "j007/bad" in row else "0"), row
+            assert row[at["exit"] + len("exit") - 1] in "04", row
+    assert sum(" j007/bad " in row and " failed " in row for row in rows) == 1
+
+
 # 4 -- logs ----------------------------------------------------------------------------
 
 

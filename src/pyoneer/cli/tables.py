@@ -1,7 +1,8 @@
 """The reading commands' tables: ``pyoneer status``, ``pyoneer runs`` and the plan of
 ``pyoneer run --dry-run``, for people and as ``--json``.
 
-They print what ``pyoneer.ledger.history`` read (the ``--json`` shapes), with ``rich``.
+They print what ``pyoneer.ledger.history`` read (the ``--json`` shapes), with ``rich``
+(``columns``: a long table as aligned text).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
+from pyoneer.cli.columns import Cell, print_table
 from pyoneer.cli.summary import group_status
 from pyoneer.status import BlueprintStatus
 
@@ -28,12 +29,8 @@ _STYLE = {
 }
 
 
-
-def _styled(word: str | None) -> str:
-    if not word:
-        return ""
-    style = _STYLE.get(word)
-    return f"[{style}]{word}[/]" if style else word
+def _styled(word: str | None) -> Cell:
+    return (word, _STYLE[word]) if word in _STYLE else word or ""
 
 
 def _clock(at: float | None) -> str:
@@ -49,19 +46,19 @@ def _span(start: float | None, end: float | None) -> str:
 def print_status(state: dict[str, Any], console: Console) -> None:
     """The state of a run as a table: each pyoneer, its status, its blueprint, its status."""
     run = state["run"]
+    result = run["result"] or ""
     console.print(
-        f"run [bold]{run['id']}[/] of {escape(run['project'])}: {_styled(run['result'])}, "
+        f"run [bold]{run['id']}[/] of {escape(run['project'])}: "
+        f"{f'[{_STYLE[result]}]{result}[/]' if result in _STYLE else escape(result)}, "
         f"started {_clock(run['started'])}, {_span(run['started'], run['ended'])}"
         f" (manager pid {run['manager']['pid']} on {escape(run['manager']['host'])})"
         + (f", resumed from {run['resumed_from']}" if run["resumed_from"] else ""),
         highlight=False,
     )
-    table = Table(box=None, header_style="bold", pad_edge=False)
     columns = ["pyoneer", "status", "kind", "blueprint", "blueprint status", "attempt",
                "started", "duration", "exit", "host"]
     why = any(row.get("why") for row in state["blueprints"])  # a run that --resume or a target decided
-    for column in [*columns, "why"] if why else columns:
-        table.add_column(column, justify="right" if column in ("attempt", "exit") else "left")
+    rows: list[list[Cell]] = []
     groups = _matrix_groups(state["blueprints"])
     hiding, indent = False, ""
     for row in state["blueprints"]:
@@ -70,8 +67,8 @@ def print_status(state: dict[str, Any], console: Console) -> None:
             members = groups.pop(group, None)
             if members is not None:  # the first member: the line of the whole matrix
                 ends = [(BlueprintStatus(member["status"]), member["reused"]) for member in members]
-                table.add_row("", "", "matrix", f"[bold]{escape(group)}[/]", escape(group_status(ends)),
-                              "", "", "", "", "", *([""] if why else []))
+                rows.append(["", "", "matrix", (group, "bold"), group_status(ends),
+                             "", "", "", "", "", *([""] if why else [])])
             # a member that succeeded is counted above; one that did not is listed, with its tasks
             hiding = row["status"] == BlueprintStatus.SUCCEEDED.value
         if row["kind"] != "task":
@@ -81,22 +78,22 @@ def print_status(state: dict[str, Any], console: Console) -> None:
             continue
         name = indent + row["name"] if row["kind"] != "task" else "  " + indent + row["name"]
         status = "reused" if row["reused"] else row["status"]
-        cells = [
-            escape(row["pyoneer"] or "-"),
-            _styled(row["pyoneer_status"]) or "-",
+        cells: list[Cell] = [
+            row["pyoneer"] or "-",
+            _styled(row["pyoneer_status"]) if row["pyoneer_status"] else "-",
             row["kind"],
-            escape(name),
-            _styled(status) if status != "reused" else "[green]reused[/]",
+            name,
+            _styled(status) if status != "reused" else ("reused", "green"),
             str(row["attempt"]) if row["kind"] == "task" else "",
             _clock(row["started"])[11:],  # the time of day; the date is in the heading
             _span(row["started"], row["ended"]),
             "" if row["exit_code"] is None else str(row["exit_code"]),
-            escape(row["host"] or ""),
+            row["host"] or "",
         ]
         if why:
-            cells.append(f"[dim]{escape(row['why'] or '')}[/]" if row["kind"] == "job" else "")
-        table.add_row(*cells)
-    console.print(table)
+            cells.append((row["why"] or "", "dim") if row["kind"] == "job" else "")
+        rows.append(cells)
+    print_table(console, [*columns, "why"] if why else columns, rows, right=("attempt", "exit"))
 
 
 def _matrix_groups(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -110,26 +107,24 @@ def _matrix_groups(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]
 
 def print_runs(runs: list[dict[str, Any]], console: Console) -> None:
     """The history, one run a line."""
-    table = Table(box=None, header_style="bold", pad_edge=False)
     columns = ["run", "started", "duration", "result", "succeeded", "failed", "skipped", "reused"]
     if any(run.get("matrices") for run in runs):
         columns.append("matrices")
-    for column in columns:
-        table.add_column(column, justify="right" if column in ("succeeded", "failed", "skipped", "reused") else "left")
+    rows: list[list[Cell]] = []
     for run in runs:
         jobs = run["jobs"]
-        cells = [
+        cells: list[Cell] = [
             run["id"], _clock(run["started"]), _span(run["started"], run["ended"]), _styled(run["result"]),
             str(jobs.get("succeeded", 0)), str(jobs.get("failed", 0)), str(jobs.get("skipped", 0)),
             str(jobs.get("reused", 0)),
         ]
         if "matrices" in columns:  # each matrix: its members that succeeded (ran or reused), of all
             cells.append(", ".join(
-                f"{escape(group)} {ends.get('succeeded', 0) + ends.get('reused', 0)}/{sum(ends.values())}"
+                f"{group} {ends.get('succeeded', 0) + ends.get('reused', 0)}/{sum(ends.values())}"
                 for group, ends in run.get("matrices", {}).items()
             ))
-        table.add_row(*cells)
-    console.print(table)
+        rows.append(cells)
+    print_table(console, columns, rows, right=("succeeded", "failed", "skipped", "reused"))
 
 
 def plan_json(project: str, decisions: Sequence[Decision]) -> dict[str, Any]:
@@ -151,13 +146,11 @@ def plan_json(project: str, decisions: Sequence[Decision]) -> dict[str, Any]:
 def print_plan(decisions: Sequence[Decision], console: Console | None = None) -> None:
     """``pyoneer run --dry-run``: a line per job, ``run`` or ``reuse`` and why."""
     console = console or Console(highlight=False)
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("action", "job", "why"):
-        table.add_column(column)
-    for decision in decisions:
-        action = "[bold blue]run[/]" if decision.runs else "[green]reuse[/]"
-        table.add_row(action, escape(decision.job), escape(decision.why))
-    console.print(table)
+    rows = [
+        [("run", "bold blue") if decision.runs else ("reuse", "green"), decision.job, decision.why]
+        for decision in decisions
+    ]
+    print_table(console, ("action", "job", "why"), rows)
     runs = sum(1 for decision in decisions if decision.runs)
     console.print(f"dry run: {runs} to run, {len(decisions) - runs} to reuse; nothing was run")
 
