@@ -20,6 +20,8 @@ D  `pyoneer run` of a one-task project, whole process, timed from outside
                                                      baseline: subprocess.run([python, script])
 E  the manager alone on layered DAGs of 1,000 .. 10,000 jobs, with a no-op engine
    (bench/noop_engine.py), with the ledger (pyoneer.run) and without (Manager directly)
+F  a real `pyoneer run` of 10,000 one-line jobs (warm, --workers 2): the peak RSS of
+   Pyoneer's own processes, then `pyoneer status --json` and `pyoneer status` of that run
 
 Peers (Ray, Dask, Luigi) run A and a "time to first result" like D, when importable.
 
@@ -64,6 +66,9 @@ PEER_MAX_REPEAT = 3  # Ray takes ~8 s per A here; its cluster starts once per in
 E_WIDTH = 100  # jobs per layer; the number of layers grows with the size
 E_SAMPLE_JOBS = 10_000  # a size below this runs several times per repeat, its best kept
 E_FLAT_LIMIT = 1.5  # per-job time at 10,000 / at 1,000 at most this to call it flat
+F_JOBS = 10_000
+F_QUICK_JOBS = 1_000
+F_STATUS_REPEAT = 3
 
 MODE_BASELINE = "baseline"
 #: a start-up of plain ``python -c pass`` above this is the site speaking, not Python
@@ -743,6 +748,95 @@ def e_child(size: int) -> int:
     return 0
 
 
+# Workload F: a real run of many jobs --------------------------------------------------
+
+#: runs ``argv`` (stdout to /dev/null) as its child and writes the child's exit code and
+#: ru_maxrss (KiB): the peak of the biggest process of the tree. A fresh ``python -S``
+#: (~8 MB) forks it, as ru_maxrss carries over fork + exec from the process that forked
+F_LAUNCHER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.execv(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as out:
+    out.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss}")
+"""
+
+
+def _hwm_mib(pid: int) -> float | None:
+    """VmHWM of a live process (its own high-water mark, not inherited), MiB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        for thread in os.listdir(f"/proc/{pid}/task"):
+            found += [int(child) for child in Path(f"/proc/{pid}/task/{thread}/children").read_text().split()]
+    except OSError:
+        pass
+    return found
+
+
+def _timed_command(argv: list[str], directory: Path) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(argv, cwd=directory, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.decode(errors='replace')[-300:]}")
+    return time.perf_counter() - start
+
+
+def run_f(command: list[str], jobs: int) -> dict:
+    """A real run of ``jobs`` independent one-line jobs, then the reading commands on it."""
+    spec = Spec([(f"j{i:05d}", f"j{i:05d}.py", []) for i in range(jobs)])
+    directory = Path(tempfile.mkdtemp(prefix="pyoneer-bench-F-"))
+    out: dict = {"jobs": jobs, "workers": WORKERS}
+    try:
+        write_project(directory, "bench-f", spec, fresh=False, with_toml=True)
+        result = directory.parent / f"{directory.name}.result"
+        argv = [PYTHON, "-S", "-c", F_LAUNCHER, str(result), *command, "run", str(directory),
+                "--workers", str(WORKERS)]
+        start = time.perf_counter()
+        launcher = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        manager: int | None = None
+        peaks: dict[int, float] = {}
+        while launcher.poll() is None:  # VmHWM only grows: the last reading is the peak but for the last 20 ms
+            manager = manager or next(iter(_children(launcher.pid)), None)
+            for pid in [manager, *_children(manager)] if manager else []:
+                hwm = _hwm_mib(pid)
+                if hwm is not None:
+                    peaks[pid] = max(peaks.get(pid, 0.0), hwm)
+            time.sleep(0.02)
+        out["run_s"] = time.perf_counter() - start
+        stderr = launcher.stderr.read().decode(errors="replace") if launcher.stderr else ""
+        code, maxrss = result.read_text().split()
+        result.unlink()
+        if int(code) != 0:
+            raise RuntimeError(f"pyoneer run exited {code}: {stderr[-500:]}")
+        out["tree_peak_mib"] = int(maxrss) / 1024
+        out["manager_peak_mib"] = peaks.get(manager) if manager else None
+        out["fork_server_peaks_mib"] = sorted(v for pid, v in peaks.items() if pid != manager)
+        log(f"  F run of {jobs:,} jobs: {out['run_s']:.1f} s; peak RSS: biggest process {out['tree_peak_mib']:.1f} MiB, "
+            f"manager {fmt(out['manager_peak_mib'], 1)}, fork servers {[round(v, 1) for v in out['fork_server_peaks_mib']]}")
+        for key, extra in (("status_json", ["--json"]), ("status_table", [])):
+            times = [_timed_command([*command, "status", *extra], directory) for _ in range(F_STATUS_REPEAT)]
+            out[f"{key}_s"] = statistics.median(times)
+            log(f"  F pyoneer status {' '.join(extra)}: median {out[f'{key}_s']:.3f} s of {times}")
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    return out
+
+
 # The report --------------------------------------------------------------------------
 
 
@@ -753,7 +847,7 @@ def table(headers: list[str], rows: list[list[str]], right: set[int]) -> str:
     return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
-def report(machine: dict, settings: dict, rows: list[Row], e: dict | None, elapsed: float) -> str:
+def report(machine: dict, settings: dict, rows: list[Row], e: dict | None, f: dict | None, elapsed: float) -> str:
     out = ["Pyoneer benchmark", "=================", ""]
     out += [
         f"machine   {machine['cpu']}, {machine['cores']} cores ({machine['usable_cores']} usable), {machine['memory']}, {machine['os']}",
@@ -834,6 +928,20 @@ def report(machine: dict, settings: dict, rows: list[Row], e: dict | None, elaps
         if e.get("error"):
             out.append(f"  E error: {e['error']}")
         out.append("")
+    if f:
+        if f.get("error"):
+            out.append(f"Workload F: error {f['error']}")
+        else:
+            servers = ", ".join(f"{v:.1f}" for v in f["fork_server_peaks_mib"]) or "-"
+            out.append(f"Workload F: a real run of {f['jobs']:,} one-line jobs, warm, --workers {f['workers']}")
+            out.append(table(["run s", "peak RSS MiB (biggest process)", "manager MiB", "fork servers MiB",
+                              "status --json s", "status s"],
+                             [[fmt(f["run_s"], 1), fmt(f["tree_peak_mib"], 1), fmt(f["manager_peak_mib"], 1), servers,
+                               fmt(f["status_json_s"]), fmt(f["status_table_s"])]], set(range(6))))
+            out.append("peak RSS: ru_maxrss of the whole tree (a `python -S` forks `pyoneer run`, so nothing is "
+                       "inherited); per process: VmHWM read every 20 ms; status: whole process, median of "
+                       f"{F_STATUS_REPEAT}")
+        out.append("")
     if machine.get("code_end") and not machine["git"].endswith(machine["code_end"]):
         out.append(f"WARNING: the code under src/ changed during this invocation (code sha1 now {machine['code_end']})")
     out.append(f"total time of this invocation: {elapsed:.1f} s")
@@ -847,7 +955,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark Pyoneer against hand-written baselines.")
     parser.add_argument("--quick", action="store_true",
                         help="1 repeat, E at 1,000 and 2,000 jobs, no peers, no memory measurements (~1 minute)")
-    parser.add_argument("--only", default="A,B,C,D,E", help="workloads to run, e.g. A,E (default: all)")
+    parser.add_argument("--only", default="A,B,C,D,E,F", help="workloads to run, e.g. A,E (default: all)")
     parser.add_argument("--repeat", type=int, help=f"repeats of A-D (default {FULL_REPEAT}, quick 1); "
                         f"peers repeat A at most {PEER_MAX_REPEAT} times")
     parser.add_argument("--e-repeat", type=int, help=f"repeats of E (default {FULL_E_REPEAT}, quick 1)")
@@ -866,9 +974,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--e-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     workloads = [w.strip().upper() for w in args.only.split(",") if w.strip()]
-    unknown = set(workloads) - set("ABCDE")
+    unknown = set(workloads) - set("ABCDEF")
     if unknown:
-        parser.error(f"unknown workloads {sorted(unknown)}; choose from A, B, C, D, E")
+        parser.error(f"unknown workloads {sorted(unknown)}; choose from A, B, C, D, E, F")
     repeat = args.repeat or (1 if args.quick else FULL_REPEAT)
     e_repeat = args.e_repeat or (1 if args.quick else FULL_E_REPEAT)
     if repeat < 1 or e_repeat < 1:
@@ -931,10 +1039,19 @@ def main(argv: list[str] | None = None) -> int:
             e = {"error": f"{type(exc).__name__}: {exc}", "sizes": [], "per_size": {}, "width": E_WIDTH,
                  "workers": WORKERS, "repeat": e_repeat}
             log(traceback.format_exc())
+    f = None
+    if "F" in workloads:
+        jobs = F_QUICK_JOBS if args.quick else F_JOBS
+        log(f"workload F: a real run of {jobs:,} jobs")
+        try:
+            f = run_f(command, jobs)
+        except Exception as exc:  # noqa: BLE001
+            f = {"error": f"{type(exc).__name__}: {exc}"}
+            log(traceback.format_exc())
     elapsed = time.perf_counter() - started
     machine["load_average_end"] = load_average()
     machine["code_end"] = code_fingerprint(Path(machine["pyoneer_source"]))
-    print(report(machine, settings, rows, e, elapsed))
+    print(report(machine, settings, rows, e, f, elapsed))
     if args.json:
         baselines = {r.workload: r.median for r in rows if r.mode == MODE_BASELINE and r.status == "ok"}
         data = {
@@ -947,11 +1064,12 @@ def main(argv: list[str] | None = None) -> int:
                 for r in rows
             ],
             "E": e,
+            "F": f,
             "elapsed_s": elapsed,
         }
         args.json.write_text(json.dumps(data, indent=2, default=str) + "\n")
         log(f"wrote {args.json}")
-    failed = [r for r in rows if r.status == "error"] or (e and e.get("error"))
+    failed = [r for r in rows if r.status == "error"] or (e and e.get("error")) or (f and f.get("error"))
     return 1 if failed else 0
 
 
