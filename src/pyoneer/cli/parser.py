@@ -8,7 +8,9 @@ them over), called with the options as keyword arguments; its docstring is its h
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -21,6 +23,12 @@ _RUN_ID = {"dest": "run_id", "metavar": "ID", "help": "A run id (or its start); 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     """Help as written in the docstrings (examples keep their lines), headed ``Usage:``."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        # argparse would import shutil for the width (and zlib, bz2 and lzma with it, ~2 ms
+        # of every start: a formatter is made for every argument declared)
+        super().__init__(prog, indent_increment, max_help_position, _columns() - 2 if width is None else width)
 
     def add_usage(self, usage: Any, actions: Any, groups: Any, prefix: str | None = None) -> None:
         super().add_usage(usage, actions, groups, prefix if prefix is not None else "Usage: ")
@@ -35,6 +43,18 @@ class _Parser(argparse.ArgumentParser):
             message = f"No such command {wanted!r}; the commands: {', '.join(_DECLARED)}"
         self.print_usage(sys.stderr)
         self.exit(2, f"error: {message}\n  hint: {self.prog} --help says more\n")
+
+
+def _columns() -> int:
+    """The terminal's width as ``shutil.get_terminal_size`` tells it: $COLUMNS, the
+    terminal's, else 80."""
+    with contextlib.suppress(ValueError):
+        if int(os.environ.get("COLUMNS", "")) > 0:
+            return int(os.environ["COLUMNS"])
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
+    except (AttributeError, ValueError, OSError):
+        return 80
 
 
 def _positive(text: str) -> int:
@@ -180,8 +200,8 @@ Commands = Mapping[str, Callable[..., int]]
 
 def build(functions: Commands, wanted: str | None = None) -> argparse.ArgumentParser:
     """The command line; ``functions``: each command's function. With ``wanted``, only that
-    command's arguments are declared (the others are named, for the help and the errors):
-    declaring all of them costs every start a few milliseconds."""
+    command is declared (the help that lists them all, and the error that names them, come
+    without one): declaring all of them costs every start a few milliseconds."""
     top = _Parser(prog="pyoneer", formatter_class=_Formatter,
                   description="Run plain Python scripts as jobs and projects, in order, in parallel, "
                               "here or on many machines.")
@@ -191,12 +211,13 @@ def build(functions: Commands, wanted: str | None = None) -> argparse.ArgumentPa
                                   prog="pyoneer")
     commands.required = True
     for name, declare in _DECLARED.items():
+        if wanted is not None and name != wanted:
+            continue
         function = functions[name]
         text = inspect.cleandoc(function.__doc__ or "")
         sub = commands.add_parser(name, help=text.splitlines()[0] if text else "", description=text,
                                   formatter_class=_Formatter)
-        if wanted is None or name == wanted:
-            declare(sub)
+        declare(sub)
         sub.set_defaults(_function=function)
     return top
 
