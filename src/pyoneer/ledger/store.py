@@ -229,12 +229,12 @@ class Ledger:
             db.execute("PRAGMA journal_mode = WAL")
         finally:
             db.close()
-        descriptor = os.open(partial, os.O_RDONLY)
         try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-        try:
+            descriptor = os.open(partial, os.O_RDONLY)
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
             # appear whole or not at all; if another process made one meanwhile, theirs stays
             with contextlib.suppress(FileExistsError):
                 os.link(partial, path)
