@@ -95,6 +95,9 @@ class Job:
     matrix: tuple[tuple[str, Value], ...] = ()
     #: the project parameters its text uses, as (name, value) pairs: part of its fingerprint
     params: tuple[tuple[str, Value], ...] = ()
+    #: how a cluster scheduler places it (``jobs.NAME.slurm``), as sorted (key, value)
+    #: pairs: where it runs, not what it computes (no part of its fingerprint)
+    slurm: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         if self.matrix:
@@ -105,6 +108,10 @@ class Job:
         object.__setattr__(self, "inputs", check_patterns(self.inputs, "inputs"))
         object.__setattr__(self, "params", tuple(dict(self.params).items()))
         check_flag(self.fresh, "fresh")
+        if self.slurm:
+            from pyoneer.blueprints.placement import check_placement  # only cluster runs need it
+
+            object.__setattr__(self, "slurm", check_placement(self.slurm, "slurm"))
         object.__setattr__(self, "preload", check_strings(self.preload, "preload"))
         if isinstance(self.tasks, (str, Task)) or not isinstance(self.tasks, Iterable):
             raise ProjectError(

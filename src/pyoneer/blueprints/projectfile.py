@@ -31,9 +31,9 @@ PROJECT_FILE = "pyoneer.toml"
 PYPROJECT_FILE = "pyproject.toml"
 
 _TOP_KEYS = ("project", "jobs", "engine", "environment", "params")
-_ENGINE_KEYS = ("name", "address", "gpus", "resources")
+_ENGINE_KEYS = ("name", "address", "gpus", "resources", "slurm")
 _PROJECT_KEYS = ("name", "fresh", "preload")
-_JOB_KEYS = ("tasks", "needs", "resources", "outputs", "inputs", "fresh", "preload", "matrix")
+_JOB_KEYS = ("tasks", "needs", "resources", "outputs", "inputs", "fresh", "preload", "matrix", "slurm")
 _TASK_KEYS = ("script", "args", "env", "timeout", "retries", "name", "fresh")
 
 
@@ -42,13 +42,15 @@ class EngineChoice:
     """Where the file says to run: the ``[engine]`` table.
 
     ``name`` and ``address`` choose the engine; ``gpus`` (device ids) and ``resources``
-    (custom amounts) describe this machine to the local engine.
+    (custom amounts) describe this machine to the local engine; ``slurm`` is the
+    ``[engine.slurm]`` table, as sorted pairs (see ``pyoneer.blueprints.placement``).
     """
 
     name: str = "local"
     address: str | None = None
     gpus: tuple[str, ...] | None = None
     resources: tuple[tuple[str, float], ...] = ()
+    slurm: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,12 @@ def _engine(document: dict[str, Any]) -> EngineChoice:
     for name, amount in resources.items():
         if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not amount > 0:
             raise ProjectError(f"must be a positive number, got {amount!r}", key=f"engine.resources.{toml_key(name)}")
-    return EngineChoice(table.get("name", "local"), table.get("address"), gpus, tuple(resources.items()))
+    slurm: tuple[tuple[str, Any], ...] = ()
+    if "slurm" in table:
+        from pyoneer.blueprints.placement import ENGINE_KEYS, check_placement
+
+        slurm = check_placement(table["slurm"], "engine.slurm", ENGINE_KEYS)
+    return EngineChoice(table.get("name", "local"), table.get("address"), gpus, tuple(resources.items()), slurm)
 
 
 def _read_toml(file: Path) -> dict[str, Any]:
@@ -261,6 +268,7 @@ def _job(name: str, table: Mapping[str, Any], values: Values, params: Mapping[st
         preload=table.get("preload", ()),
         matrix=tuple(values.items()),
         params=tuple((key, value) for key, value in params.items() if key in used and key not in values),
+        slurm=text(table.get("slurm", ()), "slurm"),
     )
 
 

@@ -131,7 +131,7 @@ def run(
         engine = engine_named(
             engine_name or choice.name, address or choice.address, announce=display.say, spare=spare,
             gpus=_gpus(gpus) if gpus is not None else choice.gpus,
-            resources={**dict(choice.resources), **_resources(resource)},
+            resources={**dict(choice.resources), **_resources(resource)}, slurm=dict(choice.slurm),
         )
         try:
             result = run_project(

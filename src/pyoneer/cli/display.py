@@ -17,6 +17,7 @@ from pyoneer.pyoneers.events import (
     Event,
     Interrupted,
     JobChanged,
+    Queued,
     RunStarted,
     TaskEnded,
 )
@@ -141,6 +142,8 @@ def plain_line(event: Event, decided: Mapping[str, str] | None = None) -> str:
         return f"{attempt.job}/{attempt.task} attempt {attempt.number} failed: {attempt.reason}{more}"
     if isinstance(event, Interrupted):
         return f"{event.reason}: stopping"
+    if isinstance(event, Queued):
+        return f"{event.job} waiting in the queue ({event.worker}): {event.reason}" if event.reason else ""
     return ""
 
 

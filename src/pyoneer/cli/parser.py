@@ -119,7 +119,7 @@ def _run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", dest="as_json", action="store_true",
                         help="With --dry-run: print the plan as JSON (see the README).")
     parser.add_argument("--engine", dest="engine_name", metavar="NAME",
-                        help="Where workers live: local (default) or ray; overrides [engine] name.")
+                        help="Where workers live: local (default), ray or slurm; overrides [engine] name.")
     parser.add_argument("--address", metavar="ADDR", help="The Ray cluster's address (default: RAY_ADDRESS, else a local Ray).")
     parser.add_argument("--gpus", metavar="IDS",
                         help="The GPUs jobs may be given, e.g. 0,1,3 (default: CUDA_VISIBLE_DEVICES, else nvidia-smi -L).")

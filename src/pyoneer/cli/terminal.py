@@ -32,7 +32,7 @@ from pyoneer.cli.summary import (
     summary_rows,
     verdict,
 )
-from pyoneer.pyoneers.events import Event, JobChanged, RunStarted, TaskEnded, TaskStarted
+from pyoneer.pyoneers.events import Event, JobChanged, Queued, RunStarted, TaskEnded, TaskStarted
 from pyoneer.status import BlueprintStatus
 
 if TYPE_CHECKING:
@@ -115,6 +115,8 @@ class LiveDisplay:
             self._detail[attempt.job] = f"{attempt.task}{tries}"
         elif isinstance(event, TaskEnded) and not event.attempt.ok:
             self._detail[event.attempt.job] = f"{event.attempt.task}: {event.attempt.reason}"
+        elif isinstance(event, Queued):
+            self._detail[event.job] = f"waiting in the queue: {event.reason}" if event.reason else ""
 
     def settle(self) -> None:
         """Nothing to do: the live display redraws on its own clock."""

@@ -25,6 +25,7 @@ from pyoneer.pyoneers.events import (
     Interrupted,
     JobChanged,
     PyoneerChanged,
+    Queued,
     RunEnded,
     RunStarted,
     TaskEnded,
@@ -116,8 +117,13 @@ class LedgerRecorder:
 
     def _on_PyoneerChanged(self, event: PyoneerChanged) -> None:
         self.ledger.set_pyoneer(
-            self._run_id, event.pyoneer, event.role, event.host, event.pid, event.status.value
+            self._run_id, event.pyoneer, event.role, event.host, event.pid, event.status.value, event.allocation
         )
+
+    def _on_Queued(self, event: Queued) -> None:
+        # the job runs (its worker holds it), but waits for the worker's place on the cluster
+        reason = f"waiting in the queue: {event.reason}" if event.reason else None
+        self.ledger.set_blueprint(self._run_id, "job", event.job, BlueprintStatus.RUNNING.value, reason=reason)
 
     def _on_JobChanged(self, event: JobChanged) -> None:
         if event.reused:

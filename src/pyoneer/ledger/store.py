@@ -27,7 +27,7 @@ from pyoneer.status import OPEN_STATUSES, BlueprintStatus, PyoneerStatus, RunSta
 
 LEDGER_FILE = "ledger.db"
 #: the schema this Pyoneer writes; bump it (and add its migration) when the tables change
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 _APPLICATION = "pyoneer-ledger"
 
 #: runs submitted to a cluster (``pyoneer submit``): where, and how much of each this
@@ -64,6 +64,7 @@ _DDL = (
         host TEXT NOT NULL,
         pid INTEGER,
         status TEXT NOT NULL,
+        allocation TEXT,                -- where a cluster placed it (a Slurm job id)
         PRIMARY KEY (run_id, id))""",
     """CREATE TABLE assignments (
         run_id TEXT NOT NULL REFERENCES runs(id),
@@ -108,6 +109,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: tuple(f"ALTER TABLE assignments ADD COLUMN {column} TEXT"
              for column in ("why", "reused_from", "parts", "modules", "inputs", "outputs", "needs")),
     3: (_SUBMISSIONS,),
+    4: ("ALTER TABLE pyoneers ADD COLUMN allocation TEXT",),
 }
 
 #: the columns of a job's row that a project's row (or a job without records) leaves empty
@@ -378,9 +380,13 @@ class Ledger:
         """Note an event that changes no status."""
         self._event(run_id, subject, change, detail)
 
-    def set_pyoneer(self, run_id: str, pyoneer: str, role: str, host: str, pid: int | None, status: str) -> None:
-        """Note a pyoneer's status (the manager's hot path: no I/O until ``commit``)."""
-        self._pyoneers[(run_id, pyoneer)] = (run_id, pyoneer, role, host, pid, status)  # its latest
+    def set_pyoneer(
+        self, run_id: str, pyoneer: str, role: str, host: str, pid: int | None, status: str, allocation: str = ""
+    ) -> None:
+        """Note a pyoneer's status (the manager's hot path: no I/O until ``commit``).
+
+        ``allocation``: where a cluster placed it (a Slurm job id), if it did."""
+        self._pyoneers[(run_id, pyoneer)] = (run_id, pyoneer, role, host, pid, status, allocation or None)
         self._events.append((run_id, time.time(), pyoneer, status, None))
 
     def add_blueprints(self, run_id: str, rows: list[dict[str, Any]]) -> None:
@@ -475,7 +481,7 @@ class Ledger:
     def pyoneers(self, run_id: str) -> list[dict[str, Any]]:
         """The run's pyoneers and their last status."""
         cursor = self._db.execute(
-            "SELECT id, role, host, pid, status FROM pyoneers WHERE run_id = ? ORDER BY rowid", (run_id,)
+            "SELECT id, role, host, pid, status, allocation FROM pyoneers WHERE run_id = ? ORDER BY rowid", (run_id,)
         )
         names = [column[0] for column in cursor.description]
         return [dict(zip(names, row)) for row in cursor.fetchall()]
@@ -557,9 +563,9 @@ class Success(NamedTuple):
 
 
 _UPSERT_PYONEER = (
-    "INSERT INTO pyoneers (run_id, id, role, host, pid, status) VALUES (?, ?, ?, ?, ?, ?)"
+    "INSERT INTO pyoneers (run_id, id, role, host, pid, status, allocation) VALUES (?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (run_id, id) DO UPDATE SET status = excluded.status, pid = excluded.pid,"
-    " host = excluded.host"
+    " host = excluded.host, allocation = excluded.allocation"
 )
 
 

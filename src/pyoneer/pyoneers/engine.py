@@ -2,7 +2,8 @@
 
 An engine places workers and hands back a ``Pyoneer`` for each; the manager cannot tell
 where a worker runs. The engines themselves live in ``pyoneer.engines``: ``local`` (the
-default) keeps workers on this machine, ``ray`` puts them on a Ray cluster's nodes.
+default) keeps workers on this machine, ``ray`` puts them on a Ray cluster's nodes,
+``slurm`` in Slurm batch jobs.
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ class Engine(ABC):
     def capacity(self) -> Capacity:
         """GPUs and custom resources the manager hands out (none by default: only CPU slots)."""
         return Capacity()
+
+    def idle_timeout(self) -> float | None:
+        """Seconds an idle worker waits for a job before it is let go (None: the manager's default)."""
+        return None
 
     def fits(self, worker: Pyoneer, job: Job) -> bool:
         """Whether an idle ``worker`` can take ``job`` (all local workers can)."""

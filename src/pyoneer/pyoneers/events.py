@@ -1,6 +1,7 @@
 """What pyoneers tell each other: small immutable reports, in the order things happen.
 
-Workers report to their manager (``TaskStarted``, ``TaskEnded``, ``JobEnded``, and
+Workers report to their manager (``TaskStarted``, ``TaskEnded``, ``JobEnded``, ``Queued``
+while a cluster has not placed them yet, and
 ``WorkerLost`` or ``Faulted`` when they cannot go on); the
 manager passes every report on to its observers (the terminal view, the ledger) together
 with its own: ``RunStarted``, ``JobChanged`` for each change of a job's status,
@@ -116,6 +117,18 @@ class WorkerLost:
 
 
 @dataclass(frozen=True, eq=False)
+class Queued:
+    """A worker's job waits for the worker's place on the cluster (a Slurm allocation in
+    the queue): ``reason`` is the scheduler's (``Priority``, ``Resources``); ``""`` once
+    the place is granted and the job goes on."""
+
+    worker: str
+    job: str
+    reason: str
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, eq=False)
 class Faulted:
     """A worker could not go on with its job: the machine refused (a ``MachineError``:
     its log cannot be written), or the worker itself broke. The run stops on it."""
@@ -151,6 +164,8 @@ class PyoneerChanged:
     host: str
     pid: int | None = None
     at: float = field(default_factory=_now)
+    #: the engine's handle on the worker's place on the cluster (a Slurm job id), if any
+    allocation: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -187,6 +202,7 @@ Event = (
     TaskStarted
     | TaskEnded
     | JobEnded
+    | Queued
     | WorkerLost
     | Faulted
     | JobChanged

@@ -73,12 +73,13 @@ class Manager(Pyoneer):
         name: str = "manager",
         run_id: str | None = None,
         reuse: frozenset[str] = frozenset(),
-        idle_timeout: float = IDLE_TIMEOUT,
+        idle_timeout: float | None = None,
         why: Mapping[str, str] | None = None,
     ) -> None:
         """``reuse`` names jobs that succeeded in an earlier run and are not run again;
         ``why`` says, of some jobs, why they run or are reused (``--resume``, targets);
-        a worker idle for ``idle_timeout`` seconds is let go."""
+        a worker idle for ``idle_timeout`` seconds is let go (default: what the engine
+        says, else ``IDLE_TIMEOUT``)."""
         super().__init__(name)
         self.engine = engine
         self.requested_slots = workers
@@ -86,7 +87,9 @@ class Manager(Pyoneer):
         self.run_id = run_id or new_run_id()
         self.reuse = reuse
         self.why: Mapping[str, str] = why or {}
-        self.idle_timeout = idle_timeout
+        if idle_timeout is None:
+            idle_timeout = engine.idle_timeout()
+        self.idle_timeout = IDLE_TIMEOUT if idle_timeout is None else idle_timeout
         #: what stopped the run, when the machine or a worker did (raised by the runner)
         self.fault: PyoneerError | None = None
         #: True once the run's start is written down (before it, a fault means nothing ran)
@@ -377,7 +380,8 @@ class Manager(Pyoneer):
 
     def _tell(self, pyoneer: Pyoneer) -> None:
         self._notify(
-            PyoneerChanged(pyoneer.name, pyoneer.role, pyoneer.get_status(), pyoneer.host, pyoneer.pid)
+            PyoneerChanged(pyoneer.name, pyoneer.role, pyoneer.get_status(), pyoneer.host, pyoneer.pid,
+                           allocation=pyoneer.allocation)
         )
 
     def _publish(self, changes: list[Change], worker: str = "", reason: str = "") -> None:

@@ -51,6 +51,8 @@ class Pyoneer(ABC):
         self.host = HOST
         #: the process the pyoneer lives in
         self.pid: int | None = os.getpid()
+        #: where a cluster placed it, in the cluster's words (a Slurm job id); "" here
+        self.allocation = ""
         self._guard = threading.RLock()
         self._status = PyoneerStatus.STOPPED
         self._blueprint: Any = None

@@ -24,7 +24,7 @@ from pyoneer.status import BlueprintStatus, PyoneerStatus, RunState
 #: the events that travel, by name
 KINDS: dict[str, type] = {
     kind.__name__: kind
-    for kind in (_events.TaskStarted, _events.TaskEnded, _events.JobEnded, _events.WorkerLost, _events.Faulted,
+    for kind in (_events.TaskStarted, _events.TaskEnded, _events.JobEnded, _events.Queued, _events.WorkerLost, _events.Faulted,
                  _events.JobChanged, _events.PyoneerChanged, _events.RunStarted, _events.RunEnded,
                  _events.Interrupted)
 }
