@@ -123,7 +123,7 @@ def opened(browser: Browser, server: UI, path: str = "/", **options: Any) -> Pag
     page.goto(server.url)  # the token, kept as a cookie
     if path != "/":
         page.goto(server.base + path)
-    page.wait_for_function("window.pyoneerDrawn === true")
+    page.wait_for_function("() => window.pyoneerDrawn === true")
     return page
 
 
@@ -241,7 +241,7 @@ def test_the_runs_and_a_run_graph_timeline_state_and_why(demo: Path, browser: Br
         shot(page, tmp_path, "runs")
 
         page.goto(f"{server.base}/runs/{first}")
-        page.wait_for_function("window.pyoneerDrawn === true")
+        page.wait_for_function("() => window.pyoneerDrawn === true")
         nodes = page.locator("#graph [data-node]")
         assert sorted(nodes.nth(i).get_attribute("data-node") for i in range(nodes.count())) == [
             "after_broken", "broken", "flaky", "prepare", "report", "train",
@@ -261,7 +261,7 @@ def test_the_runs_and_a_run_graph_timeline_state_and_why(demo: Path, browser: Br
         shot(page, tmp_path, "run-failed")
 
         page.goto(f"{server.base}/runs/{second}")
-        page.wait_for_function("window.pyoneerDrawn === true")
+        page.wait_for_function("() => window.pyoneerDrawn === true")
         state = page.locator("#state").inner_text()
         assert "reused" in state and "up to date (run " + first in state  # why each job was reused
         assert "failed in run " + first in state or "never succeeded" in state  # broken's reason
@@ -281,7 +281,7 @@ def test_a_matrix_link_opens_its_member_and_each_attempt_has_its_page(demo: Path
         page = opened(browser, server, f"/runs/{run_id}#job=" + "train%5Bseed%3D2%5D")
         assert page.locator("#state tr.hl").inner_text().startswith("worker")
         page.locator('#state a:has-text("broken/step")').click()
-        page.wait_for_function("window.pyoneerDrawn === true")
+        page.wait_for_function("() => window.pyoneerDrawn === true")
         assert "broken: about to fail" in page.locator("#log").inner_text()
         assert page.url.endswith("/logs/broken/step/1")
         assert page.locator("#log-state").inner_text().strip() == "✗ failed"
@@ -313,7 +313,7 @@ def test_a_run_moves_on_in_the_page_without_a_reload(tmp_path: Path, browser: Br
             page.wait_for_selector("#job-then >> text=succeeded", timeout=10_000)
             seen_after = time.monotonic() - started
             assert page.evaluate("window.notReloaded") is True
-            page.wait_for_function("document.querySelector('h1').innerText.includes('succeeded')")
+            page.wait_for_function("() => document.querySelector('h1').innerText.includes('succeeded')")
             print(f"the change reached the page {seen_after:.2f} s after the job could end")
     finally:
         assert run.wait(30) == 0
@@ -343,13 +343,13 @@ def test_a_log_is_followed_live_and_resumes_after_a_dropped_connection(tmp_path:
                 page = browser.new_page()
                 page.goto(f"http://localhost:{server.port}/?token={server.token}")  # through the relay
                 page.goto(f"http://localhost:{server.port}/runs/{run_id}/logs/talk/talk/1")
-                page.wait_for_function("document.querySelectorAll('#log .line').length === 200")
+                page.wait_for_function("() => document.querySelectorAll('#log .line').length === 200")
                 relay.cut()  # the network drops while the task goes on
                 (root / "go1").write_text("")
-                page.wait_for_function("document.querySelectorAll('#log .line').length === 400", timeout=15_000)
+                page.wait_for_function("() => document.querySelectorAll('#log .line').length === 400", timeout=15_000)
                 relay.cut()
                 (root / "go2").write_text("")
-                page.wait_for_function("document.getElementById('log').dataset.ended === 'true'", timeout=15_000)
+                page.wait_for_function("() => document.getElementById('log').dataset.ended === 'true'", timeout=15_000)
                 lines = [line.split("\u2026", 1)[-1] for line in page.locator("#log .line").all_inner_texts()]
                 expected = [f"phase {p} line {n}" for p in (1, 2) for n in range(1, 201)]
                 assert [re.sub(r"^\d+", "", line) for line in lines] == [*expected, "the last line, without a newline"]
@@ -384,7 +384,7 @@ def test_a_big_log_shows_its_tail_first_and_downloads_whole(tmp_path: Path, brow
         assert page.locator("#log .line").last.inner_text().endswith("line 099999 " + "x" * 40)
         offset = data["start"] + len(data["text"].split("\n", 1)[0]) + 1
         page.goto(f"{server.base}/runs/{run_id}/logs/big/big/1#O{offset}")  # a line's own link
-        page.wait_for_function("window.pyoneerDrawn === true")
+        page.wait_for_function("() => window.pyoneerDrawn === true")
         assert page.locator(f"#O{offset}").is_visible()
 
 
@@ -416,7 +416,7 @@ def test_the_report_is_one_file_that_opens_offline_and_asks_for_nothing(demo: Pa
     asked: list[str] = []
     page.on("request", lambda request: asked.append(request.url))
     page.goto(path.as_uri())
-    page.wait_for_function("window.pyoneerDrawn === true")
+    page.wait_for_function("() => window.pyoneerDrawn === true")
     page.locator('#graph [data-node="train"]').click()
     assert asked == [path.as_uri()]  # the file itself, and nothing else
     assert page.locator("#graph [data-node]").count() == 6
@@ -467,7 +467,7 @@ def test_a_project_of_2000_jobs_opens_and_degrades_gracefully(tmp_path: Path, br
         page.click("#more-rows")
         assert page.locator("#state tr.job").count() == 2000
         page.goto(f"{server.base}/runs/{runs_of(plain)[0]['id']}#job=j1999")
-        page.wait_for_function("window.pyoneerDrawn === true")
+        page.wait_for_function("() => window.pyoneerDrawn === true")
         assert page.locator("#state tr.hl").inner_text().split("\t")[3].strip() == "j1999"
         shot(page, tmp_path, "run-2000")
 

@@ -2,7 +2,10 @@
 
 The run page of the web view (graph, timeline, state table, why each job ran), with its
 style, script and data inline, plus the end of each failed task's log. It needs only
-the standard library: no ``pyoneer[ui]``.
+the standard library: no ``pyoneer[ui]``. A report is made to be sent, so it copies no
+log that lies outside the project's ``.pyoneer/`` (a symlink, a path in the ledger that
+leads out): it leaves that one out, saying so. Its Content-Security-Policy (a ``<meta>``)
+lets it make no request at all.
 """
 
 from __future__ import annotations
@@ -11,9 +14,9 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from pyoneer.errors import MachineError
+from pyoneer.errors import LedgerError, MachineError
 from pyoneer.ledger.store import Ledger
-from pyoneer.web.logs import tail
+from pyoneer.web.logs import inside, tail
 from pyoneer.web.pages import run_page
 from pyoneer.web.shell import page
 
@@ -31,12 +34,19 @@ def report(ledger: Ledger, root: Path, run_id: str | None = None) -> tuple[str, 
 
 
 def _failed_tails(data: dict[str, Any], root: Path) -> dict[str, dict[str, Any]]:
-    """The end of the log of every attempt that failed, by ``job/task/attempt``."""
-    tails = {}
+    """The end of the log of every attempt that failed, by ``job/task/attempt`` (with
+    ``left_out`` saying why, instead, for a log outside ``.pyoneer/``)."""
+    tails: dict[str, dict[str, Any]] = {}
     for row in data["blueprints"]:
         if row["kind"] == "task" and row["status"] == "failed" and row["log"]:
-            start, text = tail(root / row["log"], TAIL_BYTES)
-            tails[f"{row['name']}/{row['attempt']}"] = {"text": text.decode("utf-8", "replace"), "offset": start}
+            key = f"{row['name']}/{row['attempt']}"
+            try:
+                path = inside(root, row["log"], f"{row['name']} attempt {row['attempt']}")
+            except LedgerError as exc:
+                tails[key] = {"text": "", "offset": 0, "left_out": exc.message + " (left out of this report)"}
+                continue
+            start, text = tail(path, TAIL_BYTES)
+            tails[key] = {"text": text.decode("utf-8", "replace"), "offset": start}
     return tails
 
 

@@ -6,45 +6,48 @@ ledger changes (SQLite's ``PRAGMA data_version``, polled cheaply) as Server-Sent
 a log is followed the same way, each piece numbered by its byte offset so that a
 dropped connection resumes where it stopped (``Last-Event-ID``).
 
-Nobody else gets in: the server binds 127.0.0.1 by default; every request must carry
-the token printed at start (as ``?token=``, then as a cookie the first answer sets); the
-``Host`` header must name this server (no DNS rebinding); only GET and HEAD are served.
-The ledger is opened read-only (``mode=ro``): the view never writes it.
+Nobody else gets in: the server binds 127.0.0.1 by default, and every request passes
+the door (``pyoneer.web.door``: the token, the ``Host`` header, GET and HEAD only, the
+safety headers); each page carries a strict Content-Security-Policy (``pyoneer.web.shell``).
+The browser is opened without the token on its command line (``pyoneer.web.opener``).
+The ledger is opened read-only (``mode=ro``): the view never writes it, and no log is
+read from outside the project's ``.pyoneer/``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
-from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode
 
 import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from pyoneer.errors import LedgerError
 from pyoneer.ledger.store import Ledger
 from pyoneer.web import logs
+from pyoneer.web.door import Door, cookie_name, refused
+from pyoneer.web.names import host_names
+from pyoneer.web.opener import browser_opened
 from pyoneer.web.pages import log_link, run_page, runs_page
-from pyoneer.web.shell import embedded, page
+from pyoneer.web.shell import embedded, page, policy
 
 #: seconds between looks at the ledger (or a log) for a change
 POLL = 0.2
 #: seconds between keep-alive comments on an idle stream
 HEARTBEAT = 15.0
-COOKIE = "pyoneer_token"
 
 
-def make_app(root: Path, token: str, hosts: set[str]) -> Starlette:
-    """The web view of the project at ``root``: ``token`` lets a browser in; ``hosts`` are
-    the ``Host`` headers that name this server."""
+def make_app(root: Path, token: str, hosts: set[str], cookie: str = "pyoneer_token") -> Door:
+    """The web view of the project at ``root``: ``token`` lets a browser in (kept in the
+    cookie ``cookie``); ``hosts`` are the ``Host`` headers that name this server."""
     view = _View(root)
     routes = [
         Route("/", view.runs),
@@ -59,69 +62,18 @@ def make_app(root: Path, token: str, hosts: set[str]) -> Starlette:
         Route("/raw/runs/{run}/logs/{job}/{task}/{attempt:int}", view.log_raw),
     ]
     app = Starlette(routes=routes, exception_handlers={LedgerError: _not_found})
-    return _Guard(app, token, hosts)
+    return Door(app, token, hosts, cookie)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
-    return PlainTextResponse(str(exc), status_code=404)
-
-
-class _Guard:
-    """The door: GET and HEAD only, a ``Host`` that names this server, and the token."""
-
-    def __init__(self, app: Starlette, token: str, hosts: set[str]) -> None:
-        self.app, self.token, self.hosts = app, token, hosts
-
-    async def __call__(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
-        refusal = self._refusal(scope, headers)
-        if refusal is not None:
-            await refusal(scope, receive, send)
-            return
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        given = query.get("token", [""])[0]
-        if given:  # the first visit: keep it as a cookie, and take it off the address
-            if not secrets.compare_digest(given, self.token):
-                await _refused(403, "wrong token: open the address pyoneer ui printed")(scope, receive, send)
-                return
-            rest = {key: values for key, values in query.items() if key != "token"}
-            target = scope["path"] + ("?" + urlencode(rest, doseq=True) if rest else "")
-            response = Response(status_code=303, headers={"location": target})
-            response.set_cookie(COOKIE, self.token, httponly=True, samesite="strict", path="/")
-            await response(scope, receive, send)
-            return
-        if not secrets.compare_digest(_cookie(headers.get("cookie", "")), self.token):
-            await _refused(403, "no token: open the address pyoneer ui printed (it ends in ?token=...)")(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-    def _refusal(self, scope: dict[str, Any], headers: dict[str, str]) -> Response | None:
-        if scope["method"] not in ("GET", "HEAD"):
-            return _refused(405, "the web view only reads: GET and HEAD", {"allow": "GET, HEAD"})
-        if headers.get("host", "").lower() not in self.hosts:
-            return _refused(421, "this server does not answer for that host name")
-        return None
-
-
-def _cookie(header: str) -> str:
-    """The token a ``Cookie`` header carries ("" if none, or if the header is malformed)."""
-    try:
-        cookies = SimpleCookie(header)
-    except CookieError:
-        return ""
-    return cookies[COOKIE].value if COOKIE in cookies else ""
-
-
-def _refused(code: int, words: str, headers: dict[str, str] | None = None) -> Response:
-    return PlainTextResponse(words + "\n", status_code=code, headers=headers)
+    return refused(404, str(exc))
 
 
 class _View:
     """The pages and their data; each request reads the ledger through its own read-only
-    connection (in a worker thread: SQLite blocks)."""
+    connection (in a worker thread: SQLite blocks). Runs and attempts are looked up before
+    any answer starts (404), and a log is read only inside ``.pyoneer/``
+    (``pyoneer.web.logs.inside``)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -143,7 +95,7 @@ class _View:
         return _html(data, {"api": "/api/runs", "live": "/api/live"}, f"Pyoneer: {data['project']} runs")
 
     async def runs_json(self, request: Request) -> Response:
-        return _json(await self._data(runs_page))
+        return JSONResponse(await self._data(runs_page))
 
     async def run(self, request: Request) -> Response:
         run_id = request.path_params["run"]
@@ -154,26 +106,39 @@ class _View:
 
     async def run_json(self, request: Request) -> Response:
         run_id = request.path_params["run"]
-        return _json(await self._data(lambda ledger: run_page(ledger, run_id)))
+        return JSONResponse(await self._data(lambda ledger: run_page(ledger, run_id)))
 
     async def log(self, request: Request) -> Response:
         data = await self._log_data(request)
+        if isinstance(data, Response):
+            return data
         link = log_link(data["run_id"], data["log"]["job"], data["log"]["task"], data["log"]["attempt"])
         config = {"api": "/api" + link, "stream": "/api" + link + "/stream"}
         return _html(data, config, f"Pyoneer: {data['log']['job']}/{data['log']['task']} attempt {data['log']['attempt']}")
 
     async def log_json(self, request: Request) -> Response:
-        return _json(await self._log_data(request))
+        data = await self._log_data(request)
+        return data if isinstance(data, Response) else JSONResponse(data)
 
-    async def _log_data(self, request: Request) -> dict[str, Any]:
+    async def _attempt(self, request: Request) -> tuple[dict[str, Any], str, Path | None]:
+        """The attempt a request names: its ledger row, its run's id, its log's file."""
         run, job, task, attempt = _attempt_of(request)
         row, run_id = await self._data(lambda ledger: _attempt_and_run(ledger, run, job, task, attempt))
-        path = self.root / (row["log"] or "")
+        return row, run_id, logs.inside(self.root, row["log"], f"{job}/{task} attempt {attempt}")
+
+    async def _log_data(self, request: Request) -> dict[str, Any] | Response:
+        _, job, task, attempt = _attempt_of(request)
+        row, run_id, path = await self._attempt(request)
         ended = row["ended"] is not None or row["status"] != "running"
+        size = logs.size_of(path)
         start_from = request.query_params.get("from")
-        if start_from is not None and start_from.isdigit():
-            text, end = logs.piece(path, int(start_from), ended)
-            start = int(start_from)
+        if start_from is not None:
+            start = logs.offset_of(start_from)
+            if start is None:
+                return refused(400, "from= takes a byte offset: decimal digits")
+            if start > size:
+                return refused(416, f"the log has {size} bytes: from={start} is past its end")
+            text, end = await anyio.to_thread.run_sync(logs.piece, path, start, ended)
         else:
             start, text = await anyio.to_thread.run_sync(logs.tail, path)
             if not ended:  # a line being written is sent whole, by the stream
@@ -183,18 +148,17 @@ class _View:
             "page": "log", "project": row["project"], "run_id": run_id,
             "log": {
                 "job": job, "task": task, "attempt": attempt, "state": row["status"], "ended": ended,
-                "reason": row["reason"], "start": start, "end": end, "size": _size(path),
+                "reason": row["reason"], "start": start, "end": end, "size": size,
                 "text": text.decode("utf-8", "replace"),
                 "raw": "/raw" + log_link(run_id, job, task, attempt),
             },
         }
 
     async def log_raw(self, request: Request) -> Response:
-        run, job, task, attempt = _attempt_of(request)
-        row, run_id = await self._data(lambda ledger: _attempt_and_run(ledger, run, job, task, attempt))
-        path = self.root / (row["log"] or "")
-        if not row["log"] or not path.is_file():
-            return _refused(404, f"the log of {job}/{task} attempt {attempt} is not here")
+        _, job, task, attempt = _attempt_of(request)
+        _, run_id, path = await self._attempt(request)
+        if path is None or not path.is_file():
+            return refused(404, f"the log of {job}/{task} attempt {attempt} is not here")
         name = f"{run_id}-{job}-{task}.{attempt}.log".replace("/", "_")
         return FileResponse(path, media_type="text/plain; charset=utf-8", filename=name)
 
@@ -204,7 +168,9 @@ class _View:
         return _events(self._changes(request, None))
 
     async def run_live(self, request: Request) -> Response:
-        return _events(self._changes(request, request.path_params["run"]))
+        run_id = request.path_params["run"]
+        real = await self._data(lambda ledger: ledger.run(run_id).id)  # no such run: 404, not a broken stream
+        return _events(self._changes(request, real))
 
     async def _changes(self, request: Request, run_id: str | None) -> AsyncIterator[str]:
         """``change`` each time the ledger changes; for a run, ``end`` once it has ended."""
@@ -231,9 +197,17 @@ class _View:
 
     async def log_stream(self, request: Request) -> Response:
         run, job, task, attempt = _attempt_of(request)
-        given = request.headers.get("last-event-id") or request.query_params.get("offset") or "0"
-        offset = int(given) if given.isdigit() else 0
-        return _events(self._pieces(request, run, job, task, attempt, offset))
+        _, run_id, path = await self._attempt(request)  # no such attempt, or a log outside: 404
+        given = request.headers.get("last-event-id")
+        if given is None:
+            given = request.query_params.get("offset", "0")
+        offset = logs.offset_of(given)
+        if offset is None:
+            return refused(400, "offset= (or Last-Event-ID) takes a byte offset: decimal digits")
+        size = logs.size_of(path)
+        if offset > size:
+            return refused(416, f"the log has {size} bytes: offset {offset} is past its end")
+        return _events(self._pieces(request, run_id, job, task, attempt, offset))
 
     async def _pieces(self, request: Request, run: str, job: str, task: str, attempt: int, offset: int) -> AsyncIterator[str]:
         """The log from ``offset`` on, piece by piece, each with the offset after it as its
@@ -244,7 +218,7 @@ class _View:
             while not await request.is_disconnected():
                 row, _ = await anyio.to_thread.run_sync(_attempt_and_run, ledger, run, job, task, attempt)
                 ended = row["ended"] is not None or row["status"] != "running"
-                path = self.root / (row["log"] or "")
+                path = logs.inside(self.root, row["log"], f"{job}/{task} attempt {attempt}")
                 data, after = await anyio.to_thread.run_sync(logs.piece, path, offset, ended)
                 if data:
                     piece = {"offset": offset, "text": data.decode("utf-8", "replace")}
@@ -258,6 +232,8 @@ class _View:
                     quiet = time.monotonic()
                     yield ": still here\n\n"
                 await anyio.sleep(POLL)
+        except LedgerError:  # the log was moved outside while it was followed: say no more
+            return
         finally:
             ledger.close()
 
@@ -273,29 +249,13 @@ def _attempt_and_run(ledger: Ledger, run: str, job: str, task: str, attempt: int
     return {**row, "project": found.project}, found.id
 
 
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
 def _html(data: dict[str, Any], config: dict[str, Any], title: str) -> HTMLResponse:
     config = {"mode": "server", "home": "/", "base": "", **config}
-    return HTMLResponse(page(data, config, title), headers=_NO_STORE)
-
-
-def _json(data: dict[str, Any]) -> JSONResponse:
-    return JSONResponse(data, headers=_NO_STORE)
+    return HTMLResponse(page(data, config, title), headers={"content-security-policy": policy(report=False)})
 
 
 def _events(stream: AsyncIterator[str]) -> StreamingResponse:
-    headers = {**_NO_STORE, "x-accel-buffering": "no"}
-    return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
-
-
-#: pages hold the state of a moment and logs the user's data: never kept by a cache
-_NO_STORE = {"cache-control": "no-store", "x-content-type-options": "nosniff", "referrer-policy": "no-referrer"}
+    return StreamingResponse(stream, media_type="text/event-stream", headers={"x-accel-buffering": "no"})
 
 
 def new_token() -> str:
@@ -310,8 +270,6 @@ DEFAULT_PORT = 7865
 def serve(root: Path, host: str, port: int | None, open_browser: bool, say: Callable[[str], None]) -> None:
     """Serve the web view of the project at ``root`` until Ctrl-C."""
     import socket
-    import threading
-    import webbrowser
 
     import uvicorn
 
@@ -319,10 +277,8 @@ def serve(root: Path, host: str, port: int | None, open_browser: bool, say: Call
     bound = sock.getsockname()[1]
     token = new_token()
     shown = f"[{host}]" if ":" in host else host
-    names = {"127.0.0.1", "localhost", "[::1]", shown}
-    hosts = {f"{name}:{bound}".lower() for name in names}
     url = f"http://{shown}:{bound}/?token={token}"
-    app = make_app(root, token, hosts)
+    app = make_app(root, token, host_names(host, bound), cookie_name(bound))
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=1)
     server = uvicorn.Server(config)
     # Ctrl-C and SIGTERM are how a server is stopped: uvicorn shuts down (streams ended,
@@ -330,11 +286,10 @@ def serve(root: Path, host: str, port: int | None, open_browser: bool, say: Call
     # it to stop (so one that comes before uvicorn listens for it stops it too)
     stop = lambda *_: setattr(server, "should_exit", True)  # noqa: E731
     previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
-    say(f"Pyoneer's view of {root}: {url}\n(Ctrl-C stops it)")
-    if open_browser:
-        threading.Timer(0.3, webbrowser.open, [url]).start()
+    say(f"Pyoneer's view of {root}: {url}\n(Ctrl-C stops it)")  # the user's own terminal
     try:
-        server.run(sockets=[sock])
+        with browser_opened(url) if open_browser else contextlib.nullcontext():
+            server.run(sockets=[sock])
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

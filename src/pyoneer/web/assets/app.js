@@ -30,7 +30,11 @@
   }
   function svg(tag, attrs, ...children) {
     const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
-    for (const [key, value] of Object.entries(attrs || {})) if (value !== null && value !== undefined) node.setAttribute(key, value);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined) continue;
+      if (key === "style") node.style.cssText = value;  // the CSSOM: the page's policy refuses style attributes
+      else node.setAttribute(key, value);
+    }
     for (const child of children) if (child) node.append(child);
     return node;
   }
@@ -49,7 +53,12 @@
     return minutes + "m" + String(Math.floor(seconds % 60)).padStart(2, "0") + "s";
   }
   function runLink(id) { return report ? "#" : config.base + "/runs/" + encodeURIComponent(id); }
-  function logLink(row) { return report ? "#log-" + row.name + "/" + row.attempt : config.base + row.link; }
+  // a report holds the ends of the failed attempts' logs only: it links to those, and to nothing else
+  function logLink(row) {
+    if (!report) return config.base + row.link;
+    const key = row.name + "/" + row.attempt;
+    return data.tails && data.tails[key] ? "#log-" + key : null;
+  }
 
   // The runs ----------------------------------------------------------------------
   function drawRuns() {
@@ -91,7 +100,7 @@
         el("span", { text: "manager pid " + run.manager.pid + " on " + run.manager.host }),
         run.resumed_from ? el("span", {}, "resumed from ", el("a", { href: runLink(run.resumed_from), class: "mono", text: run.resumed_from })) : null)];
     main.replaceChildren(...[...head,
-      el("h2", { text: "Graph" }), el("div", { class: "panel", id: "graph" }, drawGraph(graph)), drawOpened(graph),
+      el("h2", { text: "Graph" }), graphMore(graph), el("div", { class: "panel", id: "graph" }, drawGraph(graph)), drawOpened(graph),
       el("h2", { text: "Timeline" }), el("div", { class: "panel", id: "timeline" }, drawTimeline(data.timeline)),
       el("h2", { text: "State" }), el("div", { class: "panel" }, drawState(data.blueprints)),
       report ? drawTails() : null].filter(Boolean));
@@ -101,10 +110,13 @@
   function drawGraph(graph) {
     if (graph.mode === "layers") return drawLayers(graph);
     const W = 200, H = 34, GX = 60, GY = 14;
-    const width = Math.max(1, graph.layers) * (W + GX), rows = Math.max(1, ...graph.nodes.map((node) => node.row + 1));
+    const fit = graphFit(graph), rows = Math.max(1, ...graph.nodes.map((node) => node.row + 1));
+    const height = rows * (H + GY) + 8;
     const place = {};
     for (const node of graph.nodes) place[node.id] = { x: node.layer * (W + GX) + 4, y: node.row * (H + GY) + 4 };
-    const picture = svg("svg", { width: width, height: rows * (H + GY) + 8, role: "img", "aria-label": "the run's graph" });
+    // a little too wide: drawn a little smaller; much too wide: as it is, and the panel scrolls
+    const picture = svg("svg", { width: Math.round(fit.width * fit.scale), height: Math.round(height * fit.scale),
+      viewBox: `0 0 ${fit.width} ${height}`, role: "img", "aria-label": "the run's graph" });
     for (const [from, to] of graph.edges) {
       const a = place[from], b = place[to];
       if (!a || !b) continue;
@@ -130,6 +142,19 @@
       picture.append(group);
     }
     return picture;
+  }
+
+  // the graph's natural width, and the scale it is drawn at to fit the page (not below SHRINK)
+  function graphFit(graph) {
+    const SHRINK = 0.7;
+    const width = Math.max(1, graph.layers) * 260 - 60 + 8, room = Math.max(320, (main.clientWidth || 900) - 64);
+    const scale = width <= room ? 1 : room / width >= SHRINK ? room / width : 1;
+    return { width, scale, cut: width * scale > room };
+  }
+  // a sign, in words, that the graph goes on past the right edge
+  function graphMore(graph) {
+    if (graph.mode === "layers" || !graphFit(graph).cut) return null;
+    return el("p", { class: "notice", id: "graph-more" }, "The graph has " + graph.layers + " steps, wider than this window: scroll it sideways to see them all →");
   }
 
   function drawLayers(graph) {
@@ -192,15 +217,14 @@
     for (const bar of timeline.bars) {
       const row = lanes.indexOf(bar.lane);
       const x = LABEL + (bar.start - start) * scale, w = Math.max(2, ((bar.end || end) - bar.start) * scale);
-      const link = svg("a", { href: logLink({ name: bar.job + "/" + bar.task, attempt: bar.attempt, link: bar.link }), "data-bar": bar.job + "/" + bar.task + "/" + bar.attempt });
+      const href = logLink({ name: bar.job + "/" + bar.task, attempt: bar.attempt, link: bar.link });
+      const link = svg(href ? "a" : "g", { href: href, "data-bar": bar.job + "/" + bar.task + "/" + bar.attempt });
       const title = svg("title");
       title.textContent = `${bar.job}/${bar.task} attempt ${bar.attempt}: ${bar.state}${bar.reason ? " (" + bar.reason + ")" : ""}, ${span(bar.start, bar.end)}`;
       link.append(title, svg("rect", { x: x, y: row * ROW + 4, width: w, height: ROW - 8, rx: 3, style: `fill: var(--${bar.state}); opacity: .85` }));
       if (w > 40) {  // the job (and task) on the bar, as much as fits
         const text = svg("text", { x: x + 4, y: row * ROW + 15, style: "fill: var(--bg); font-size: 11px" });
-        const words = (ICONS[bar.state] || "") + " " + bar.job + "/" + bar.task + (bar.attempt > 1 ? " #" + bar.attempt : "");
-        const fits = Math.floor((w - 8) / 6.5);
-        text.textContent = words.length > fits ? words.slice(0, Math.max(1, fits - 1)) + "…" : words;
+        text.textContent = barLabel(bar, Math.floor((w - 8) / 6.5));
         link.append(text);
       }
       picture.append(link);
@@ -210,6 +234,21 @@
     picture.append(axis);
     const reused = timeline.reused.length ? el("p", { class: "muted" }, state("reused"), ` ${timeline.reused.length} job(s) reused from earlier runs: ` + timeline.reused.slice(0, 20).join(", ") + (timeline.reused.length > 20 ? ", …" : "")) : null;
     return el("div", {}, picture, reused);
+  }
+
+  // What a bar says, as much as fits in `fits` characters. The attempt's number and the
+  // values that tell a member apart go last: first the task's name, then the job's, then
+  // the values from the first key on (the last key varies fastest: it is kept longest).
+  function barLabel(bar, fits) {
+    const icon = (ICONS[bar.state] || "") + " ";
+    const retry = bar.attempt > 1 ? " #" + bar.attempt : "";
+    const open = bar.job.indexOf("[");
+    const values = open < 0 ? [] : bar.job.slice(open + 1, -1).split(",");
+    const candidates = [bar.job + "/" + bar.task, bar.job];
+    for (let first = 0; first < values.length; first += 1) candidates.push((first ? "…" : "") + values.slice(first).join(","));
+    for (const words of candidates) if ((icon + words + retry).length <= fits) return icon + words + retry;
+    const last = candidates[candidates.length - 1], room = fits - icon.length - retry.length - 1;
+    return room > 0 ? icon + "…" + last.slice(-room) + retry : icon.trim() + retry;
   }
 
   function drawState(rows) {
@@ -228,7 +267,7 @@
           const ends = groups[group];
           delete groups[group];
           const done = ends.filter((each) => each.status === "succeeded").length;
-          table.append(el("tr", { class: "matrix" }, el("td"), el("td"), el("td", { text: "matrix" }), el("td", {}, el("strong", { text: group })),
+          table.append(el("tr", { class: "matrix", id: "job-" + group }, el("td"), el("td"), el("td", { text: "matrix" }), el("td", {}, el("strong", { text: group })),
             el("td", { text: done + "/" + ends.length + " succeeded" }), el("td"), el("td"), el("td"), el("td"), el("td"), why ? el("td") : null));
         }
         hiding = row.status === "succeeded" && !opened.has(group);
@@ -238,9 +277,11 @@
       if (shown >= ROWS && !opened.has("all rows")) { left += 1; continue; }  // a big run: the rest on demand
       shown += 1;
       const word = row.reused ? "reused" : row.status;
-      const name = row.kind === "task" ? el("a", { href: logLink(row), text: row.name }) : el("span", { text: row.name });
+      const href = row.kind === "task" ? logLink(row) : null;
+      const name = href ? el("a", { href: href, text: row.name }) : el("span", { text: row.name, title: row.kind === "task" && report ? "its log is not in this report" : null });
+      const held = !["ready", "not_ready"].includes(row.status);  // before it runs, no pyoneer works on it
       const tr = el("tr", { class: row.kind + (member && row.kind === "job" ? " member" : ""), id: row.kind === "job" ? "job-" + row.name : null },
-        el("td", { text: row.pyoneer || "-" }), el("td", {}, state(row.pyoneer_status)), el("td", { text: row.kind }), el("td", {}, name),
+        el("td", { text: held && row.pyoneer || "-" }), el("td", {}, state(held ? row.pyoneer_status : null)), el("td", { text: row.kind }), el("td", {}, name),
         el("td", {}, state(word), row.reason && row.kind === "task" ? el("span", { class: "muted", text: " (" + row.reason + ")" }) : null),
         el("td", { class: "num", text: row.kind === "task" ? String(row.attempt) : "" }), el("td", { text: clock(row.started) }),
         el("td", { text: span(row.started, row.ended) }), el("td", { class: "num", text: row.exit_code === null ? "" : String(row.exit_code) }),
@@ -257,7 +298,8 @@
     const keys = Object.keys(tails);
     if (!keys.length) return null;
     return el("div", {}, el("h2", { text: "Failed tasks: the end of their logs" }),
-      ...keys.map((key) => el("div", { id: "log-" + key }, el("h3", { class: "mono", text: key }), drawLines(tails[key].text, tails[key].offset))));
+      ...keys.map((key) => el("div", { id: "log-" + key }, el("h3", { class: "mono", text: key }),
+        tails[key].left_out ? el("p", { class: "notice", text: tails[key].left_out }) : drawLines(tails[key].text, tails[key].offset, "log-" + key + "-O"))));
   }
 
   function highlightFromHash() {
@@ -265,7 +307,8 @@
     if (!match) return;
     const name = decodeURIComponent(match[1]);
     const group = name.split("[")[0];
-    if (name !== group && !opened.has(group)) { opened.add(group); drawRun(); return; }
+    const matrix = data.graph.nodes.some((node) => node.id === group && node.members);
+    if (matrix && !opened.has(group)) { opened.add(group); drawRun(); return; }  // a member, or the matrix itself: listed
     const row = document.getElementById("job-" + name);
     if (row) { row.classList.add("hl"); row.scrollIntoView({ block: "center" }); }
     else if (!opened.has("all rows") && document.getElementById("more-rows")) { opened.add("all rows"); drawRun(); }
@@ -277,12 +320,13 @@
   // from its start; a tail's place in a big log is given in bytes instead.
   const encoder = new TextEncoder();
   let cursor = { offset: 0, number: null };
-  function drawLines(text, offset) {
+  function drawLines(text, offset, prefix) {
     const pre = el("pre", { class: "log" });
-    appendLines(pre, text, { offset: offset || 0, number: offset ? null : 1 });
+    appendLines(pre, text, { offset: offset || 0, number: offset ? null : 1 }, prefix);
     return pre;
   }
-  function appendLines(pre, text, at) {
+  // prefix: what each line's anchor starts with ("O" on a log's page; in a report, one per log)
+  function appendLines(pre, text, at, prefix = "O") {
     if (!text) return at;
     const lines = text.split("\n");
     const whole = lines[lines.length - 1] === "";
@@ -290,7 +334,7 @@
     let { offset, number } = at;
     const fragment = document.createDocumentFragment();
     lines.forEach((line, index) => {
-      const anchor = "O" + offset;
+      const anchor = prefix + offset;
       fragment.append(el("span", { class: "line", id: anchor },
         el("a", { class: "no", href: "#" + anchor, title: "byte " + offset, text: number === null ? "…" : String(number) }), line));
       offset += encoder.encode(line).length + (index < lines.length - 1 || whole ? 1 : 0);
