@@ -247,8 +247,10 @@
     const candidates = [bar.job + "/" + bar.task, bar.job];
     for (let first = 0; first < values.length; first += 1) candidates.push((first ? "…" : "") + values.slice(first).join(","));
     for (const words of candidates) if ((icon + words + retry).length <= fits) return icon + words + retry;
-    const last = candidates[candidates.length - 1], room = fits - icon.length - retry.length - 1;
-    return room > 0 ? icon + "…" + last.slice(-room) + retry : icon.trim() + retry;
+    const room = fits - icon.length - retry.length - 1;
+    if (room <= 0) return icon.trim() + retry;
+    // a member: the end of its values; a job of its own: the start of its name
+    return values.length ? icon + "…" + values[values.length - 1].slice(-room) + retry : icon + bar.job.slice(0, room) + "…" + retry;
   }
 
   function drawState(rows) {
