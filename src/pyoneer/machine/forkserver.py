@@ -26,12 +26,17 @@ import sys
 # the server imports (except what the project asked to preload).
 _FRESH_MODULES = frozenset(sys.modules)
 
-# ``python forkserver.py`` put this file's folder first on sys.path; a fresh
-# ``python script.py`` has the script's folder there instead (set in each child).
+# the two modules beside this file (found there: ``python forkserver.py`` put its folder
+# first on sys.path), then forgotten by name, so that a project's own module of the same
+# name is the one its scripts (and preload) import
+import exiting  # noqa: E402
+import threadstate  # noqa: E402
+
+del sys.modules["exiting"], sys.modules["threadstate"]
+# a fresh ``python script.py`` has the script's folder first on sys.path (set in each child)
 del sys.path[0]
 
-import _signal  # noqa: E402 - after the two lines above on purpose
-import atexit  # noqa: E402
+import _signal  # noqa: E402 - after the lines above on purpose
 import builtins  # noqa: E402
 import codecs  # noqa: E402
 import contextlib  # noqa: E402
@@ -44,21 +49,8 @@ import os  # noqa: E402
 import select  # noqa: E402
 import signal  # noqa: E402
 import time  # noqa: E402
-import weakref  # noqa: E402
-from builtins import (  # noqa: E402, A004
-    bool,
-    callable,
-    getattr,
-    isinstance,
-    list,
-    reversed,
-    setattr,
-    str,
-    type,
-)
 
-# The builtins above are this module's own names because a child clears the builtins
-# module while it finalizes (see _finalize_modules) and still runs this file's code then.
+# (A child runs no code of this file once exiting.leave has begun to clear builtins.)
 
 _STARTUP_HANDLERS = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE)}
 # the streams as this interpreter made them: their encodings are what a fresh one picks
@@ -73,73 +65,21 @@ _preloaded: set[str] = set()
 #: file), and the project's root
 _imports_to: list[str] = []
 _PR_SET_CHILD_SUBREAPER = 36  # from <linux/prctl.h>
-#: what a child had before its script ran: kept alive to its end (see _finalize_modules)
+#: what a child had before its script ran: kept alive to its end (see exiting.leave)
 _inherited: dict[str, dict] = {}
-#: C's exit(): C-level atexit handlers and stdio buffers, without Python's finalization
-_c_exit = ctypes.PyDLL(None).exit
-_c_exit.argtypes = [ctypes.c_int]
 #: whether C's stdio streams are unbuffered here (python -u / PYTHONUNBUFFERED does that)
 _C_STDIO_UNBUFFERED = bool(os.environ.get("PYTHONUNBUFFERED"))
 
 
-def _find_recursion_counter() -> tuple[ctypes.Array, int] | None:
-    """Where this thread's state counts the Python calls left before ``RecursionError``.
-
-    CPython keeps, side by side in its ``PyThreadState``, the calls a thread may still
-    make and its recursion limit (``recursion_remaining`` and ``recursion_limit`` in 3.11,
-    ``py_recursion_*`` later). They are found by looking, not by version: the pair whose
-    limit is ``sys.getrecursionlimit()`` and whose count is one lower in a nested call.
-    Returns the struct's first ints and the count's index among them, or None where that
-    cannot be told for sure (then warm scripts start a few frames deeper than fresh ones).
-    """
-    try:
-        state = ctypes.pythonapi.PyThreadState_Get
-        state.restype = ctypes.c_void_p
-        ints = (ctypes.c_int * 64).from_address(state())
-        limit = sys.getrecursionlimit()
-        nested = _read_ints(ints)  # read in a frame one deeper than this one
-        found = []
-        for index in range(63):
-            # each read right here, in this frame: list(ints) or a comprehension counts a call
-            if nested[index + 1] == limit and 0 < nested[index] < limit and ints[index] == nested[index] + 1:
-                found.append(index)
-        return (ints, found[0]) if len(found) == 1 else None
-    except Exception:  # noqa: BLE001 - not CPython as we know it: leave the depth alone
-        return None
-
-
-def _read_ints(ints: ctypes.Array) -> list[int]:
-    values = []
-    for index in range(len(ints)):
-        values.append(ints[index])
-    return values
-
-
-#: the count of calls left (see above) and, read in this module's own frame, which stands
-#: where a fresh script's frame does, how deep a script starts under ``python script.py``
-_RECURSION = _find_recursion_counter()
+#: the count of calls left (see threadstate) and, read in this module's own frame, which
+#: stands where a fresh script's frame does, how deep a script starts under ``python script.py``
+_RECURSION = threadstate.find_recursion_counter()
 _FRESH_DEPTH = _RECURSION[0][_RECURSION[1] + 1] - _RECURSION[0][_RECURSION[1]] if _RECURSION else 0
 #: a script's stand-in, run as the script is, to measure what exec() adds to the depth
 _PROBE = compile("seen['depth'] = ints[index + 1] - ints[index]", "<pyoneer depth probe>", "exec")
-
-
-def _unraisable_hook_args_type() -> type:
-    """The type ``sys.unraisablehook`` insists on; Python exposes it only to the hook."""
-    seen = []
-    hook, sys.unraisablehook = sys.unraisablehook, seen.append
-
-    class _Raises:
-        def __del__(self) -> None:
-            raise RuntimeError
-
-    try:
-        _Raises()
-    finally:
-        sys.unraisablehook = hook
-    return type(seen[0])
-
-
-_UnraisableHookArgs = _unraisable_hook_args_type()
+#: whether tasks run warm here: only on an interpreter whose exit this server mirrors and
+#: whose recursion counter it found for sure; elsewhere every task is exec'd, fresh
+_WARM = _RECURSION is not None
 
 
 def main() -> None:
@@ -157,7 +97,8 @@ def main() -> None:
     requests = sys.stdin.buffer.fileno()
     pending = b""
     children: set[int] = set()
-    _say(replies, "ready subreaper" if _become_subreaper() else "ready")
+    # "fresh": this interpreter is not one to run tasks warm in (see threadstate)
+    _say(replies, " ".join(["ready", *(["subreaper"] if _become_subreaper() else []), *([] if _WARM else ["fresh"])]))
     while True:
         readable, _, _ = select.select([requests, wake_read], [], [])
         if wake_read in readable:
@@ -173,7 +114,7 @@ def main() -> None:
         while len(pending) >= 4 and len(pending) >= 4 + int.from_bytes(pending[:4], "big"):
             size = int.from_bytes(pending[:4], "big")
             request, pending = marshal.loads(pending[4 : 4 + size]), pending[4 + size :]
-            fresh = request.get("exec", False)
+            fresh = request.get("exec", False) or not _WARM
             if not fresh:
                 imported = _preload(request.get("preload", ()), request["cwd"])
                 # a child's collections then skip the server's objects: touching them
@@ -303,10 +244,20 @@ def _child(request: dict, server_fds: tuple[int, ...]) -> None:
 
         traceback.print_exc()
         os._exit(1)
+    handed_over = None
     try:
-        _leave(*_run(script))
+        code, interrupted = _run(script)
+        if isinstance(code, SystemExit):
+            _list_imports()  # the interpreter's exit never comes back to list them
+            handed_over = code
+        else:
+            exiting.leave(code, interrupted, _inherited, _list_imports)
     finally:
-        os._exit(1)  # a bug of ours in _leave: never back into the server's loop
+        if handed_over is None:
+            os._exit(1)  # a bug of ours in exiting.leave: never back into the server's loop
+    # up through main() (which catches nothing) to the interpreter's own handler, with no
+    # Python frame left: see exiting.left_to_the_interpreter
+    raise handed_over
 
 
 def _become(request: dict, server_fds: tuple[int, ...]) -> str:
@@ -427,8 +378,9 @@ def _reopen_stdio() -> None:
         setattr(sys, f"__{name}__", stream)
 
 
-def _run(script: str) -> tuple[int, bool]:
-    """Run the script as ``__main__``; its exit code, and whether Ctrl-C ended it."""
+def _run(script: str) -> tuple[int | SystemExit, bool]:
+    """Run the script as ``__main__``; its exit code (or the ``SystemExit`` to leave to the
+    interpreter, see ``exiting.left_to_the_interpreter``), and whether Ctrl-C ended it."""
     main = type(sys)("__main__")
     main.__file__ = script
     main.__builtins__ = builtins
@@ -439,7 +391,7 @@ def _run(script: str) -> tuple[int, bool]:
     # the class a fresh interpreter uses, without importing importlib.machinery for it
     main.__loader__ = sys.modules["_frozen_importlib_external"].SourceFileLoader("__main__", script)
     sys.modules["__main__"] = main
-    del main  # sys.modules holds it alone, as in a fresh interpreter (see _finalize_modules)
+    del main  # sys.modules holds it alone, as in a fresh interpreter (see exiting._finalize_modules)
     try:
         try:
             with open(script, "rb") as file:
@@ -460,10 +412,15 @@ def _run(script: str) -> tuple[int, bool]:
         except SystemExit:
             raise
         except BaseException as exc:  # noqa: BLE001 - as the interpreter does with an uncaught one
-            _report_uncaught(exc, script)
+            exiting.flush_io()
+            exiting.report_uncaught(exc, script)
             return 1, isinstance(exc, KeyboardInterrupt)
     except SystemExit as exc:
-        return _system_exit_code(exc), False
+        if exiting.left_to_the_interpreter(exc):
+            return exc, False  # the interpreter flushes, then handles it (see _child)
+        exiting.flush_io()
+        return exiting.system_exit_code(exc), False
+    exiting.flush_io()
     return 0, False
 
 
@@ -477,55 +434,6 @@ def _null_byte_error(source: bytes, script: str) -> SyntaxError:
     start = source.rfind(b"\n", 0, at) + 1
     line = source[start:at].decode("utf-8", "replace")
     return SyntaxError("source code cannot contain null bytes", (script, source.count(b"\n", 0, at) + 1, None, line))
-
-
-def _system_exit_code(exc: SystemExit) -> int:
-    """The exit status ``SystemExit`` asks for; its message printed as the interpreter does."""
-    value = exc.code
-    if value is None:
-        return 0
-    if isinstance(value, int):
-        # C's (int)PyLong_AsLong(): -1 when it does not fit a long; exit() keeps 8 bits
-        return (value if -(2**63) <= value < 2**63 else -1) & 0xFF
-    stderr = sys.stderr
-    if stderr is not None:
-        stderr.write(str(value))
-        stderr.write("\n")
-    return 1
-
-
-def _leave(code: int, interrupted: bool) -> None:  # never returns (typing, for NoReturn, costs 7 ms and re)
-    """End the process as ``Py_FinalizeEx`` then ``exit()`` would, where a script can tell.
-
-    Threads joined, atexit handlers, stdio flushed (exit status 120 if that fails),
-    Python signal handlers reset, garbage collected, the modules the script imported
-    (and ``__main__``, ``sys``, ``builtins``) cleared in the interpreter's order so their
-    objects are finalized, C's ``exit()`` for C-level handlers and buffers. What the
-    child inherited from the server is left alone: tearing it down would copy every
-    page of the server's memory (~15 ms a task) to no observable effect.
-    """
-    threading = sys.modules.get("threading")
-    if threading is not None:
-        try:
-            threading._shutdown()  # noqa: SLF001 - what the interpreter itself calls
-        except BaseException as exc:  # noqa: BLE001
-            _unraisable(exc, threading)
-    del threading
-    _run_atexit_handlers()
-    _list_imports()
-    failed = not _flush_std_files()
-    _reset_signal_handlers()
-    if gc.isenabled():
-        gc.collect()
-    _finalize_modules()
-    failed = not _flush_std_files() or failed
-    if interrupted:
-        # as the interpreter ends after an unhandled KeyboardInterrupt: by SIGINT itself
-        # (C functions only: signal.signal's Python wrapper needs the cleared builtins)
-        _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
-        os.kill(os.getpid(), _signal.SIGINT)
-    _c_exit(120 if failed else code)
-    os._exit(120 if failed else code)  # only if C's exit() came back, which it never does
 
 
 def _list_imports() -> None:
@@ -555,151 +463,6 @@ def _list_imports() -> None:
             os.close(output)
     except BaseException:  # noqa: BLE001, S110 - a list we cannot write only loses precision
         pass
-
-
-def _run_atexit_handlers() -> None:
-    """The interpreter's own atexit pass, reporting a failing handler as it does.
-
-    Called from Python, a handler that raises without a traceback of its own (a builtin
-    such as ``sys.exit``) would be reported with this frame as its traceback: the
-    interpreter, at exit, has no frame to show.
-    """
-    here = sys._getframe()  # noqa: SLF001
-    hook = sys.unraisablehook
-
-    def without_this_frame(args) -> None:  # type: ignore[no-untyped-def]
-        tb = args.exc_traceback
-        if tb is not None and tb.tb_frame is here and tb.tb_next is None:
-            args = _UnraisableHookArgs((args.exc_type, args.exc_value, None, args.err_msg, args.object))
-        hook(args)
-
-    sys.unraisablehook = without_this_frame
-    try:
-        atexit._run_exitfuncs()  # noqa: SLF001
-    finally:
-        if sys.unraisablehook is without_this_frame:  # unless a handler set its own
-            sys.unraisablehook = hook
-
-
-def _flush_std_files() -> bool:
-    """Flush ``sys.stdout`` and ``sys.stderr``; False if one failed (flush_std_files)."""
-    ok = True
-    for name in ("stdout", "stderr"):
-        stream = getattr(sys, name, None)
-        if stream is None or _is_closed(stream):
-            continue
-        try:
-            stream.flush()
-        except Exception as exc:  # noqa: BLE001
-            ok = False
-            if name == "stdout":  # stderr's failure is silent, as the interpreter's is
-                _unraisable(exc, stream)
-    return ok
-
-
-def _is_closed(stream: object) -> bool:
-    try:
-        return bool(stream.closed)  # type: ignore[attr-defined]
-    except Exception:  # noqa: BLE001
-        return False
-
-
-def _reset_signal_handlers() -> None:
-    """Python-level handlers back to SIG_DFL, as the interpreter does once atexit is done."""
-    for signum in _signal.valid_signals():  # the C functions: no enum wrapping
-        try:
-            if callable(_signal.getsignal(signum)):
-                _signal.signal(signum, _signal.SIG_DFL)
-        except (OSError, ValueError):
-            pass
-
-
-_SYS_CLEARED = (
-    "path", "argv", "ps1", "ps2", "last_type", "last_value", "last_traceback",
-    "path_hooks", "path_importer_cache", "meta_path", "__interactivehook__",
-)  # fmt: skip
-
-
-def _finalize_modules() -> None:
-    """The interpreter's module teardown (finalize_modules), for what the child made.
-
-    Inherited modules and the inherited values of ``sys`` and ``builtins`` stay
-    referenced (``keep``) until the process ends, so nothing of the server is freed.
-    """
-    keep = (_inherited["modules"], _inherited["sys"], _inherited["builtins"])
-    builtins.__dict__["_"] = None
-    for name in _SYS_CLEARED:
-        setattr(sys, name, None)
-    for name in ("stdin", "stdout", "stderr"):
-        setattr(sys, name, getattr(sys, f"__{name}__", None))
-    modules = sys.modules
-    # set every entry to None in import order: a module nothing else holds ends here
-    weaklist = []
-    for name, module in list(modules.items()):
-        if isinstance(module, type(sys)):
-            if keep[0].get(name) is not module:
-                weaklist.append(weakref.ref(module))
-            modules[name] = None
-        del module
-    modules.clear()
-    namespace = builtins.__dict__
-    namespace.clear()
-    namespace.update(keep[2])  # the interpreter restores its copy of builtins
-    gc.collect()
-    for ref in reversed(weaklist):  # modules imported later first
-        module = ref()
-        if module is not None and module is not sys and module is not builtins:
-            _clear_namespace(module.__dict__)
-        del module
-    _clear_namespace(sys.__dict__)
-    _clear_namespace(builtins.__dict__)
-    gc.collect()
-
-
-def _clear_namespace(namespace: dict) -> None:
-    """Set a module's globals to None: ``_private`` ones first, all but __builtins__ next."""
-    for key in list(namespace):
-        if isinstance(key, str) and key[:1] == "_" and key[1:2] != "_" and namespace.get(key) is not None:
-            namespace[key] = None
-    for key in list(namespace):
-        if isinstance(key, str) and key != "__builtins__" and namespace.get(key) is not None:
-            namespace[key] = None
-
-
-def _unraisable(exc: BaseException, obj: object) -> None:
-    """Report ``exc`` as "Exception ignored in: OBJ", through ``sys.unraisablehook``.
-
-    Its traceback leaves out the frame that caught it (the interpreter calls from C).
-    """
-    hook = getattr(sys, "unraisablehook", None) or sys.__unraisablehook__
-    tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
-    hook(_UnraisableHookArgs((type(exc), exc, tb, None, obj)))
-
-
-def _report_uncaught(exc: BaseException, script: str) -> None:
-    tb = _from_script(exc.__traceback__, script)
-    exc.__traceback__ = tb
-    sys.last_type, sys.last_value, sys.last_traceback = type(exc), exc, tb
-    try:
-        sys.excepthook(type(exc), exc, tb)
-    except SystemExit:
-        raise  # a hook may end the process as it likes
-    except BaseException as hook_error:  # noqa: BLE001 - as PyErr_Print reports it
-        import traceback
-
-        hook_error.__context__ = None  # raised while reporting, not while handling
-        hook_error.__traceback__ = hook_error.__traceback__.tb_next  # from the hook on
-        print("Error in sys.excepthook:", file=sys.stderr)
-        traceback.print_exception(hook_error, file=sys.stderr)
-        print("\nOriginal exception was:", file=sys.stderr)
-        traceback.print_exception(exc, file=sys.stderr)
-
-
-def _from_script(tb, script: str):  # type: ignore[no-untyped-def]
-    """The traceback from the script's first frame on, as ``python script.py`` shows it."""
-    while tb is not None and tb.tb_frame.f_code.co_filename != script:
-        tb = tb.tb_next
-    return tb
 
 
 if __name__ == "__main__":

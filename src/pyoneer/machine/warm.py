@@ -2,7 +2,9 @@
 
 A worker keeps one fork server; each task runs in a child forked from it (warm), or
 exec'd from it (fresh). The server is a Linux child subreaper where the kernel allows,
-so whatever a task leaves behind stays below it.
+so whatever a task leaves behind stays below it. On an interpreter the server does not
+know (see ``threadstate``: CPython 3.11-3.13 with the GIL), every task is exec'd fresh,
+and the first one says so on stderr (``FALLBACK``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ from pathlib import Path
 from pyoneer.machine import proctree
 from pyoneer.machine.processes import KILL_GRACE, Watchdog, end_tree, task_marks
 
+#: said once per process, on stderr, when a task asked to run warm runs fresh instead
+FALLBACK = "warm tasks need CPython 3.11-3.13; running fresh"
+_said: list[bool] = []
+
 
 class ForkServer:
     """A worker's warm interpreter (``forkserver.py``): it forks one child per task.
@@ -31,11 +37,12 @@ class ForkServer:
     child, so ``leftovers`` tells at a glance whether a task left anything running.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, python: str = sys.executable) -> None:
+        """Start the server under ``python`` (the interpreter that runs its tasks)."""
         script = Path(__file__).with_name("forkserver.py")
         replies, their_end = os.pipe()
         self._process = subprocess.Popen(
-            [sys.executable, str(script), str(their_end)],
+            [python, str(script), str(their_end)],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -49,6 +56,9 @@ class ForkServer:
         self.pid = self._process.pid
         #: whether the server took in its tasks' orphans (set once it is ready)
         self.subreaper = False
+        #: whether the server runs tasks warm: False on an interpreter it does not know,
+        #: where every task runs fresh (set once it is ready)
+        self.warm = False
 
     def ready(self) -> bool:
         """True once the server has started up (never waits for it)."""
@@ -59,8 +69,10 @@ class ForkServer:
         if not self._ready and self.alive:
             with contextlib.suppress(ForkServerGone):
                 line = self.reply(timeout)
-                self._ready = line is not None and line.startswith("ready")
-                self.subreaper = line == "ready subreaper"
+                words = (line or "").split()
+                self._ready = words[:1] == ["ready"]
+                self.subreaper = "subreaper" in words
+                self.warm = self._ready and "fresh" not in words
         return self._ready
 
     def leftovers(self) -> set[int] | None:
@@ -85,6 +97,11 @@ class ForkServer:
         the server's to see at a glance). ``imports``: a file where a warm child lists,
         as it ends, the modules under ``cwd`` it imported (see ``imported``).
         """
+        if not fresh and not self.warm:
+            fresh = True  # the server would exec it anyway: not a warm fork to expect
+            if not _said:
+                _said.append(True)
+                print(f"warning: {FALLBACK}", file=sys.stderr)
         log.parent.mkdir(parents=True, exist_ok=True)
         # made here, as a TaskProcess makes its log: where the machine refuses, the worker
         # hears it as an OSError (the child could only exit 1 with no log to say why)
