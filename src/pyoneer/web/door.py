@@ -57,9 +57,10 @@ class Door:
         if refusal is not None:
             await refusal(scope, receive, send)
             return
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-        if "token" in query:  # the first visit: keep it as a cookie, and take it off the address
-            if not self._holds(query["token"][0]):
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        given = query.get("token", [""])[0]
+        if given:  # the first visit: keep it as a cookie, and take it off the address
+            if not self._holds(given):
                 await refused(403, "wrong token: open the address pyoneer ui printed")(scope, receive, send)
                 return
             rest = {key: values for key, values in query.items() if key != "token"}
