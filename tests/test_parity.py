@@ -2783,3 +2783,72 @@ def test_preloaded_module_that_prints(tmp_path: Path) -> None:
             os.killpg(process.pid, signal.SIGKILL)
         output = process.communicate()[0]
     assert process.returncode == 0, output + stderr.read_text()
+
+
+# An interpreter the fork server does not know --------------------------------------------------
+
+
+def _interpreters_it_does_not_know() -> list[str]:
+    """CPython interpreters here (pyenv's, the system's) that the fork server does not know
+    but that can run its files: 3.10, 3.14 and later, free-threaded builds (``3.13t``)."""
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    candidates = [(path.parent.parent.name, path) for path in pyenv.glob("*/bin/python3")]
+    candidates += [(path.name.removeprefix("python"), path) for path in Path("/usr/bin").glob("python3.*")]
+    found = []
+    for name, path in sorted(candidates):
+        match = re.fullmatch(r"3\.(\d+)(?:\.\d+)?(t?)", name)
+        if match and (int(match[1]) == 10 or int(match[1]) >= 14 or match[2]) and os.access(path, os.X_OK):
+            found.append(str(path))
+    return found
+
+
+def test_an_interpreter_it_does_not_know_runs_every_task_fresh(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    # The fork server checks its interpreter before it reads or writes any thread state:
+    # on one it does not know (here a CPython older than 3.11; 3.14 and later, or a
+    # free-threaded build, alike) it says so as it starts, and execs each task instead.
+    from pyoneer.machine import warm
+
+    interpreters = _interpreters_it_does_not_know()
+    if not interpreters:
+        pytest.skip("no CPython 3.10 or 3.14+ on this machine (pyenv's or /usr/bin's)")
+    python = interpreters[0]
+    script = tmp_path / "task.py"
+    script.write_text(
+        "import sys\n"
+        "with open('/proc/self/cmdline', 'rb') as f:\n"
+        "    print('forked' if b'forkserver.py' in f.read() else 'fresh', sys.version_info[:2])\n"
+        "sys.exit(3)\n"
+    )
+    already_said = bool(warm._said)  # noqa: SLF001 - said once per process
+    server = warm.ForkServer(python)
+    try:
+        assert server.wait_ready(60)
+        assert not server.warm
+        version = subprocess.run([python, "-c", "import sys; print(tuple(sys.version_info[:2]))"],
+                                 capture_output=True, text=True, check=True).stdout.strip()
+        for number in (1, 2):
+            log = tmp_path / f"task.{number}.log"
+            task = server.spawn([python, str(script)], tmp_path, dict(os.environ), log)
+            assert task.wait(60) == 3
+            assert log.read_text() == f"fresh {version}\n"
+    finally:
+        server.close()
+    said = capfd.readouterr().err
+    assert said.count(warm.FALLBACK) == (0 if already_said else 1), said
+    assert said == ("" if already_said else "warning: warm tasks need CPython 3.11-3.13; running fresh\n")
+
+
+def test_an_interpreter_it_knows_runs_tasks_warm(tmp_path: Path) -> None:
+    from pyoneer.machine import warm
+
+    script = tmp_path / "task.py"
+    script.write_text("with open('/proc/self/cmdline', 'rb') as f:\n    print(b'forkserver.py' in f.read())\n")
+    server = warm.ForkServer()
+    try:
+        assert server.wait_ready(60)
+        assert server.warm  # CPython 3.11-3.13 with the GIL: the suite runs on nothing else
+        log = tmp_path / "task.log"
+        assert server.spawn([sys.executable, str(script)], tmp_path, dict(os.environ), log).wait(60) == 0
+        assert log.read_text() == "True\n"
+    finally:
+        server.close()
