@@ -48,6 +48,10 @@ class Door:
         self.token = token.encode()
 
     async def __call__(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
+        if scope["type"] == "websocket":  # the view has none: never past the door
+            await receive()
+            await send({"type": "websocket.close", "code": 1008})
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
