@@ -142,6 +142,7 @@ def test_two_views_in_one_browser_keep_each_its_own_cookie(demo: Path, browser: 
     with ui(demo) as first, ui(demo) as second:
         names = {cookie_of(server).split("=")[0] for server in (first, second)}
         assert len(names) == 2  # cookies ignore ports: each server names its own
+        assert get(first, "/", headers={"Cookie": cookie_of(second)}).status == 403  # and takes only its own
         context = browser.new_context()
         page = context.new_page()
         page.goto(first.url)
