@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 from conftest import pyoneer_command, run_cli, wait_until
-from test_web import UI, browser, cookie_of, demo, get, opened, runs_of, shot, ui  # noqa: F401 - fixtures
+from test_web import UI, browser, cookie_of, demo, get, runs_of, shot, ui  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.web
 

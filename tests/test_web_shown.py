@@ -84,7 +84,7 @@ SWEEP = """
 
 FIT = """
 import json, os, sys, time
-time.sleep(0.25)
+time.sleep(0.4)
 if os.environ["PYONEER_ATTEMPT"] == "1" and json.loads(os.environ["PYONEER_MATRIX"])["seed"] == 3:
     sys.exit("first attempt fails")
 """
