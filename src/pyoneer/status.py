@@ -89,6 +89,10 @@ _RUN_ENDS = {
     BlueprintStatus.CANCELLED: RunState.INTERRUPTED,
 }
 
+#: how a running job's reason begins while its worker waits in a cluster's queue (then
+#: the scheduler's own reason: ``waiting in the queue: Priority``)
+WAITING = "waiting in the queue: "
+
 #: a blueprint in one of these has not ended; when its run is interrupted, it is cancelled
 OPEN_STATUSES = (BlueprintStatus.NOT_READY, BlueprintStatus.READY, BlueprintStatus.RUNNING)
 

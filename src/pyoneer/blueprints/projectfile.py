@@ -59,6 +59,8 @@ class ProjectFile:
 
     project: Project
     engine: EngineChoice = EngineChoice()
+    #: the file it was read from (None: a single script)
+    file: Path | None = None
 
 
 def load(
@@ -129,7 +131,7 @@ def load_file(file: Path, params: Mapping[str, object] | None = None) -> Project
             raise ProjectError("no [tool.pyoneer] table", file=file, hint="add [tool.pyoneer.jobs.NAME]")
     try:
         project = _project(document, file.parent.resolve(), params or {})
-        return ProjectFile(project, _engine(document))
+        return ProjectFile(project, _engine(document), file)
     except ProjectError as exc:
         raise exc.within(prefix, file=file) from None
 

@@ -21,6 +21,7 @@ from pyoneer.errors import (
     EXIT_INTERRUPTED,
     EXIT_INVALID,
     MachineError,
+    ProjectError,
     PyoneerError,
     UsageError,
 )
@@ -138,6 +139,8 @@ def run(
                 project, workers, resume=resume, only=only, rerun_from=start, engine=engine,
                 observers=[display], stop_on_signals=True,
             )
+        except ProjectError as exc:  # the engine refused a setting of the file (Slurm's partition...)
+            raise exc.within(file=found.file) from None
         finally:
             display.close()
         display.summary(result)

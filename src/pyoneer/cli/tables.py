@@ -17,7 +17,7 @@ from rich.markup import escape
 
 from pyoneer.cli.columns import Cell, print_table
 from pyoneer.cli.summary import group_status
-from pyoneer.status import BlueprintStatus
+from pyoneer.status import WAITING, BlueprintStatus
 
 if TYPE_CHECKING:
     from pyoneer.ledger.uptodate import Decision
@@ -58,6 +58,7 @@ def print_status(state: dict[str, Any], console: Console) -> None:
     columns = ["pyoneer", "status", "kind", "blueprint", "blueprint status", "attempt",
                "started", "duration", "exit", "host"]
     why = any(row.get("why") for row in state["blueprints"])  # a run that --resume or a target decided
+    allocations = {pyoneer["id"]: pyoneer.get("allocation") for pyoneer in state["pyoneers"]}
     rows: list[list[Cell]] = []
     groups = _matrix_groups(state["blueprints"])
     hiding, indent = False, ""
@@ -78,22 +79,38 @@ def print_status(state: dict[str, Any], console: Console) -> None:
             continue
         name = indent + row["name"] if row["kind"] != "task" else "  " + indent + row["name"]
         status = "reused" if row["reused"] else row["status"]
+        waiting = _waiting(row)
         cells: list[Cell] = [
             row["pyoneer"] or "-",
             _styled(row["pyoneer_status"]) if row["pyoneer_status"] else "-",
             row["kind"],
             name,
-            _styled(status) if status != "reused" else ("reused", "green"),
+            (waiting, "yellow") if waiting else _styled(status) if status != "reused" else ("reused", "green"),
             str(row["attempt"]) if row["kind"] == "task" else "",
             _clock(row["started"])[11:],  # the time of day; the date is in the heading
             _span(row["started"], row["ended"]),
             "" if row["exit_code"] is None else str(row["exit_code"]),
-            row["host"] or "",
+            _host(row["host"], allocations.get(row["pyoneer"])),
         ]
         if why:
             cells.append((row["why"] or "", "dim") if row["kind"] == "job" else "")
         rows.append(cells)
     print_table(console, [*columns, "why"] if why else columns, rows, right=("attempt", "exit"))
+
+
+def _host(host: str | None, allocation: str | None) -> str:
+    """Where a pyoneer lives: its host, and the cluster's job it lives in (Slurm's), once placed."""
+    if host and allocation:
+        return f"{host} (Slurm job {allocation})"
+    return host or ""
+
+
+def _waiting(row: dict[str, Any]) -> str:
+    """``waiting: Priority`` for a job whose worker waits in a cluster's queue ("" otherwise)."""
+    reason = row.get("reason") or ""
+    if row["kind"] != "job" or row["status"] != BlueprintStatus.RUNNING.value or not reason.startswith(WAITING):
+        return ""
+    return "waiting: " + reason.removeprefix(WAITING)
 
 
 def _matrix_groups(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

@@ -33,7 +33,7 @@ from pyoneer.pyoneers.events import (
     WorkerLost,
 )
 from pyoneer.pyoneers.pyoneer import HOST
-from pyoneer.status import BlueprintStatus
+from pyoneer.status import WAITING, BlueprintStatus
 
 
 class LedgerRecorder:
@@ -122,7 +122,7 @@ class LedgerRecorder:
 
     def _on_Queued(self, event: Queued) -> None:
         # the job runs (its worker holds it), but waits for the worker's place on the cluster
-        reason = f"waiting in the queue: {event.reason}" if event.reason else None
+        reason = WAITING + event.reason if event.reason else None
         self.ledger.set_blueprint(self._run_id, "job", event.job, BlueprintStatus.RUNNING.value, reason=reason)
 
     def _on_JobChanged(self, event: JobChanged) -> None:

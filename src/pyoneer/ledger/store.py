@@ -481,7 +481,8 @@ class Ledger:
     def pyoneers(self, run_id: str) -> list[dict[str, Any]]:
         """The run's pyoneers and their last status."""
         cursor = self._db.execute(
-            "SELECT id, role, host, pid, status, allocation FROM pyoneers WHERE run_id = ? ORDER BY rowid", (run_id,)
+            f"SELECT id, role, host, pid, status, {'allocation' if self.schema >= 5 else 'NULL AS allocation'}"
+            " FROM pyoneers WHERE run_id = ? ORDER BY rowid", (run_id,)
         )
         names = [column[0] for column in cursor.description]
         return [dict(zip(names, row)) for row in cursor.fetchall()]

@@ -386,8 +386,10 @@ class Manager(Pyoneer):
 
     def _publish(self, changes: list[Change], worker: str = "", reason: str = "") -> None:
         for name, status in changes:
-            holder = worker if status is not BlueprintStatus.SKIPPED else ""
-            why = reason if name == changes[0][0] else ""
+            first = name == changes[0][0]
+            # the worker holds the first job only: those its end made ready (or skipped) wait for one
+            holder = worker if first and status is not BlueprintStatus.SKIPPED else ""
+            why = reason if first else ""
             self._notify(JobChanged(job=name, status=status, worker=holder, reason=why))
 
     def _notify(self, event: Event) -> None:

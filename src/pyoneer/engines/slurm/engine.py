@@ -156,7 +156,8 @@ class SlurmEngine(Engine):
     def sbatch_options(self, placement: tuple[tuple[str, Any], ...], resources: Resources) -> list[str]:
         """``sbatch``'s options for an allocation with ``placement`` that holds ``resources``."""
         settings = dict(placement)
-        options = ["--nodes=1", "--ntasks=1", f"--cpus-per-task={math.ceil(resources.cpus)}"]
+        # never requeued by Slurm: a worker that ended is lost, and its manager moves its job
+        options = ["--nodes=1", "--ntasks=1", "--no-requeue", f"--cpus-per-task={math.ceil(resources.cpus)}"]
         if resources.gpus:
             options.append(f"--gres=gpu:{math.ceil(resources.gpus)}")
         if resources.memory:

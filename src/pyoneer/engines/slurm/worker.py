@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pyoneer.blueprints.job import Job, Resources
 from pyoneer.engines.slurm.commands import JobState
@@ -25,9 +25,6 @@ from pyoneer.pyoneers.events import Faulted, JobEnded, PyoneerChanged, Queued, T
 from pyoneer.pyoneers.wire import event_from_wire
 from pyoneer.pyoneers.worker import BaseWorker
 from pyoneer.status import BlueprintStatus, PyoneerStatus
-
-if TYPE_CHECKING:
-    from pyoneer.engines.slurm.engine import SlurmEngine
 
 #: seconds a stopping worker's node gets to end its tasks and say bye before it is cancelled
 STOP_WAIT = 10.0
@@ -60,7 +57,8 @@ class Allocation:
 class SlurmWorker(BaseWorker):
     """A worker whose node side lives in a Slurm batch job, made when its first job comes."""
 
-    def __init__(self, name: str, context: RunContext, report: Report, engine: SlurmEngine) -> None:
+    def __init__(self, name: str, context: RunContext, report: Report, engine: Any) -> None:
+        """``engine``: the ``SlurmEngine`` that queues its allocation and watches the queue."""
         super().__init__(name, context, report)
         self.pid = None
         self.host = ""

@@ -1,0 +1,339 @@
+"""The Slurm engine on a real Slurm: slurmctld and three slurmd nodes on this machine.
+
+The cluster (``slurm_cluster.py``) is started once for the module by these tests, as
+root, and every daemon is stopped by its pid at the end. Without root or Debian's Slurm
+packages the module is skipped, saying how to get them. Every run is the real
+``pyoneer`` command in a child process; what Slurm did is asked of Slurm itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from slurm_cluster import SlurmCluster, missing
+
+from conftest import pyoneer_command, run_cli, wait_until, write_project
+from engine_contract import EngineContract
+from processes import alive
+
+pytestmark = [pytest.mark.slurm, pytest.mark.skipif(bool(missing()), reason=missing() or "-")]
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+SLURM = ("--engine", "slurm")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cluster(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The cluster, reached through ``SLURM_CONF`` by every command the tests start."""
+    made = SlurmCluster(tmp_path_factory.mktemp("slurm")).start()
+    before = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = str(made.conf)
+    try:
+        yield made
+    finally:
+        made.stop()
+        if before is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = before
+
+
+def _explain(result: subprocess.CompletedProcess[str]) -> str:
+    return f"exit {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+
+
+def _run(root: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return run_cli("run", str(root), *SLURM, *args, timeout=timeout)
+
+
+def _state(root: Path) -> dict:
+    result = run_cli("status", str(root), "--json")
+    assert result.returncode == 0, _explain(result)
+    return json.loads(result.stdout)
+
+
+def _allocations(cluster: SlurmCluster, run_id: str) -> list[dict[str, str]]:
+    """The Slurm jobs of a run's workers, ended ones too."""
+    return [job for job in cluster.jobs(all_states=True) if job["name"].startswith(f"pyoneer-{run_id}-")]
+
+
+def _workers_alive(cluster: SlurmCluster, run_id: str) -> list[dict[str, str]]:
+    return [job for job in cluster.jobs() if job["name"].startswith(f"pyoneer-{run_id}-")]
+
+
+def _processes_of(marker: str) -> list[int]:
+    """Live processes whose command line or environment carries ``marker``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            text = Path(f"/proc/{entry}/cmdline").read_bytes() + Path(f"/proc/{entry}/environ").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in text:
+            found.append(int(entry))
+    return alive(found)
+
+
+class TestSlurmEngine(EngineContract):
+    """The engine contract, unchanged, on Slurm."""
+
+    engine_args = SLURM
+
+
+# The examples, fanning in ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("example", ["wordcount", "sweep"])
+def test_the_examples_run_on_slurm_with_their_outputs_fanning_in(example: str, tmp_path: Path) -> None:
+    root = tmp_path / example
+    shutil.copytree(EXAMPLES / example, root)
+    result = _run(root)
+    assert result.returncode == 0, _explain(result)
+    report = (root / "results").iterdir()
+    assert any(path.read_text().strip() for path in report)  # the last job read what every other made
+    state = _state(root)
+    hosts = {row["host"] for row in state["pyoneers"] if row["role"] == "worker"}
+    assert hosts and hosts <= {"n1", "n2", "n3"}, state["pyoneers"]
+    assert all(row["allocation"] for row in state["pyoneers"] if row["role"] == "worker")
+    table = run_cli("status", str(root)).stdout
+    assert any(f"{row['host']} (Slurm job {row['allocation']})" in table for row in state["pyoneers"]), table
+
+
+def test_a_sweep_of_200_members_queues_a_handful_of_slurm_jobs(cluster: SlurmCluster, tmp_path: Path) -> None:
+    root = write_project(
+        tmp_path / "wide",
+        f"""
+        [jobs.member]
+        matrix = {{ i = {list(range(200))} }}
+        tasks = ["one.py {{i}}"]
+        """,
+        {"one.py": "import sys\nprint(int(sys.argv[1]) ** 2)\n"},
+    )
+    result = _run(root, "--workers", "6", timeout=600)
+    assert result.returncode == 0, _explain(result)
+    state = _state(root)
+    members = [row for row in state["blueprints"] if row["kind"] == "job"]
+    assert len(members) == 200 and {row["status"] for row in members} == {"succeeded"}
+    used = _allocations(cluster, state["run"]["id"])
+    print(f"200 members ran in {len(used)} Slurm jobs")  # the count, in the test's output (-s)
+    assert 1 <= len(used) <= 6, used
+    assert not _workers_alive(cluster, state["run"]["id"])  # every allocation given back
+
+
+def test_jobs_land_on_each_of_the_three_nodes(tmp_path: Path) -> None:
+    jobs = "\n".join(f'[jobs.j{i}]\ntasks = ["hold.py"]\nresources = {{ cpus = 4 }}\n' for i in range(3))
+    root = write_project(tmp_path / "spread", jobs, {
+        "hold.py": "import os, time\ntime.sleep(3)\nprint(os.environ['SLURMD_NODENAME'])\n",
+    })
+    result = _run(root, "--workers", "12")
+    assert result.returncode == 0, _explain(result)
+    nodes = {run_cli("logs", str(root), f"j{i}").stdout.strip().splitlines()[-1] for i in range(3)}
+    assert nodes == {"n1", "n2", "n3"}  # three 4-CPU jobs at once: one a node
+
+
+def test_a_gpu_job_gets_its_devices_from_slurm(tmp_path: Path) -> None:
+    root = write_project(
+        tmp_path / "gpu",
+        """
+        [engine.slurm]
+        partition = "gpu"
+
+        [jobs.train]
+        tasks = ["show.py"]
+        resources = { gpus = 2 }
+        """,
+        {"show.py": "import os\nprint(os.environ['SLURMD_NODENAME'], os.environ['CUDA_VISIBLE_DEVICES'])\n"},
+    )
+    result = _run(root)
+    assert result.returncode == 0, _explain(result)
+    assert run_cli("logs", str(root), "train").stdout.split() == ["n1", "0,1"]
+
+
+# Faults: nothing lost ------------------------------------------------------------------
+
+
+def _start_run(root: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(pyoneer_command("run", str(root), *SLURM, *args), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def _slow_then_fine(root: Path) -> Path:
+    """A job whose first attempt waits (so it can be taken from under it), then one that needs it."""
+    return write_project(
+        root,
+        """
+        [jobs.long]
+        tasks = ["long.py"]
+
+        [jobs.after]
+        needs = ["long"]
+        tasks = ["after.py"]
+        """,
+        {
+            "long.py": "import os, time\nfrom pathlib import Path\n"
+                       "Path(f\"started-{os.environ['PYONEER_ATTEMPT']}\").write_text(os.environ['SLURMD_NODENAME'])\n"
+                       "if os.environ['PYONEER_ATTEMPT'] == '1':\n    time.sleep(120)\n",
+            "after.py": "print('after')\n",
+        },
+    )
+
+
+def _lost_and_moved(cluster: SlurmCluster, root: Path, process: subprocess.Popen[str], word: str) -> None:
+    out, _ = process.communicate(timeout=240)
+    assert process.returncode == 0, out
+    state = _state(root)
+    attempts = [row for row in state["blueprints"] if row["name"] == "long/long"]
+    first = next(row for row in attempts if row["attempt"] == 1)
+    assert first["status"] == "cancelled" and word in (first["reason"] or ""), attempts
+    assert (root / "started-2").exists()  # the job moved to another worker and succeeded there
+    lost = [row for row in state["pyoneers"] if row["status"] == "lost"]
+    assert len(lost) == 1, state["pyoneers"]
+    assert not _workers_alive(cluster, state["run"]["id"])
+
+
+def test_a_worker_cancelled_by_hand_is_lost_and_its_job_moves(cluster: SlurmCluster, tmp_path: Path) -> None:
+    root = _slow_then_fine(tmp_path / "cancelled")
+    process = _start_run(root)
+    assert wait_until(lambda: (root / "started-1").exists(), 90)
+    (job,) = [job for job in cluster.jobs() if job["name"].startswith("pyoneer-")]
+    subprocess.run(["scancel", job["id"]], env=cluster.env, check=True)
+    _lost_and_moved(cluster, root, process, "CANCELLED")
+
+
+def test_a_node_set_down_under_a_job_loses_its_worker_and_the_job_moves(cluster: SlurmCluster, tmp_path: Path) -> None:
+    root = _slow_then_fine(tmp_path / "down")
+    process = _start_run(root)
+    try:
+        assert wait_until(lambda: (root / "started-1").exists(), 90)
+        node = (root / "started-1").read_text()
+        assert cluster.scontrol("update", f"nodename={node}", "state=down", "reason=pyoneer-test").returncode == 0
+        _lost_and_moved(cluster, root, process, "NODE_FAIL")
+        assert (root / "started-2").read_text() != node
+    finally:
+        cluster.resume(node)
+
+
+def test_a_node_whose_slurmd_dies_loses_its_worker_and_leaves_nothing(cluster: SlurmCluster, tmp_path: Path) -> None:
+    root = _slow_then_fine(tmp_path / "hung")
+    process = _start_run(root)
+    node = ""
+    try:
+        assert wait_until(lambda: (root / "started-1").exists(), 90)
+        node = (root / "started-1").read_text()
+        cluster.kill_node(node)  # the job's processes live on, as on a hung node
+        _lost_and_moved(cluster, root, process, "NODE_FAIL")
+        # the lost worker heard its manager's stop through the shared files and ended its task
+        assert wait_until(lambda: not _processes_of(str(root / "long.py")), 30)
+    finally:
+        if node:
+            cluster.resume(node)
+
+
+# Stopping: nothing left ----------------------------------------------------------------
+
+
+def _sleepers(root: Path, count: int = 3) -> Path:
+    jobs = "\n".join(f'[jobs.s{i}]\ntasks = ["sleeper.py"]\n' for i in range(count))
+    return write_project(root, jobs, {
+        "sleeper.py": "import os, subprocess, sys, time\nfrom pathlib import Path\n"
+                      "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\n"
+                      "Path(f\"pids-{os.environ['PYONEER_JOB']}\").write_text(f'{os.getpid()} {child.pid}')\n"
+                      "time.sleep(300)\n",
+    })
+
+
+def _pids(root: Path) -> list[int]:
+    return [int(pid) for path in root.glob("pids-*") for pid in path.read_text().split()]
+
+
+def test_ctrl_c_cancels_every_worker_and_leaves_no_process(cluster: SlurmCluster, tmp_path: Path) -> None:
+    root = _sleepers(tmp_path / "ctrlc")
+    process = _start_run(root)
+    assert wait_until(lambda: len(list(root.glob("pids-*"))) == 3, 90)
+    pids = _pids(root)
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, out
+    run_id = _state(root)["run"]["id"]
+    assert wait_until(lambda: not _workers_alive(cluster, run_id), 20), cluster.jobs()
+    assert not alive(pids)
+    assert not _processes_of(str(root / ".pyoneer" / "runs" / run_id / "slurm"))
+    assert not _processes_of(str(root / "sleeper.py"))
+    assert {row["status"] for row in _state(root)["blueprints"] if row["kind"] == "job"} == {"cancelled"}
+
+
+def test_kill_9_of_the_manager_leaves_the_workers_to_end_themselves(cluster: SlurmCluster, tmp_path: Path) -> None:
+    root = _sleepers(tmp_path / "kill9", count=2)
+    process = _start_run(root)
+    assert wait_until(lambda: len(list(root.glob("pids-*"))) == 2, 90)
+    pids = _pids(root)
+    run_id = next((root / ".pyoneer" / "runs").iterdir()).name
+    os.killpg(process.pid, signal.SIGKILL)  # the manager and everything of it on this "login node"
+    process.wait()
+    # 30 s of silence, and the workers give their allocations back (with a margin for a busy machine)
+    assert wait_until(lambda: not _workers_alive(cluster, run_id), 50), cluster.jobs()
+    assert wait_until(lambda: not alive(pids), 10)
+
+
+# Refused before anything is queued -----------------------------------------------------
+
+
+@pytest.mark.parametrize(("table", "said"), [
+    ('[engine.slurm]\npartition = "nope"', "pyoneer.toml: engine.slurm: Slurm refuses job 'only': allocation failure: Invalid partition name"),
+    ('[engine.slurm]\ntime = "1:99:00"', "engine.slurm.time: '1:99:00' is not a walltime"),
+    ("[jobs.only.resources]\ncpus = 64", "Requested node configuration is not available"),
+    ('[jobs.only.resources]\ncustom = { licence = 1 }', "custom resources (licence) mean nothing to Slurm"),
+    ('[engine.slurm]\ntime = "1"', "may take 120 s"),
+])
+def test_bad_settings_are_refused_with_exit_2_and_nothing_queued(
+    cluster: SlurmCluster, tmp_path: Path, table: str, said: str
+) -> None:
+    root = write_project(tmp_path / "bad", f'[jobs.only]\ntasks = [{{ script = "ok.py", timeout = 120 }}]\n\n{table}\n',
+                         {"ok.py": "print('never')\n"})
+    before = len(cluster.jobs(all_states=True))
+    result = _run(root)
+    assert result.returncode == 2, _explain(result)
+    assert said in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert len(cluster.jobs(all_states=True)) == before
+
+
+def test_without_sbatch_the_engine_says_so(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "p", '[jobs.only]\ntasks = ["ok.py"]\n', {"ok.py": "print('never')\n"})
+    env = {**os.environ, "PATH": str(Path(os.__file__).parent), "COLUMNS": "200"}
+    result = subprocess.run(pyoneer_command("run", str(root), *SLURM), capture_output=True, text=True, env=env)
+    assert result.returncode == 2 and "sbatch" in result.stderr and "not on PATH" in result.stderr, result.stderr
+
+
+def test_a_job_waiting_in_the_queue_shows_slurms_reason(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "later", """
+        [engine.slurm]
+        options = ["--begin=now+6"]
+
+        [jobs.later]
+        tasks = ["ok.py"]
+        """, {"ok.py": "print('at last')\n"})
+    process = _start_run(root)
+    try:
+        def waiting() -> bool:
+            if not (root / ".pyoneer" / "ledger.db").exists():
+                return False
+            rows = [row for row in _state(root)["blueprints"] if row["kind"] == "job"]
+            return bool(rows) and "waiting in the queue: BeginTime" in (rows[0]["reason"] or "")
+        assert wait_until(waiting, 30, interval=0.5)
+        table = run_cli("status", str(root)).stdout
+        assert "waiting: BeginTime" in table, table
+        assert "(Slurm job " not in table  # not placed yet: no node
+    finally:
+        out, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, out
+    assert "later waiting in the queue (worker-1): BeginTime" in out
+    assert _state(root)["blueprints"][1]["reason"] is None  # it ran: no longer waiting
