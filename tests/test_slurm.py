@@ -337,3 +337,50 @@ def test_a_job_waiting_in_the_queue_shows_slurms_reason(tmp_path: Path) -> None:
     assert process.returncode == 0, out
     assert "later waiting in the queue (worker-1): BeginTime" in out
     assert _state(root)["blueprints"][1]["reason"] is None  # it ran: no longer waiting
+
+
+# Runs that outlive the login session ---------------------------------------------------
+
+
+def test_submit_then_attach_follows_the_run_to_its_end(cluster: SlurmCluster, tmp_path: Path) -> None:
+    root = tmp_path / "wordcount"
+    shutil.copytree(EXAMPLES / "wordcount", root)
+    submitted = run_cli("submit", str(root), *SLURM)
+    assert submitted.returncode == 0, _explain(submitted)
+    assert "submitted run " in submitted.stdout and "pyoneer attach" in submitted.stdout
+    attached = run_cli("attach", "--path", str(root), timeout=180)
+    assert attached.returncode == 0, _explain(attached)
+    assert "merge succeeded" in attached.stdout and attached.stdout.rstrip().endswith("succeeded")
+    state = _state(root)
+    manager = next(row for row in state["pyoneers"] if row["role"] == "manager")
+    assert manager["allocation"] and state["run"]["result"] == "succeeded"
+    names = {job["name"] for job in _allocations(cluster, state["run"]["id"])}
+    assert f"pyoneer-{state['run']['id']}-worker-1" in names
+    assert (root / "results").is_dir()  # in the project itself: nothing to fetch
+    assert run_cli("fetch", "--path", str(root)).returncode == 2
+
+
+def test_stop_ends_a_submitted_run_and_every_worker(cluster: SlurmCluster, tmp_path: Path) -> None:
+    root = _sleepers(tmp_path / "stopped", count=2)
+    assert run_cli("submit", str(root), *SLURM).returncode == 0
+    assert wait_until(lambda: len(list(root.glob("pids-*"))) == 2, 90)
+    pids = _pids(root)
+    stopped = run_cli("stop", "--path", str(root), timeout=180)
+    assert stopped.returncode == 0, _explain(stopped)
+    assert "the run ended: interrupted" in stopped.stdout
+    run_id = _state(root)["run"]["id"]
+    assert wait_until(lambda: not _workers_alive(cluster, run_id), 20), cluster.jobs()
+    assert not alive(pids)
+    assert run_cli("attach", "--path", str(root)).returncode == 130
+
+
+def test_a_submitted_manager_that_dies_is_never_shown_running(cluster: SlurmCluster, tmp_path: Path) -> None:
+    root = _sleepers(tmp_path / "orphaned", count=1)
+    assert run_cli("submit", str(root), *SLURM).returncode == 0
+    assert wait_until(lambda: len(list(root.glob("pids-*"))) == 1, 90)
+    run_id = _state(root)["run"]["id"]
+    (manager,) = [job for job in cluster.jobs() if job["name"] == f"pyoneer-{run_id}-manager"]
+    subprocess.run(["scancel", "--signal=KILL", manager["id"]], env=cluster.env, check=True)
+    assert wait_until(lambda: _state(root)["run"]["result"] == "interrupted", 30)
+    assert wait_until(lambda: not _workers_alive(cluster, run_id), 50)  # its workers heard the silence
+    assert not alive(_pids(root))

@@ -313,7 +313,7 @@ def report(path: Path, run_id: str | None, output: Path | None) -> int:
 def submit(
     path: Path, script_args: tuple[str, ...], address: str | None, workers: int | None, resume: bool,
     only: tuple[str, ...], start: tuple[str, ...], param: tuple[str, ...], params_file: Path | None,
-    sweep: tuple[str, ...],
+    sweep: tuple[str, ...], engine_name: str | None = None,
 ) -> int:
     """Run the project at PATH on a Ray cluster, as a Ray job that outlives this command.
 
@@ -321,10 +321,30 @@ def submit(
     pyoneer submit --resume                        run again what is not up to date there
     pyoneer attach                                 follow it (Ctrl-C detaches; it goes on)
     """
+    options = {"workers": workers, "resume": resume, "only": list(only), "from": list(start)}
+    if _submits_to_slurm(path, engine_name, address):
+        from pyoneer.cli import slurm_runs
+
+        return slurm_runs.submit(path, script_args, options, _params(param, params_file), _sweep(sweep))
+    if engine_name not in (None, "ray"):
+        raise UsageError(f"--engine {engine_name}: a run is submitted to ray or slurm")
     from pyoneer.cli.submitted import submit as submit_run
 
-    options = {"workers": workers, "resume": resume, "only": list(only), "from": list(start)}
     return submit_run(path, script_args, address, options, _params(param, params_file), _sweep(sweep))
+
+
+def _submits_to_slurm(path: Path, engine_name: str | None, address: str | None) -> bool:
+    """Whether ``submit`` goes to Slurm: --engine slurm, or the file's [engine] name."""
+    if engine_name is not None or address:
+        return engine_name == "slurm"
+    from pyoneer.blueprints.projectfile import find_project_file, load_file
+
+    if path.is_file() and path.suffix == ".py":
+        return False
+    try:
+        return load_file(find_project_file(path)).engine.name == "slurm"
+    except PyoneerError:
+        return False  # the submission itself says what is wrong with the project
 
 
 def attach(run_id: str | None, path: Path) -> int:
@@ -332,30 +352,50 @@ def attach(run_id: str | None, path: Path) -> int:
     from pyoneer.cli.submitted import attach as attach_run
     from pyoneer.cli.submitted import need_project
 
-    return attach_run(need_project(path), run_id)
+    root = need_project(path)
+    from pyoneer.cli import slurm_runs
+
+    slurm_run = slurm_runs.submitted_run(root, run_id)
+    if slurm_run is not None:
+        return slurm_runs.attach(root, slurm_run)
+    return attach_run(root, run_id)
 
 
 def stop(run_id: str | None, path: Path) -> int:
     """Stop a submitted run: its tasks are ended on every node."""
+    from pyoneer.cli import slurm_runs
     from pyoneer.cli.submitted import need_project
     from pyoneer.cli.submitted import stop as stop_run
 
-    return stop_run(need_project(path), run_id)
+    root = need_project(path)
+    slurm_run = slurm_runs.submitted_run(root, run_id)
+    if slurm_run is not None:
+        return slurm_runs.stop(root, slurm_run)
+    return stop_run(root, run_id)
 
 
 def fetch(run_id: str | None, path: Path) -> int:
     """Bring a submitted run's declared outputs home, as a local run leaves them."""
+    from pyoneer.cli import slurm_runs
     from pyoneer.cli.submitted import fetch as fetch_run
     from pyoneer.cli.submitted import need_project
 
-    return fetch_run(need_project(path), run_id)
+    root = need_project(path)
+    slurm_runs.no_fetch(root, run_id)
+    return fetch_run(root, run_id)
 
 
 def _refresh(root: Path) -> None:
-    """Submitted runs not yet ended: their mirrors first brought up to date."""
+    """Submitted runs not yet ended: their mirrors first brought up to date; a run whose
+    manager was a Slurm job that ended is written down as interrupted."""
     from pyoneer.cli.submitted import refresh
 
     refresh(root)
+    if (root / ".pyoneer" / "runs").is_dir() and any((root / ".pyoneer" / "runs").glob("*/slurm/manager")):
+        from pyoneer.submission.slurm import close_dead_managers
+
+        with contextlib.suppress(PyoneerError):  # no Slurm here (a copied ledger): the ledger is believed
+            close_dead_managers(root)
 
 
 #: the fork server the launcher started for ``run`` (taken by the first run, else closed by main)

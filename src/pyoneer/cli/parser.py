@@ -175,6 +175,9 @@ def _report(parser: argparse.ArgumentParser) -> None:
 
 def _submit(parser: argparse.ArgumentParser) -> None:
     _what_runs(parser)
+    parser.add_argument("--engine", dest="engine_name", metavar="NAME",
+                        help="Where the run goes: ray (default: a Ray cluster's job server) or slurm "
+                             "(its manager as a Slurm batch job); overrides [engine] name.")
     parser.add_argument("--address", metavar="URL",
                         help="The cluster's job server, http://HEAD:8265 (default: [engine] address, else RAY_ADDRESS, "
                              "else the one this project was last submitted to).")

@@ -7,6 +7,7 @@ is one step at a time (``step``), so it can be driven and tested one event at a 
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -81,6 +82,8 @@ class Manager(Pyoneer):
         a worker idle for ``idle_timeout`` seconds is let go (default: what the engine
         says, else ``IDLE_TIMEOUT``)."""
         super().__init__(name)
+        # a manager submitted to Slurm lives in a batch job: status shows which
+        self.allocation = os.environ.get("SLURM_JOB_ID", "")
         self.engine = engine
         self.requested_slots = workers
         self.observers = list(observers)

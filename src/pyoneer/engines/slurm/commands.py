@@ -94,6 +94,11 @@ class Slurm:
         nodes = dict(line.split() for line in out.splitlines() if len(line.split()) == 2)
         return sum(int(count) for count in nodes.values() if count.isdigit())
 
+    def signal(self, number: str, name: str) -> None:
+        """Send signal ``name`` (``TERM``) to the batch script of job ``number`` alone: the
+        job itself goes on until that process ends it."""
+        self._run("scancel", ["--batch", f"--signal={name}", number])
+
     def cancel(self, ids: Iterable[str]) -> None:
         """Cancel the jobs ``ids`` (those already ended are no error)."""
         ids = sorted(set(ids))
