@@ -47,7 +47,8 @@ _VERSION = sys.version_info[:2]
 _c_exit = ctypes.PyDLL(None).exit
 _c_exit.argtypes = [ctypes.c_int]
 #: what a C long holds here (handle_system_exit converts the code with PyLong_AsLong)
-_LONG_MIN, _LONG_MAX = -(2 ** (8 * ctypes.sizeof(ctypes.c_long) - 1)), 2 ** (8 * ctypes.sizeof(ctypes.c_long) - 1) - 1
+_LONG_MAX = 2 ** (8 * ctypes.sizeof(ctypes.c_long) - 1) - 1
+_LONG_MIN = -_LONG_MAX - 1
 
 
 def _unraisable_hook_args_type() -> type:
@@ -92,9 +93,9 @@ def left_to_the_interpreter(exc: SystemExit) -> bool:
     (``PyErr_Print``, ``handle_system_exit``, ``Py_FinalizeEx``, ``exit()``), with no
     Python frame left. That is slower than ``leave`` (all that the child inherited from
     the server is finalized too), and only for codes past a C long, whose handling
-    changed between versions (3.11 clears the ``OverflowError`` of the conversion; 3.12
+    changed between versions (3.11 clears the ``OverflowError`` of the conversion; 3.12.1
     and 3.13.0 leave it pending into ``Py_FinalizeEx``, which reports it on threading
-    shutdown, or fails inside ``threading._shutdown``; later releases clear it again).
+    shutdown, or fails inside ``threading._shutdown``; gh-125842 changed it again since).
     """
     return isinstance(exc.code, int) and not _LONG_MIN <= exc.code <= _LONG_MAX
 
@@ -146,8 +147,9 @@ def _from_script(tb, script: str):  # type: ignore[no-untyped-def]
 # Py_FinalizeEx, then exit() ------------------------------------------------------------
 
 
-def leave(code: int, interrupted: bool, inherited: dict[str, dict], before_flush) -> None:  # type: ignore[no-untyped-def]  # never returns
+def leave(code: int, interrupted: bool, inherited: dict[str, dict], before_flush) -> None:  # type: ignore[no-untyped-def]
     """End the process as ``Py_FinalizeEx`` then ``exit()`` would, where a script can tell.
+    Never returns (not typed so: ``typing`` would cost the server's start 7 ms and ``re``).
 
     Threads joined, atexit handlers, stdio flushed (exit status 120 if that fails),
     Python signal handlers reset, garbage collected, the modules the script imported

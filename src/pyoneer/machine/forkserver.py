@@ -17,7 +17,12 @@ the log, standard streams made as the interpreter makes them, ``sys.argv``,
 the modules of a fresh interpreter only (plus the preloaded ones), default signal
 handlers — and it leaves by the interpreter's own exit: ``SystemExit`` codes, a traceback
 and exit 1 for an uncaught exception, non-daemon threads joined, atexit handlers run,
-objects finalized, files flushed.
+objects finalized, files flushed, as the running CPython version does it (``exiting``,
+beside this file).
+
+It forks tasks only on an interpreter it knows (``threadstate``, beside this file:
+CPython 3.11-3.13 with the GIL, its thread state recognised): elsewhere its ready line
+says ``fresh``, and every request is exec'd, as if ``"exec"`` were set.
 """
 
 import sys
@@ -213,7 +218,7 @@ def _preload(modules: list[str], root: str) -> bool:
 # In the child -----------------------------------------------------------------------
 
 
-def _exec_fresh(request: dict, server_fds: tuple[int, ...]) -> None:  # never returns (no typing: see _leave)
+def _exec_fresh(request: dict, server_fds: tuple[int, ...]) -> None:  # never returns (no typing: see exiting.leave)
     """Become ``python script args`` for real, by exec: a task that runs fresh.
 
     As ``subprocess.Popen(start_new_session=True)`` would start it from the manager:
