@@ -384,3 +384,63 @@ def test_a_submitted_manager_that_dies_is_never_shown_running(cluster: SlurmClus
     assert wait_until(lambda: _state(root)["run"]["result"] == "interrupted", 30)
     assert wait_until(lambda: not _workers_alive(cluster, run_id), 50)  # its workers heard the silence
     assert not alive(_pids(root))
+
+
+# The environment travels as it does on an HPC cluster ----------------------------------
+
+
+def _wheel(directory: Path) -> Path:
+    """A wheel of a one-module package, made by hand (no build backend, no network)."""
+    import zipfile
+
+    path = directory / "tinypkg-1.0-py3-none-any.whl"
+    files = {
+        "tinypkg/__init__.py": "VALUE = 'from the built environment'\n",
+        "tinypkg-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: tinypkg\nVersion: 1.0\n",
+        "tinypkg-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = "".join(f"{name},,\n" for name in files) + "tinypkg-1.0.dist-info/RECORD,,\n"
+    with zipfile.ZipFile(path, "w") as wheel:
+        for name, text in {**files, "tinypkg-1.0.dist-info/RECORD": record}.items():
+            wheel.writestr(name, text)
+    return path
+
+
+def test_the_projects_packages_are_built_once_and_shared_by_every_worker(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "env", """
+        [environment]
+        packages = ["./tinypkg-1.0-py3-none-any.whl"]
+
+        [jobs.a]
+        tasks = ["use.py"]
+
+        [jobs.b]
+        tasks = ["use.py"]
+        """, {"use.py": "import tinypkg\nprint(tinypkg.VALUE)\n"})
+    _wheel(root)
+    first = _run(root)
+    assert first.returncode == 0, _explain(first)
+    assert "installing 1 package(s) for the workers" in first.stdout + first.stderr
+    assert run_cli("logs", str(root), "b").stdout.strip() == "from the built environment"
+    (built,) = (root / ".pyoneer" / "envs").iterdir()
+    again = _run(root)
+    assert again.returncode == 0 and "installing" not in again.stdout + again.stderr  # reused while unchanged
+    assert [path.name for path in (root / ".pyoneer" / "envs").iterdir()] == [built.name]
+
+
+def test_a_worker_that_cannot_start_pyoneer_stops_the_run_saying_where_and_why(
+    cluster: SlurmCluster, tmp_path: Path
+) -> None:
+    root = write_project(tmp_path / "broken", """
+        [engine.slurm]
+        options = ["--export=ALL,PYTHONHOME=/nowhere"]   # an interpreter that cannot start there
+
+        [jobs.only]
+        tasks = ["ok.py"]
+        """, {"ok.py": "print('never')\n"})
+    result = _run(root, timeout=120)
+    assert result.returncode == 1, _explain(result)
+    message = result.stderr
+    assert "could not start Pyoneer" in message and "on n" in message and str(root) in message, message
+    assert "Traceback" not in message
+    assert not _workers_alive(cluster, _state(root)["run"]["id"])
