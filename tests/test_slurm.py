@@ -442,5 +442,6 @@ def test_a_worker_that_cannot_start_pyoneer_stops_the_run_saying_where_and_why(
     assert result.returncode == 1, _explain(result)
     message = result.stderr
     assert "could not start Pyoneer" in message and "on n" in message and str(root) in message, message
+    assert "ModuleNotFoundError: No module named 'encodings'" in message  # the cause, in Python's words
     assert "Traceback" not in message
     assert not _workers_alive(cluster, _state(root)["run"]["id"])

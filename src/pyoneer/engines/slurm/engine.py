@@ -211,7 +211,9 @@ class SlurmEngine(Engine):
             lines = [line for line in output.read_text(errors="replace").splitlines() if line.strip()]
         except OSError:
             lines = []
-        said = lines[-1].strip() if lines else f"no output at {output}"
+        # the error itself, not what Python prints after it (the stack of a fatal error)
+        errors = [line for line in lines if "Error" in line or "error:" in line]
+        said = (errors or lines)[-1].strip() if lines else f"no output at {output}"
         node = state.node or "its node"
         return (
             f"{worker} (Slurm job {place.id} on {node}) could not start Pyoneer: {said}\n"
