@@ -138,6 +138,16 @@ def test_jobs_land_on_each_of_the_three_nodes(tmp_path: Path) -> None:
     assert result.returncode == 0, _explain(result)
     nodes = {run_cli("logs", str(root), f"j{i}").stdout.strip().splitlines()[-1] for i in range(3)}
     assert nodes == {"n1", "n2", "n3"}  # three 4-CPU jobs at once: one a node
+    from pyoneer.ledger.history import ledger_of, run_state
+    from pyoneer.web.pages import timeline
+
+    ledger = ledger_of(root)
+    try:
+        drawn = timeline(run_state(ledger))
+    finally:
+        ledger.close()
+    assert drawn["lanes"] == ["n1", "n2", "n3"]  # the web view's timeline: one lane a node
+    assert sorted(bar["lane"] for bar in drawn["bars"]) == ["n1", "n2", "n3"]
 
 
 def test_a_gpu_job_gets_its_devices_from_slurm(tmp_path: Path) -> None:

@@ -42,23 +42,40 @@ def run_page(ledger: Ledger, run_id: str) -> dict[str, Any]:
 
 def timeline(state: dict[str, Any]) -> dict[str, Any]:
     """Every task attempt as a bar on the lane of the worker (and host) that ran it; the
-    jobs a ``--resume`` reused, apart (they ran in an earlier run)."""
+    jobs a ``--resume`` reused, apart (they ran in an earlier run).
+
+    On a cluster whose workers come and go (Slurm allocations), a lane is a node instead:
+    attempts on one node at once take a row each under it (``n2``, ``n2 ·2``)."""
     run = state["run"]
+    by_node = any(pyoneer.get("allocation") for pyoneer in state["pyoneers"] if pyoneer["role"] == "worker")
     bars = []
-    lanes: dict[str, None] = {}
     for row in state["blueprints"]:
         if row["kind"] != "task" or row["started"] is None:
             continue
-        lane = f"{row['host']} · {row['pyoneer']}" if row["host"] else row["pyoneer"]
-        lanes[lane] = None
         job, _, task = row["name"].partition("/")
         bars.append({
-            "lane": lane, "job": job, "task": task, "attempt": row["attempt"],
+            "lane": f"{row['host']} · {row['pyoneer']}" if row["host"] else row["pyoneer"],
+            "job": job, "task": task, "attempt": row["attempt"],
             "start": row["started"], "end": row["ended"], "state": row["status"],
-            "reason": row["reason"], "link": row.get("link"),
+            "reason": row["reason"], "link": row.get("link"), "node": row["host"] or row["pyoneer"],
         })
+    lanes = _node_lanes(bars, run["ended"]) if by_node else list(dict.fromkeys(bar["lane"] for bar in bars))
+    for bar in bars:
+        del bar["node"]
     reused = [row["name"] for row in state["blueprints"] if row["kind"] == "job" and state_of(row) == "reused"]
-    return {"start": run["started"], "end": run["ended"], "lanes": list(lanes), "bars": bars, "reused": reused}
+    return {"start": run["started"], "end": run["ended"], "lanes": lanes, "bars": bars, "reused": reused}
+
+
+def _node_lanes(bars: list[dict[str, Any]], run_end: float | None) -> list[str]:
+    """Give each bar the lane of its node, a row of its own while another runs there; the lanes."""
+    rows: dict[str, list[float]] = {}  # node -> when each of its rows is free again
+    for bar in sorted(bars, key=lambda bar: bar["start"]):
+        free = rows.setdefault(bar["node"], [])
+        end = bar["end"] or run_end or float("inf")
+        row = next((index for index, until in enumerate(free) if until <= bar["start"]), len(free))
+        free[row:row + 1] = [end]
+        bar["lane"] = bar["node"] if row == 0 else f"{bar['node']} ·{row + 1}"
+    return [node if row == 0 else f"{node} ·{row + 1}" for node in sorted(rows) for row in range(len(rows[node]))]
 
 
 def log_link(run_id: str, job: str, task: str, attempt: int) -> str:
