@@ -31,7 +31,7 @@ PROJECT_FILE = "pyoneer.toml"
 PYPROJECT_FILE = "pyproject.toml"
 
 _TOP_KEYS = ("project", "jobs", "engine", "environment", "params")
-_ENGINE_KEYS = ("name", "address", "gpus", "resources", "slurm")
+_ENGINE_KEYS = ("name", "address", "gpus", "resources", "slurm", "python")
 _PROJECT_KEYS = ("name", "fresh", "preload")
 _JOB_KEYS = ("tasks", "needs", "resources", "outputs", "inputs", "fresh", "preload", "matrix", "slurm")
 _TASK_KEYS = ("script", "args", "env", "timeout", "retries", "name", "fresh")
@@ -43,7 +43,8 @@ class EngineChoice:
 
     ``name`` and ``address`` choose the engine; ``gpus`` (device ids) and ``resources``
     (custom amounts) describe this machine to the local engine; ``slurm`` is the
-    ``[engine.slurm]`` table, as sorted pairs (see ``pyoneer.blueprints.placement``).
+    ``[engine.slurm]`` table, as sorted pairs (see ``pyoneer.blueprints.placement``);
+    ``python`` is the head's interpreter for ``pyoneer submit`` (default: its PATH's).
     """
 
     name: str = "local"
@@ -51,6 +52,7 @@ class EngineChoice:
     gpus: tuple[str, ...] | None = None
     resources: tuple[tuple[str, float], ...] = ()
     slurm: tuple[tuple[str, Any], ...] = ()
+    python: str | None = None
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,7 @@ def load_file(file: Path, params: Mapping[str, object] | None = None) -> Project
 def _engine(document: dict[str, Any]) -> EngineChoice:
     table = _table(document.get("engine", {}), "engine")
     check_keys(table, _ENGINE_KEYS, "engine")
-    for key in ("name", "address"):
+    for key in ("name", "address", "python"):
         if key in table and not isinstance(table[key], str):
             raise ProjectError(f"must be a string, got {type(table[key]).__name__}", key=f"engine.{key}")
     gpus = table.get("gpus")
@@ -158,7 +160,8 @@ def _engine(document: dict[str, Any]) -> EngineChoice:
         from pyoneer.blueprints.placement import ENGINE_KEYS, check_placement
 
         slurm = check_placement(table["slurm"], "engine.slurm", ENGINE_KEYS)
-    return EngineChoice(table.get("name", "local"), table.get("address"), gpus, tuple(resources.items()), slurm)
+    return EngineChoice(table.get("name", "local"), table.get("address"), gpus, tuple(resources.items()), slurm,
+                        table.get("python"))
 
 
 def _read_toml(file: Path) -> dict[str, Any]:
