@@ -22,6 +22,9 @@ E  the manager alone on layered DAGs of 1,000 .. 10,000 jobs, with a no-op engin
    (bench/noop_engine.py), with the ledger (pyoneer.run) and without (Manager directly)
 F  a real `pyoneer run` of 10,000 one-line jobs (warm, --workers 2): the peak RSS of
    Pyoneer's own processes, then `pyoneer status --json` and `pyoneer status` of that run
+S  (only with --only S: needs root and Debian's Slurm) a 200-member sweep on a real three-node
+   Slurm that it starts (tests/slurm_cluster.py): `pyoneer run --engine slurm` (lazy workers)
+   against one `sbatch` per member and against the local engine (bench/slurm.py)
 
 Peers (Ray, Dask, Luigi) run A and a "time to first result" like D, when importable.
 
@@ -69,6 +72,7 @@ E_FLAT_LIMIT = 1.5  # per-job time at 10,000 / at 1,000 at most this to call it 
 F_JOBS = 10_000
 F_QUICK_JOBS = 1_000
 F_STATUS_REPEAT = 3
+S_REPEAT = 3  # workload S (bench/slurm.py): a run of each mode takes 1-10 s here
 
 MODE_BASELINE = "baseline"
 #: a start-up of plain ``python -c pass`` above this is the site speaking, not Python
@@ -847,7 +851,8 @@ def table(headers: list[str], rows: list[list[str]], right: set[int]) -> str:
     return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
-def report(machine: dict, settings: dict, rows: list[Row], e: dict | None, f: dict | None, elapsed: float) -> str:
+def report(machine: dict, settings: dict, rows: list[Row], e: dict | None, f: dict | None, elapsed: float,
+           s: dict | None = None) -> str:
     out = ["Pyoneer benchmark", "=================", ""]
     out += [
         f"machine   {machine['cpu']}, {machine['cores']} cores ({machine['usable_cores']} usable), {machine['memory']}, {machine['os']}",
@@ -942,6 +947,11 @@ def report(machine: dict, settings: dict, rows: list[Row], e: dict | None, f: di
                        "inherited); per process: VmHWM read every 20 ms; status: whole process, median of "
                        f"{F_STATUS_REPEAT}")
         out.append("")
+    if s:
+        import slurm as slurm_bench  # bench/slurm.py
+
+        out.append(slurm_bench.report_s(s))
+        out.append("")
     if machine.get("code_end") and not machine["git"].endswith(machine["code_end"]):
         out.append(f"WARNING: the code under src/ changed during this invocation (code sha1 now {machine['code_end']})")
     out.append(f"total time of this invocation: {elapsed:.1f} s")
@@ -955,10 +965,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark Pyoneer against hand-written baselines.")
     parser.add_argument("--quick", action="store_true",
                         help="1 repeat, E at 1,000 and 2,000 jobs, no peers, no memory measurements (~1 minute)")
-    parser.add_argument("--only", default="A,B,C,D,E,F", help="workloads to run, e.g. A,E (default: all)")
+    parser.add_argument("--only", default="A,B,C,D,E,F",
+                        help="workloads to run, e.g. A,E (default: A-F; S, on a real Slurm, only when named)")
     parser.add_argument("--repeat", type=int, help=f"repeats of A-D (default {FULL_REPEAT}, quick 1); "
                         f"peers repeat A at most {PEER_MAX_REPEAT} times")
     parser.add_argument("--e-repeat", type=int, help=f"repeats of E (default {FULL_E_REPEAT}, quick 1)")
+    parser.add_argument("--s-repeat", type=int, help=f"repeats of S (default {S_REPEAT}, quick 1)")
     parser.add_argument("--no-peers", action="store_true", help="do not run Ray, Dask, Luigi even if installed")
     parser.add_argument("--peers", action="store_true", help="run the peers even with --quick")
     parser.add_argument("--no-memory", action="store_true", help="skip E's memory measurements")
@@ -974,12 +986,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--e-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     workloads = [w.strip().upper() for w in args.only.split(",") if w.strip()]
-    unknown = set(workloads) - set("ABCDEF")
+    unknown = set(workloads) - set("ABCDEFS")
     if unknown:
-        parser.error(f"unknown workloads {sorted(unknown)}; choose from A, B, C, D, E, F")
+        parser.error(f"unknown workloads {sorted(unknown)}; choose from A, B, C, D, E, F, S")
     repeat = args.repeat or (1 if args.quick else FULL_REPEAT)
     e_repeat = args.e_repeat or (1 if args.quick else FULL_E_REPEAT)
-    if repeat < 1 or e_repeat < 1:
+    s_repeat = args.s_repeat or (1 if args.quick else S_REPEAT)
+    if repeat < 1 or e_repeat < 1 or s_repeat < 1:
         parser.error("repeats must be 1 or more")
 
     if args.peer_child:
@@ -1048,10 +1061,20 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # noqa: BLE001
             f = {"error": f"{type(exc).__name__}: {exc}"}
             log(traceback.format_exc())
+    s = None
+    if "S" in workloads:
+        import slurm as slurm_bench  # bench/slurm.py
+
+        log(f"workload S: a {slurm_bench.MEMBERS}-member sweep on a real Slurm, {s_repeat} repeats")
+        try:
+            s = slurm_bench.run_s(command=command, python=PYTHON, repeat=s_repeat)
+        except Exception as exc:  # noqa: BLE001
+            s = {"error": f"{type(exc).__name__}: {exc}", "times_s": {}, "slurm_jobs": {}}
+            log(traceback.format_exc())
     elapsed = time.perf_counter() - started
     machine["load_average_end"] = load_average()
     machine["code_end"] = code_fingerprint(Path(machine["pyoneer_source"]))
-    print(report(machine, settings, rows, e, f, elapsed))
+    print(report(machine, settings, rows, e, f, elapsed, s))
     if args.json:
         baselines = {r.workload: r.median for r in rows if r.mode == MODE_BASELINE and r.status == "ok"}
         data = {
@@ -1065,11 +1088,13 @@ def main(argv: list[str] | None = None) -> int:
             ],
             "E": e,
             "F": f,
+            "S": s,
             "elapsed_s": elapsed,
         }
         args.json.write_text(json.dumps(data, indent=2, default=str) + "\n")
         log(f"wrote {args.json}")
-    failed = [r for r in rows if r.status == "error"] or (e and e.get("error")) or (f and f.get("error"))
+    failed = ([r for r in rows if r.status == "error"] or (e and e.get("error")) or (f and f.get("error"))
+              or (s and s.get("error")))
     return 1 if failed else 0
 
 
