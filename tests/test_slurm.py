@@ -455,3 +455,21 @@ def test_a_worker_that_cannot_start_pyoneer_stops_the_run_saying_where_and_why(
     assert "ModuleNotFoundError: No module named 'encodings'" in message  # the cause, in Python's words
     assert "Traceback" not in message
     assert not _workers_alive(cluster, _state(root)["run"]["id"])
+
+
+def test_a_job_whose_worker_waits_in_the_queue_goes_to_an_idle_worker(cluster: SlurmCluster, tmp_path: Path) -> None:
+    # one node (n1, 4 CPUs) for jobs of 4 CPUs each: the first worker holds the node, the
+    # others wait in the queue for it; as the first goes idle, it takes their jobs
+    jobs = "\n".join(f'[jobs.j{i}]\ntasks = ["work.py"]\nresources = {{ cpus = 4 }}\n' for i in range(4))
+    root = write_project(tmp_path / "queue", f'[engine.slurm]\npartition = "gpu"\nidle = 600\n\n{jobs}', {
+        "work.py": "import os, time\ntime.sleep(2 if os.environ['PYONEER_JOB'] == 'j0' else 0)\n"
+                   "print(os.environ['SLURM_JOB_ID'])\n",
+    })
+    result = _run(root, "--workers", "12", timeout=240)
+    assert result.returncode == 0, _explain(result)
+    ran_in = {run_cli("logs", str(root), f"j{i}").stdout.split()[-1] for i in range(4)}
+    state = _state(root)
+    used = _allocations(cluster, state["run"]["id"])
+    assert len(ran_in) == 1, (ran_in, used)  # all four in one allocation
+    assert {job["state"] for job in used if job["id"] not in ran_in} <= {"CANCELLED"}, used  # never ran
+    assert "to an idle worker" in result.stdout

@@ -26,6 +26,7 @@ from pyoneer.pyoneers.events import (
     JobEnded,
     Observer,
     PyoneerChanged,
+    Queued,
     RunEnded,
     RunStarted,
     TaskEnded,
@@ -108,6 +109,8 @@ class Manager(Pyoneer):
         self._slots: SlotPool | None = None
         self._pool: WorkerPool | None = None
         self._tally: Tally | None = None
+        #: workers not placed yet (in a cluster's queue), and the job each holds
+        self._waiting: dict[str, str] = {}
 
     # The seven methods of the seed -------------------------------------------------
 
@@ -202,6 +205,8 @@ class Manager(Pyoneer):
         """
         if not self._interrupted:
             self._dispatch()
+            if self._waiting and self._reclaim():
+                self._dispatch()
             self._retire_idle()
         if self._inbox.empty():
             self._settle()  # about to wait: everything so far is written down first
@@ -301,7 +306,9 @@ class Manager(Pyoneer):
             self._notify(event)
             self._wind_down()
             return
-        if isinstance(event, TaskStarted):
+        if isinstance(event, Queued):
+            self._queued(event)
+        elif isinstance(event, TaskStarted):
             self._tally.began(event.attempt)
         elif isinstance(event, TaskEnded):
             self._tally.attempted(event.attempt)
@@ -313,6 +320,29 @@ class Manager(Pyoneer):
         elif isinstance(event, Faulted):
             self._faulted(event)
 
+    def _queued(self, event: Queued) -> None:
+        if event.reason:
+            self._waiting[event.worker] = event.job
+        else:
+            self._waiting.pop(event.worker, None)
+
+    def _reclaim(self) -> bool:
+        """Jobs whose workers still wait in the cluster's queue move to idle workers that
+        fit them (lazy workers at work, the queue skipped); True if one moved."""
+        moved = False
+        for name, job in list(self._waiting.items()):
+            if not any(self.engine.fits(idle, self._jobs[job]) for idle in self._pool.idle()):
+                continue
+            worker = self._pool.workers.get(name)
+            if worker is None or not worker.withdraw():
+                continue  # placed meanwhile: it runs the job itself
+            del self._waiting[name]
+            self._retire(worker)
+            self._slots.give_back(job)
+            self._publish([self._plan.requeue(job)], reason=f"moved from {name}, still in the queue, to an idle worker")
+            moved = True
+        return moved
+
     def _wind_down(self) -> None:
         """Stop the run: cancel what has not started, and stop every worker."""
         self._interrupted = True
@@ -320,6 +350,7 @@ class Manager(Pyoneer):
         self._release_workers()
 
     def _job_ended(self, event: JobEnded) -> None:
+        self._waiting.pop(event.worker, None)
         worker = self._pool.workers[event.worker]
         self._slots.give_back(event.job)
         if event.reason:
@@ -332,6 +363,7 @@ class Manager(Pyoneer):
 
     def _worker_lost(self, event: WorkerLost) -> None:
         """A worker died mid-job: hand the job to another, a bounded number of times."""
+        self._waiting.pop(event.worker, None)
         worker = self._pool.remove(event.worker)
         self._tell(worker)
         self._slots.give_back(event.job)

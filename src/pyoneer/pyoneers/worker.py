@@ -110,6 +110,12 @@ class BaseWorker(Pyoneer):
             if self._status not in (PyoneerStatus.STOPPED, PyoneerStatus.LOST):
                 self._become(PyoneerStatus.STOPPED)
 
+    def withdraw(self) -> bool:
+        """Give back the held job if it has not begun, because this worker is not placed
+        yet (it waits in a cluster's queue): the worker then only awaits ``stop``. True if
+        given back; a worker that cannot tell (or began) keeps it."""
+        return False
+
     # For the subclasses ------------------------------------------------------------
 
     @abstractmethod

@@ -50,6 +50,10 @@ class WorkerPool:
                 return worker
         return None
 
+    def idle(self) -> list[Pyoneer]:
+        """The idle workers, still idle (last gone idle first)."""
+        return [self.workers[name] for name in reversed(self._idle)]
+
     def drain_idle(self) -> list[Pyoneer]:
         """Every idle worker, no longer idle (to be let go), last gone idle first."""
         drained = [self.workers[name] for name in reversed(self._idle)]

@@ -22,8 +22,30 @@ import os
 from pathlib import Path
 from typing import Any
 
-#: seconds between two looks at a mailbox (each side notices the other within about a second)
+#: seconds between two looks at a quiet mailbox (each side notices the other within about a second)
 LOOK_EVERY = 0.2
+#: seconds before the first look after something happened (then twice as long each time)
+LOOK_SOON = 0.005
+
+
+class Pace:
+    """How long to wait before the next look at a mailbox: soon after something happened
+    (an order sent, a job ended: the answer is likely near), then longer and longer, up to
+    ``LOOK_EVERY`` while nothing happens. Short jobs go at the pace of their work, not of
+    the looks; a quiet worker costs five failed ``open`` calls a second."""
+
+    def __init__(self) -> None:
+        self._wait = LOOK_EVERY
+
+    def hurry(self) -> None:
+        """Something happened: look again soon."""
+        self._wait = LOOK_SOON
+
+    def next(self) -> float:
+        """Seconds to wait before the next look."""
+        wait = self._wait
+        self._wait = min(wait * 2, LOOK_EVERY)
+        return wait
 
 
 def write_whole(path: Path, data: bytes) -> None:

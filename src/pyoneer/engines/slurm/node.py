@@ -22,7 +22,7 @@ import threading
 import time
 from pathlib import Path
 
-from pyoneer.engines.slurm.mailbox import LOOK_EVERY, Heartbeat, Mailbox
+from pyoneer.engines.slurm.mailbox import Heartbeat, Mailbox, Pace
 from pyoneer.machine.processes import Watchdog
 from pyoneer.pyoneers.context import RunContext
 from pyoneer.pyoneers.events import Event, JobEnded, TaskEnded
@@ -46,6 +46,7 @@ class NodeWorker:
         self.box = Mailbox.of_worker(run_dir / name)
         self.heartbeat = Heartbeat(run_dir / "beat")
         self.ended_by_slurm = threading.Event()
+        self.pace = Pace()
         self._lock = threading.Lock()
         self._watchdog = Watchdog()
         self._worker = Worker(name, RunContext(self.run_id, self.project), self._report, self._watchdog)
@@ -62,16 +63,24 @@ class NodeWorker:
     def serve(self) -> str:
         """Take orders until told to stop, or until the end comes otherwise; why it ended."""
         self._worker.start()
+        self.pace.hurry()  # it said hello: its first order comes as soon as that is heard
+        listened = 0.0
         try:
             while not self.ended_by_slurm.is_set():
-                for order in self.box.receive():
-                    if order.get("stop"):
-                        return "stopped by its manager"
+                orders = self.box.receive()
+                if orders:
+                    self.pace.hurry()
+                if any(order.get("stop") for order in orders):  # a stop wins over a job told with it
+                    return "stopped by its manager"
+                for order in orders:
                     self._worker.assign(self.project.job(order["job"]), earlier=order.get("earlier"))
                     self._worker.run()
-                if self.heartbeat.silent_for(time.monotonic()) > SILENCE:
-                    return f"its manager was silent for {SILENCE:g} s"
-                self.ended_by_slurm.wait(LOOK_EVERY)
+                now = time.monotonic()
+                if now - listened >= 1.0:  # the heartbeat, once a second however fast the looks
+                    listened = now
+                    if self.heartbeat.silent_for(now) > SILENCE:
+                        return f"its manager was silent for {SILENCE:g} s"
+                self.ended_by_slurm.wait(self.pace.next())
             return "ended by Slurm (SIGTERM)"
         finally:
             self._worker.stop()  # ends the job's task trees, if one runs
@@ -86,6 +95,7 @@ class NodeWorker:
             return  # not the job's end: the manager hears the worker was lost, and moves the job
         if isinstance(event, JobEnded):
             self._worker.unassign()  # ready for the next order before the manager hears of the end
+            self.pace.hurry()  # the next order is likely near
         self._send(event_to_wire(event, self.project.root))
 
     def _send(self, message: dict) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from pyoneer.blueprints.job import Job, Resources
 from pyoneer.engines.slurm.commands import JobState
-from pyoneer.engines.slurm.mailbox import LOOK_EVERY, Mailbox
+from pyoneer.engines.slurm.mailbox import LOOK_EVERY, Mailbox, Pace
 from pyoneer.errors import EXIT_FAILED, ClusterError
 from pyoneer.pyoneers.context import RunContext
 from pyoneer.pyoneers.engine import Report
@@ -68,6 +68,10 @@ class SlurmWorker(BaseWorker):
         self._box = Mailbox.of_manager(engine.worker_dir(name))
         self._said_hello = False
         self._bye: str | None = None
+        #: its job was given back while it waited in the queue: it only awaits stop
+        self._withdrawn = False
+        #: the order for its first job, sent when its node side says hello
+        self._order: dict[str, Any] | None = None
 
     # BaseWorker ---------------------------------------------------------------------
 
@@ -81,8 +85,24 @@ class SlurmWorker(BaseWorker):
                 self.place = self._engine.allocate(self.name, job)
                 self.allocation = self.place.id
                 self._tell_where()
-            self._box.send({"job": job.name, "earlier": self._earlier})
+            order = {"job": job.name, "earlier": self._earlier}
+            if self._said_hello:
+                self._box.send(order)
+            else:
+                # ordered once it is placed: until then its job may still be given back
+                self._order = order
         self._follow(job)
+
+    def withdraw(self) -> bool:
+        """Give the job back while this worker still waits in the queue (its allocation is
+        cancelled: the job goes to an idle worker of the run instead)."""
+        with self._guard:
+            if self._said_hello or self.place is None or self._stopping or self._withdrawn:
+                return False
+            self._withdrawn = True
+            place = self.place
+        self._engine.release(place.id)
+        return True
 
     def _cancel(self) -> None:
         """Order the node side to stop; a worker still in the queue is cancelled at once."""
@@ -112,9 +132,15 @@ class SlurmWorker(BaseWorker):
     def _follow(self, job: Job) -> None:
         waiting = None
         stopped_at = None
+        pace = Pace()
+        pace.hurry()  # the order is out: a short job's end comes soon
         while True:
-            ended = self._hear(job)
-            if ended:
+            if self._withdrawn:
+                return  # its job was handed to another worker: nothing of it is told
+            heard = self._box.receive()
+            if heard:
+                pace.hurry()
+            if self._hear(job, heard):
                 return
             place = self.place
             if self._stopping:
@@ -131,14 +157,16 @@ class SlurmWorker(BaseWorker):
                 if state is not None and reason != waiting:
                     waiting = reason
                     self._report(Queued(self.name, job.name, reason))
-            time.sleep(LOOK_EVERY)
+            time.sleep(pace.next())
 
-    def _hear(self, job: Job) -> bool:
+    def _hear(self, job: Job, messages: list[dict[str, Any]]) -> bool:
         """Pass on what the node side told; True once the job has ended."""
-        for message in self._box.receive():
+        for message in messages:
             if "hello" in message:
                 self._hello(message["hello"], job)
                 continue
+            if self._withdrawn:
+                return False
             if "bye" in message:
                 self._bye = message["bye"]
                 continue
@@ -159,11 +187,16 @@ class SlurmWorker(BaseWorker):
                 self._bye = message["bye"]
 
     def _hello(self, hello: dict[str, Any], job: Job) -> None:
-        first = not self._said_hello
-        self._said_hello = True
         with self._guard:
+            if self._withdrawn:
+                return  # placed just as its job was given back: cancelled already
+            first = not self._said_hello
+            self._said_hello = True
             self.host, self.pid = hello.get("node", ""), hello.get("pid")
             self.place = replace(self.place, started=hello.get("started") or time.time())
+            if self._order is not None:
+                self._box.send(self._order)
+                self._order = None
         if first:
             self._report(Queued(self.name, job.name, ""))
             self._tell_where()
