@@ -35,12 +35,21 @@ class Environment:
 
     ``env`` is added to every task's environment (a task's own ``env`` wins).
     ``requirements`` (a file, relative to the project root) and ``packages`` are
-    installed on the nodes by the Ray engine; locally, this Python is used as it is.
+    installed on the nodes by the Ray and Slurm engines; locally, this Python is used as it is.
     """
 
     requirements: str | None = None
     packages: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
+
+    def wanted_packages(self, root: Path) -> list[str]:
+        """What a cluster's nodes install: the requirements file's lines (blanks and
+        comments left out), then ``packages``; ``root`` is the project's."""
+        lines: list[str] = []
+        if self.requirements:
+            text = (root / self.requirements).read_text()
+            lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+        return lines + list(self.packages)
 
     def __post_init__(self) -> None:
         if self.requirements is not None:

@@ -86,7 +86,7 @@ class RayEngine(Engine):
             "py_modules": [str(PACKAGE)],
             "env_vars": dict(project.environment.env),
         }
-        packages = _packages(project)
+        packages = project.environment.wanted_packages(project.root)
         if packages:
             runtime_env["pip"] = packages
         self._connect(runtime_env)
@@ -325,13 +325,3 @@ def _moved(attempt: Any, log: Path) -> Any:
     from dataclasses import replace
 
     return replace(attempt, log=log)
-
-
-def _packages(project: Project) -> list[str]:
-    """What pip installs on the nodes: the requirements file's lines, then ``packages``."""
-    environment = project.environment
-    lines: list[str] = []
-    if environment.requirements:
-        text = (project.root / environment.requirements).read_text()
-        lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
-    return lines + list(environment.packages)

@@ -23,19 +23,9 @@ from pyoneer.errors import ProjectError
 from pyoneer.pyoneers.context import WORKSPACE
 
 
-def wanted_packages(project: Project) -> list[str]:
-    """What the project asks for: the requirements file's lines, then ``packages``."""
-    environment = project.environment
-    lines: list[str] = []
-    if environment.requirements:
-        text = (project.root / environment.requirements).read_text()
-        lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
-    return lines + list(environment.packages)
-
-
 def build_environment(project: Project, say: Callable[[str], None]) -> Path | None:
     """The directory holding the project's packages, built if need be (None: it asks for none)."""
-    packages = wanted_packages(project)
+    packages = project.environment.wanted_packages(project.root)
     if not packages:
         return None
     key = hashlib.sha256("\n".join([sys.executable, sys.version, *packages]).encode()).hexdigest()[:16]
