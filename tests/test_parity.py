@@ -965,6 +965,34 @@ LAST_EXC_CASE = case(
 )
 
 
+# The interpreter takes __file__ and __cached__ out of __main__ once the script has ended
+# (_PyRun_SimpleFileObject), before the atexit handlers run, unless SystemExit ended it
+for _name, _tail in {
+    "exit_main_file_end": "",
+    "exit_main_file_raise": "raise ValueError('uncaught')",
+    "exit_main_file_exit": "import sys\nsys.exit(2)",
+}.items():
+    case(
+        _name,
+        "import atexit, sys\n"
+        "def at_exit():\n"
+        "    main = sys.modules['__main__']\n"
+        "    print('at exit:', getattr(main, '__file__', 'gone'), getattr(main, '__cached__', 'gone'))\n"
+        "atexit.register(at_exit)\n"
+        "save({})\n" + _tail + "\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "gone"),
+    [("exit_main_file_end", True), ("exit_main_file_raise", True), ("exit_main_file_exit", False)],
+)
+def test_main_file_is_taken_out_when_the_script_ends(batch, name: str, gone: bool) -> None:
+    fresh, warm = batch(name)
+    assert ("at exit: gone gone\n" in fresh.log()) is gone
+    assert_same(fresh, warm)
+
+
 def test_sys_last_exc_is_set_before_the_excepthook(batch) -> None:
     fresh, warm = batch(LAST_EXC_CASE)  # 3.12 added sys.last_exc
     assert fresh.log() == f"last_exc: {sys.version_info >= (3, 12)} last_value: True\n"

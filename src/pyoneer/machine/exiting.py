@@ -85,6 +85,15 @@ def flush_io() -> None:
             pass
 
 
+def forget_script_file(namespace: dict) -> None:
+    """What ``_PyRun_SimpleFileObject`` does once the script has ended (unless by
+    ``SystemExit``, whose handling exits from within): ``__file__`` and ``__cached__``,
+    which it put in ``__main__`` for the run, are taken out again, before threads are
+    joined and atexit handlers run."""
+    namespace.pop("__file__", None)
+    namespace.pop("__cached__", None)
+
+
 def left_to_the_interpreter(exc: SystemExit) -> bool:
     """True for a ``SystemExit`` whose code is an int that does not fit a C long.
 

@@ -396,7 +396,11 @@ def _run(script: str) -> tuple[int | SystemExit, bool]:
     # the class a fresh interpreter uses, without importing importlib.machinery for it
     main.__loader__ = sys.modules["_frozen_importlib_external"].SourceFileLoader("__main__", script)
     sys.modules["__main__"] = main
-    del main  # sys.modules holds it alone, as in a fresh interpreter (see exiting._finalize_modules)
+    # held while the script runs, as _PyRun_SimpleFileObject holds it (its ``m``); let go
+    # before the outcome is reported, and by the interpreter's exit sys.modules holds it
+    # alone (see exiting)
+    namespace, held = main.__dict__, [main]
+    del main
     try:
         try:
             with open(script, "rb") as file:
@@ -413,19 +417,23 @@ def _run(script: str) -> tuple[int | SystemExit, bool]:
                 # returns to them but this process's exit (sys.getrecursionlimit() unchanged)
                 ints[index] = ints[index + 1] - (_FRESH_DEPTH - (seen["depth"] - here))
                 del ints, index, seen, here
-            exec(code, sys.modules["__main__"].__dict__)  # noqa: S102 - running the user's script is the point
+            exec(code, namespace)  # noqa: S102 - running the user's script is the point
         except SystemExit:
             raise
         except BaseException as exc:  # noqa: BLE001 - as the interpreter does with an uncaught one
             exiting.flush_io()
+            held.clear()
             exiting.report_uncaught(exc, script)
+            exiting.forget_script_file(namespace)
             return 1, isinstance(exc, KeyboardInterrupt)
     except SystemExit as exc:
         if exiting.left_to_the_interpreter(exc):
             return exc, False  # the interpreter flushes, then handles it (see _child)
         exiting.flush_io()
-        return exiting.system_exit_code(exc), False
+        held.clear()
+        return exiting.system_exit_code(exc), False  # (the interpreter's exit: __file__ stays)
     exiting.flush_io()
+    exiting.forget_script_file(namespace)
     return 0, False
 
 
