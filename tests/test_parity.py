@@ -884,6 +884,8 @@ EXITS = {
     "exit_300": ("raise SystemExit(300)", 300 & 0xFF),
     "exit_minus_1": ("import sys\nsys.exit(-1)", 255),
     "exit_object": ("import sys\nsys.exit(['not', 'a', 'code'])", 1),
+    # with no sys.stderr, handle_system_exit prints the message on C's stderr
+    "exit_message_without_stderr": ("import sys\nsys.stderr = None\nsys.exit('no sys.stderr ✗')", 1),
     "exit_two_args": ("raise SystemExit(2, 'and a message')", 1),
     "exit_in_finally": ("import sys\ntry:\n    sys.exit(4)\nfinally:\n    print('finally ran')", 4),
     "exit_caught": ("import sys\ntry:\n    sys.exit(9)\nexcept SystemExit as e:\n    print('caught', e.code)", 0),

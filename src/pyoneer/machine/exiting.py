@@ -117,10 +117,12 @@ def system_exit_code(exc: SystemExit) -> int:
         return 0
     if isinstance(value, int):
         return value & 0xFF  # C's exit() keeps 8 bits
-    stderr = sys.stderr
+    stderr = getattr(sys, "stderr", None)
     if stderr is not None:
         stderr.write(str(value))
         stderr.write("\n")
+    else:  # PyObject_Print to C's stderr (unbuffered), and PySys_WriteStderr falls back there
+        os.write(2, str(value).encode("utf-8", "backslashreplace") + b"\n")
     return 1
 
 
