@@ -77,14 +77,15 @@ class SlurmWorker(BaseWorker):
 
     def _work(self, job: Job) -> None:
         with self._guard:
+            stopping, placed = self._stopping, self.place is not None
+        if not stopping and not placed:
+            placed = self._queue_for(job)  # sbatch: not while holding the guard
+            if not placed:
+                return
+        with self._guard:
             if self._stopping:
                 self._end(job, BlueprintStatus.CANCELLED)
                 return
-            if self.place is None:
-                self._box.open()
-                self.place = self._engine.allocate(self.name, job)
-                self.allocation = self.place.id
-                self._tell_where()
             order = {"job": job.name, "earlier": self._earlier}
             if self._said_hello:
                 self._box.send(order)
@@ -92,6 +93,22 @@ class SlurmWorker(BaseWorker):
                 # ordered once it is placed: until then its job may still be given back
                 self._order = order
         self._follow(job)
+
+    def _queue_for(self, job: Job) -> bool:
+        """Queue this worker's batch job, sized to ``job``; False if Slurm refused (told)."""
+        self._box.open()
+        try:
+            place = self._engine.allocate(self.name, job)
+        except ClusterError as exc:  # a limit of the cluster (jobs per user...): the run stops, saying so
+            error = ClusterError(f"cannot queue {self.name} for job {job.name!r}: {exc}\n"
+                                 "  hint: fewer workers at once ([engine.slurm] max_workers, --workers)")
+            error.exit_code = EXIT_FAILED
+            self._report(Faulted(self.name, job.name, error))
+            return False
+        with self._guard:
+            self.place, self.allocation = place, place.id  # stop() from now on cancels it
+        self._tell_where()
+        return True
 
     def withdraw(self) -> bool:
         """Give the job back while this worker still waits in the queue (its allocation is
