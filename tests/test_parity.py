@@ -1350,6 +1350,63 @@ def test_non_daemon_threads_are_joined_and_daemons_are_not(batch) -> None:
     assert_same(fresh, warm)
 
 
+THREAD_DURING_SHUTDOWN_CASE = case(
+    "exit_thread_started_during_shutdown",
+    """\
+    import threading, time
+
+    def late():
+        time.sleep(0.3)  # the script has ended: the interpreter is joining this thread
+        try:
+            threading.Thread(target=print, args=("a thread started during shutdown ran",)).start()
+        except RuntimeError as error:
+            print("refused:", error)
+
+    threading.Thread(target=late).start()
+    save({})
+    print("main done")
+    """,
+)
+
+
+def test_a_thread_started_during_shutdown(batch) -> None:
+    # 3.12's Py_FinalizeEx refuses new threads from before it joins them; 3.11 and 3.13 do not
+    fresh, warm = batch(THREAD_DURING_SHUTDOWN_CASE)
+    if sys.version_info[:2] == (3, 12):
+        assert fresh.log() == "main done\nrefused: can't create new thread at interpreter shutdown\n"
+    else:
+        assert fresh.log() == "main done\na thread started during shutdown ran\n"
+    assert_same(fresh, warm)
+
+
+THREAD_REFUSED_UNCAUGHT_CASE = case(
+    "exit_thread_refused_uncaught",
+    """\
+    import threading, time
+
+    def late():
+        time.sleep(0.3)
+        threading.Thread(target=print, args=("a thread started during shutdown ran",)).start()
+
+    threading.Thread(target=late).start()
+    save({})
+    print("main done")
+    """,
+)
+
+
+@pytest.mark.xfail(
+    sys.version_info[:2] == (3, 12),
+    reason="BUG: on 3.12 the warm refusal of a thread started during shutdown is raised from "
+    "Python (exiting._refuse), so the uncaught RuntimeError's traceback shows that frame too; "
+    "3.12 raises it from C (interp->finalizing, which Python cannot set). Minor: document it",
+    strict=True,
+)
+def test_a_thread_refused_during_shutdown_uncaught(batch) -> None:
+    fresh, warm = batch(THREAD_REFUSED_UNCAUGHT_CASE)
+    assert_same(fresh, warm)
+
+
 FINALIZATION_CASE = case(
     "finalization",
     """\

@@ -34,6 +34,7 @@ from builtins import (  # noqa: A004
     len,
     list,
     reversed,
+    RuntimeError,
     setattr,
     str,
     type,
@@ -171,6 +172,8 @@ def leave(code: int, interrupted: bool, inherited: dict[str, dict], before_flush
     memory (~15 ms a task) to no observable effect. ``before_flush`` runs once the
     atexit handlers have.
     """
+    if _VERSION == (3, 12):
+        _refuse_new_threads()
     threading = sys.modules.get("threading")
     if threading is not None:
         try:
@@ -197,6 +200,22 @@ def leave(code: int, interrupted: bool, inherited: dict[str, dict], before_flush
         os.kill(os.getpid(), _signal.SIGINT)
     _c_exit(120 if failed else code)
     os._exit(120 if failed else code)  # only if C's exit() came back, which it never does
+
+
+def _refuse_new_threads() -> None:
+    """3.12's ``Py_FinalizeEx`` marks the interpreter as finalizing before it joins the
+    threads, and from then on ``_thread.start_new_thread`` refuses (3.11 and 3.13 do not).
+    The flag is the interpreter's; the refusal is made here in Python instead, so an
+    uncaught one's traceback shows one more frame (this module's) than 3.12's."""
+    _thread = sys.modules["_thread"]
+    _thread.start_new_thread = _thread.start_new = _refuse
+    threading = sys.modules.get("threading")
+    if threading is not None and getattr(threading, "_start_new_thread", None) is not None:
+        threading._start_new_thread = _refuse  # noqa: SLF001 - Thread.start calls it
+
+
+def _refuse(function, args, kwargs=None) -> None:  # type: ignore[no-untyped-def]  # noqa: ARG001
+    raise RuntimeError("can't create new thread at interpreter shutdown")
 
 
 def _run_atexit_handlers() -> None:
