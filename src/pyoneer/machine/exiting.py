@@ -13,12 +13,13 @@ takes each of them as the running CPython does:
 What the child inherited from the server is left alone (see ``leave``). A ``SystemExit``
 whose code is an int that does not fit a C long is the one outcome whose handling changed
 between versions in ways Python code cannot reproduce: that rare child is ended by the
-interpreter itself (see ``system_exit_code``).
+interpreter itself (see ``left_to_the_interpreter``).
 
 Runs in the fork server (by path, standard library only).
 """
 
 import _signal
+import _thread
 import atexit
 import builtins
 import ctypes
@@ -207,7 +208,6 @@ def _refuse_new_threads() -> None:
     threads, and from then on ``_thread.start_new_thread`` refuses (3.11 and 3.13 do not).
     The flag is the interpreter's; the refusal is made here in Python instead, so an
     uncaught one's traceback shows one more frame (this module's) than 3.12's."""
-    _thread = sys.modules["_thread"]
     _thread.start_new_thread = _thread.start_new = _refuse
     threading = sys.modules.get("threading")
     if threading is not None and getattr(threading, "_start_new_thread", None) is not None:
