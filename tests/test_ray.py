@@ -54,7 +54,7 @@ os.environ.pop("RAY_ADDRESS", None)
 import ray  # noqa: E402
 from conftest import child_env, pyoneer_command, run_cli, wait_until, write_project  # noqa: E402
 from engine_contract import EngineContract  # noqa: E402
-from processes import command_line, descendants, is_alive  # noqa: E402
+from processes import alive, command_line, descendants, is_alive, stat_fields  # noqa: E402
 from ray.cluster_utils import Cluster  # noqa: E402
 
 #: seconds a normal ray run may take, even on a slow, busy machine
@@ -104,6 +104,9 @@ def record(path, **extra):
 
 # The cluster -----------------------------------------------------------------------
 
+#: the custom resources of the two worker nodes
+NODE_RESOURCES = {"a": {"big_disk": 1, "shared": 1}, "b": {"gpu_like": 1, "shared": 1}}
+
 
 @dataclass
 class RayCluster:
@@ -130,9 +133,24 @@ class RayCluster:
                 return name
         return None
 
-    def remove(self, name: str) -> None:
-        """Take node ``name`` out of the cluster (all its processes die)."""
-        self.cluster.remove_node(self.nodes.pop(name))
+    def remove(self, name: str, graceful: bool = True) -> None:
+        """Take node ``name`` out of the cluster (all its processes die; without grace:
+        SIGKILL at once, as a node lost to a crash or the OOM killer)."""
+        self.cluster.remove_node(self.nodes.pop(name), allow_graceful=graceful)
+
+    def replace(self, name: str) -> None:
+        """Bring back a node like the removed node ``name`` (for the tests after it)."""
+        saved = {var: os.environ.get(var) for var in ("TMPDIR", "RAY_TMPDIR")}
+        os.environ["RAY_TMPDIR"] = os.environ.get("RAY_TMPDIR") or os.environ.get("TMPDIR") or "/tmp"
+        os.environ["TMPDIR"] = str(self.tmp)  # as the fixture started the first one
+        try:
+            node = self.cluster.add_node(num_cpus=1, resources=NODE_RESOURCES[name],
+                                         runtime_env_dir_name=f"runtime_resources_{name}_again")
+            self.cluster.wait_for_nodes()
+        finally:
+            _restore(saved)
+        self.nodes[name] = node
+        self.raylets[name] = _raylet_pid(node)
 
 
 def _restore(saved: dict[str, str | None]) -> None:
@@ -190,10 +208,8 @@ def cluster():
         # Each worker node gets a runtime env directory of its own, as separate machines
         # would: nodes sharing one race each other building the same pip environment.
         # (The head keeps the default one: the driver stages its uploads there.)
-        nodes["a"] = made.add_node(num_cpus=1, resources={"big_disk": 1, "shared": 1},
-                                   runtime_env_dir_name="runtime_resources_a")
-        nodes["b"] = made.add_node(num_cpus=1, resources={"gpu_like": 1, "shared": 1},
-                                   runtime_env_dir_name="runtime_resources_b")
+        nodes["a"] = made.add_node(num_cpus=1, resources=NODE_RESOURCES["a"], runtime_env_dir_name="runtime_resources_a")
+        nodes["b"] = made.add_node(num_cpus=1, resources=NODE_RESOURCES["b"], runtime_env_dir_name="runtime_resources_b")
         made.wait_for_nodes()
         _restore(saved)
         handle = RayCluster(made, nodes, {name: _raylet_pid(node) for name, node in nodes.items()}, node_tmp)
@@ -1290,6 +1306,119 @@ def test_a_job_waiting_for_a_resource_gets_it_when_the_job_before_it_ends(cluste
 
 
 # A node lost mid-job (last: it takes a node out of the cluster) --------------------
+
+
+def _parent(pid: int) -> int | None:
+    fields = stat_fields(pid)
+    return int(fields[1]) if fields else None
+
+
+def _carrying(marks: dict[str, str]) -> list[int]:
+    """Every live process on this machine whose environment holds all of ``marks``."""
+    wanted = {f"{name}={value}".encode() for name, value in marks.items()}
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid() and is_alive(int(entry)):
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as environ:
+                    if wanted <= set(environ.read().split(b"\0")):
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+#: attempt 1 leaves a child running (Popen, never waited for) and a daemon whose parent
+#: is gone (it left the session, and the process that started it ended), then sleeps
+LEAVES_CHILDREN = """
+import os, subprocess, sys, time, where
+first_mark = os.path.join(os.environ["INFO"], "first.json")
+if not os.path.exists(first_mark):
+    sleep = [sys.executable, "-c", "import time; time.sleep(300)"]
+    child = subprocess.Popen(sleep)
+    starter = subprocess.Popen([sys.executable, "-c", "import subprocess, sys; "
+                                "print(subprocess.Popen(sys.argv[1:], start_new_session=True, stdout=subprocess.DEVNULL).pid)", *sleep],
+                               stdout=subprocess.PIPE, text=True)
+    daemon = int(starter.communicate()[0])
+    where.record(first_mark, child=child.pid, daemon=daemon)
+    time.sleep(300)  # the node is taken away under it
+where.record("results/done.json")
+"""
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("first_to_die", ["node", "raylet", "actor"])
+def test_a_lost_worker_leaves_nothing_of_its_attempt_running(cluster: RayCluster, tmp_path: Path,
+                                                             first_to_die: str) -> None:
+    """The node removed without grace (every process of Ray's on it SIGKILLed at once),
+    its raylet alone SIGKILLed (as the OOM killer does), or the actor's process alone."""
+    info = tmp_path / "info"
+    info.mkdir()
+    root = make_project(
+        tmp_path / "proj",
+        f"""
+        [environment]
+        env = {{ INFO = {toml_string(info)} }}
+
+        [jobs.long]
+        tasks = ["long.py", "after.py"]
+        resources = {{ custom = {{ shared = 1 }} }}
+        """,
+        {"long.py": LEAVES_CHILDREN, "after.py": "print('after')"},
+    )
+    out = (tmp_path / "run.out").open("wb")
+    process = subprocess.Popen(
+        pyoneer_command("run", str(root), "--engine", "ray", "--address", cluster.address),
+        stdout=out, stderr=subprocess.STDOUT, env=child_env(),
+    )
+    pids: list[int] = []
+    lost_node = None
+    try:
+        assert wait_until((info / "first.json").exists, timeout=120, interval=0.2), (tmp_path / "run.out").read_text()
+        first = load(info / "first.json")
+        pids = [first["pid"], first["child"], first["daemon"]]
+        attempt = {name: first["env"][name] for name in ("PYONEER_RUN_ID", "PYONEER_JOB", "PYONEER_ATTEMPT")}
+        assert all(is_alive(pid) for pid in pids)
+        # (a task forked warm carries its marks in os.environ only, not in /proc)
+        assert set(pids[1:]) <= set(_carrying(attempt))
+        lost_node = cluster.node_of(first["chain"])
+        assert lost_node in ("a", "b"), first
+        time.sleep(1)  # the manager's side polls the node every 0.25 s: let it hear of the start
+        removed = time.monotonic()
+        if first_to_die == "node":
+            cluster.remove(lost_node, graceful=False)
+        elif first_to_die == "raylet":
+            _kill(cluster.raylets[lost_node])
+        else:
+            _kill(first["chain"][first["names"].index("ray::NodeWorker")])
+        # nothing of the lost attempt runs on this machine a few seconds on: not the task,
+        # not its child, not the daemon whose parent is gone, nothing carrying its marks
+        gone = wait_until(lambda: not alive(pids) and not _carrying(attempt), timeout=15, interval=0.2)
+        left = sorted(set(alive(pids)) | set(_carrying(attempt)))
+        assert gone, f"{time.monotonic() - removed:.0f} s after the {first_to_die} was killed:\n" + "\n".join(
+            f"  {pid} (parent {_parent(pid)}): {_describe(pid)}" for pid in left)
+        code = process.wait(RUN_TIMEOUT)
+        output = (tmp_path / "run.out").read_text()
+        assert code == 0, output
+        state = status_of(root)
+        assert job_statuses(state) == {"long": "succeeded"}
+        assert "lost" in {row["status"] for row in state["pyoneers"] if row["role"] == "worker"}
+    finally:
+        out.close()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for pid in pids:
+            if is_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        if first_to_die == "raylet" and lost_node in cluster.nodes:
+            cluster.remove(lost_node, graceful=False)  # the rest of the node's processes
+        if lost_node is not None and lost_node not in cluster.nodes:
+            cluster.replace(lost_node)  # the tests after this one take a node away too
 
 
 def test_a_job_on_a_removed_node_is_reassigned_and_succeeds(cluster: RayCluster, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ manager itself dies without doing so.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -38,6 +39,29 @@ class Watchdog:
     def __init__(self) -> None:
         self._process: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
+        self._detached = False
+
+    def guard(self, marks: frozenset[bytes], lifeline: int | None = None) -> None:
+        """Start now, detached, and own whatever carries ``marks``: when this process
+        ends, or ``lifeline`` (the process that started this one) does, kill it all.
+
+        For a worker on a node that can be lost in pieces: detached, the watchdog is not
+        a child of this process, so whoever kills a dying worker process's children (Ray
+        does) does not take it along; and a process found by its marks is found wherever
+        its parent is, even gone. A warm task carries the marks of the fork server it
+        was forked from: put ``marks`` in ``os.environ`` before that server starts.
+        """
+        with self._lock:
+            if self._process is not None:
+                raise RuntimeError("guard() comes before any task is watched")  # a bug of ours
+            self._process = _start_watchdog(detach=True)
+            self._process.wait()  # the one that detached it, gone at once
+            self._detached = True
+        self._send(f"* {' '.join(mark.decode() for mark in sorted(marks))}\n", start=False)
+        start = proctree.started_at(lifeline) if lifeline is not None else None
+        if start is not None:
+            # and this process, to end first: its lifeline gone, it is lost with its node
+            self._send(f"@{os.getpid()} {proctree.started_at(os.getpid())}\n^{lifeline} {start}\n", start=False)
 
     def expect(self, marks: frozenset[bytes]) -> None:
         """A task with these marks is about to start: if this process dies before
@@ -58,6 +82,11 @@ class Watchdog:
             process, self._process = self._process, None
             if process is None:
                 return
+            if self._detached:
+                # not our child any more: told that all is ended, it goes by itself
+                with contextlib.suppress(BrokenPipeError, ValueError):
+                    process.stdin.write(b".\n")
+                    process.stdin.flush()
             # no need to let it finish starting up only to find nothing to do
             process.kill()
             if process.stdin and not process.stdin.closed:
@@ -78,10 +107,10 @@ class Watchdog:
                 pass  # it died: the worker still ends its own trees
 
 
-def _start_watchdog() -> subprocess.Popen[bytes]:
+def _start_watchdog(detach: bool = False) -> subprocess.Popen[bytes]:
     script = Path(__file__).with_name("watchdog.py")
     return subprocess.Popen(
-        [sys.executable, "-E", "-S", str(script)],
+        [sys.executable, "-E", "-S", str(script), *(["--detach"] if detach else [])],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -144,12 +173,17 @@ def python_argv(script: Path, args: Sequence[str]) -> list[str]:
     return [sys.executable, str(script), *args]
 
 
+#: set when the user asks twice to stop (a second Ctrl-C): no grace period is waited out any more
+HURRY = threading.Event()
+
+
 def end_tree(members: Callable[[], set[int]], ended: Callable[[], bool], grace: float) -> None:
-    """SIGTERM a task's tree (``members()``); after ``grace`` seconds SIGKILL what is left."""
+    """SIGTERM a task's tree (``members()``); after ``grace`` seconds (or at once, once
+    ``HURRY`` is set) SIGKILL what is left."""
     doomed = members()
     proctree.signal_all(doomed, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and not (ended() and not proctree.alive(members())):
+    while time.monotonic() < deadline and not HURRY.is_set() and not (ended() and not proctree.alive(members())):
         time.sleep(0.02)
     proctree.signal_all(doomed | members(), signal.SIGKILL)
 

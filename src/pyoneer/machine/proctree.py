@@ -69,7 +69,8 @@ def _marked_orphans(
     adopters = {1, os.getpid(), *adopters}
     found = set()
     for pid, (parent, _) in table.items():
-        if parent in adopters and marks <= _environment(pid):
+        # never this process: a node's watchdog carries the marks it ends, and is an orphan
+        if parent in adopters and pid != os.getpid() and marks <= _environment(pid):
             found.add(pid)
     return found
 

@@ -4,12 +4,20 @@ It runs one job at a time with the ordinary local ``Worker`` (so a script runs o
 exactly as it runs here), in a fresh copy of the project made for that job alone, and
 keeps what the worker reports until the manager's side polls for it. It imports nothing
 of Ray: ``ray_engine`` wraps it with ``ray.remote``.
+
+A node is lost in pieces: its raylet killed (the OOM killer), then the actor's process,
+its fork server, in any order, or the raylet alone while the actor lingers. So every
+process of the actor's tasks carries a mark of the actor's own (``PYONEER_NODE_WORKER``,
+put in the actor's environment before any process starts, so a warm task has it from
+its fork server), and a watchdog detached from the actor (``Watchdog.guard``) ends
+whatever carries it, wherever its parent is, once the actor or the raylet is gone.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import secrets
 import shutil
 import socket
 import tempfile
@@ -26,12 +34,19 @@ from pyoneer.pyoneers.worker import Worker
 from pyoneer.status import BlueprintStatus
 
 
+#: the environment entry that marks every process of one node worker (see the module's doc)
+OWNER = "PYONEER_NODE_WORKER"
+
+
 class NodeWorker:
     """Runs jobs on this node for one worker pyoneer of one run."""
 
     def __init__(self, name: str, run_id: str) -> None:
         self.name = name
         self.run_id = run_id
+        # this process is the actor's alone: what it starts from now on inherits the mark
+        os.environ[OWNER] = f"{os.getpid()}-{secrets.token_hex(8)}"
+        self._owned = frozenset({f"{OWNER}={os.environ[OWNER]}".encode()})
         self.base = Path.cwd()  # Ray's unpacked copy of the project on this node
         self._lock = threading.Lock()
         self._events: list[Event] = []
@@ -64,7 +79,12 @@ class NodeWorker:
         with self._lock:
             self._ended.clear()
             self._fault = None
-            self._watchdog = self._watchdog or Watchdog()
+            if self._watchdog is None:
+                self._watchdog = Watchdog()
+                # the raylet (the actor's parent): its end is this worker's, even if the
+                # actor's process lingers
+                lifeline = os.getppid()
+                self._watchdog.guard(self._owned, lifeline if lifeline > 1 else None)
             self._worker = worker = Worker(self.name, RunContext(self.run_id, here), self._report, self._watchdog)
         worker.start()
         worker.assign(job, earlier=earlier)
