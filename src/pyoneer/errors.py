@@ -4,6 +4,7 @@ The tree::
 
     PyoneerError                 root; the CLI catches it in one place
     ├── ProjectError             bad project input (file, key path, cause, hint); exit 2
+    │   └── ProjectErrors        several at once, each with its key path (a file fixed in one round)
     ├── UsageError               bad command-line use; exit 2
     ├── LedgerError              a ledger that cannot be read, or has no such run; exit 2
     ├── BusyError                the project is being run by another manager; exit 2
@@ -69,6 +70,47 @@ class ProjectError(PyoneerError):
         return ProjectError(
             self.message, key=key, file=self.file or file, hint=self.hint
         )
+
+
+class ProjectErrors(ProjectError):
+    """Every problem found in one project file, so it is fixed in one round.
+
+    ``errors`` are the single errors, in the order of the file; at most ``SHOWN`` are
+    printed, then how many more there are. It is a ``ProjectError`` (its first error's
+    key and hint), so whoever catches one catches both.
+    """
+
+    #: how many problems the message lists
+    SHOWN = 20
+
+    def __init__(self, errors: list[ProjectError], file: Path | str | None = None) -> None:
+        self.errors = tuple(error.within(file=file) for error in errors)
+        first = self.errors[0]
+        super().__init__(first.message, key=first.key, file=first.file, hint=first.hint)
+
+    def _render(self) -> str:
+        where = f" in {self.errors[0].file}" if self.errors and self.errors[0].file else ""
+        lines = [f"{len(self.errors)} problems{where}:"]
+        for error in self.errors[: self.SHOWN]:
+            head = f"{error.key}: {error.message}" if error.key else error.message
+            lines.append("  " + head.replace("\n", "\n  "))
+            if error.hint:
+                lines.append(f"    hint: {error.hint}")
+        if len(self.errors) > self.SHOWN:
+            lines.append(f"  ... and {len(self.errors) - self.SHOWN} more")
+        return "\n".join(lines)
+
+    def within(self, prefix: str = "", *, file: Path | str | None = None) -> ProjectError:
+        """Each error seen from an enclosing value."""
+        return ProjectErrors([error.within(prefix, file=file) for error in self.errors])
+
+    @classmethod
+    def of(cls, errors: list[ProjectError]) -> ProjectError:
+        """One error as itself, several as one ``ProjectErrors`` (flattened)."""
+        flat = [single for error in errors for single in (error.errors if isinstance(error, ProjectErrors) else (error,))]
+        # two checks may find the same fault (a missing script): say it once
+        flat = list({str(error): error for error in flat}.values())
+        return flat[0] if len(flat) == 1 else cls(flat)
 
 
 def _join_key(prefix: str, key: str) -> str:

@@ -18,7 +18,7 @@ from pyoneer.blueprints.checks import check_keys, check_strings, toml_key
 from pyoneer.blueprints.job import Job
 from pyoneer.blueprints.project import Project
 from pyoneer.blueprints.task import Task
-from pyoneer.errors import ProjectError, UsageError
+from pyoneer.errors import ProjectError, ProjectErrors, UsageError
 
 if TYPE_CHECKING:
     from pyoneer.blueprints.matrix import Values
@@ -63,6 +63,8 @@ class ProjectFile:
     engine: EngineChoice = EngineChoice()
     #: the file it was read from (None: a single script)
     file: Path | None = None
+    #: what looks like a mistake but may be meant (an unused parameter): said, not refused
+    warnings: tuple[str, ...] = ()
 
 
 def load(
@@ -93,7 +95,14 @@ def read(
         if params:
             raise UsageError("-p and --params set parameters of a project's [params]; a single script has none\n"
                              "  hint: sweep a script's values with -m KEY=V1,V2 instead")
-        return ProjectFile(script_project(path, script_args, sweep or {}))
+        project = script_project(path, script_args, sweep or {})
+        from pyoneer.blueprints.lint import script_problems
+
+        # compiled, never imported: a syntax error is told before any worker starts
+        problems = script_problems(project.root, [("", project.jobs[0].tasks[0])])
+        if problems:
+            raise ProjectError(problems[0].message, file=path, hint=problems[0].hint)
+        return ProjectFile(project, warnings=_unused_sweep_keys(sweep or {}, script_args))
     if sweep:
         raise UsageError(f"-m sweeps a single script, and {path} is a project\n"
                          "  hint: write the sweep in pyoneer.toml: [jobs.NAME] matrix = { KEY = [V1, V2] }")
@@ -132,8 +141,8 @@ def load_file(file: Path, params: Mapping[str, object] | None = None) -> Project
         if not isinstance(document, dict):
             raise ProjectError("no [tool.pyoneer] table", file=file, hint="add [tool.pyoneer.jobs.NAME]")
     try:
-        project = _project(document, file.parent.resolve(), params or {})
-        return ProjectFile(project, _engine(document), file)
+        project, warnings = _project(document, file.parent.resolve(), params or {})
+        return ProjectFile(project, _engine(document), file, tuple(warnings))
     except ProjectError as exc:
         raise exc.within(prefix, file=file) from None
 
@@ -182,7 +191,9 @@ def _table(value: object, key: str) -> dict[str, Any]:
     return value
 
 
-def _project(document: dict[str, Any], root: Path, overrides: Mapping[str, object]) -> Project:
+def _project(document: dict[str, Any], root: Path, overrides: Mapping[str, object]) -> tuple[Project, list[str]]:
+    """The project and the warnings about it; every error found is raised at once (``ProjectErrors``)."""
+    from pyoneer.blueprints import lint
     from pyoneer.blueprints.matrix import MemberIndex
     from pyoneer.blueprints.params import resolve_params
 
@@ -196,38 +207,62 @@ def _project(document: dict[str, Any], root: Path, overrides: Mapping[str, objec
         raise ProjectError("no jobs", key="jobs", hint='add a job: [jobs.main] tasks = ["main.py"]')
     groups: dict[str, list[tuple[str, Values]]] = {}
     written: list[tuple[str, Job, list[str]]] = []  # (key, member, its needs as written)
+    # every job is read even after one is refused, so that all the file's mistakes show at once
+    errors: list[ProjectError] = []
+    used: set[str] = set()  # the placeholders some job fills
+    warnings: list[str] = []
     for job_name, table in jobs_table.items():
         key = f"jobs.{toml_key(job_name)}"
-        table = _table(table, key)
         try:
+            table = _table(table, key)
             check_keys(table, _JOB_KEYS)
             members = _members(table, params)
-            jobs = [_job(job_name, table, values, params) for values in members]
+            jobs = [_job(job_name, table, values, params, (root, used, warnings)) for values in members]
             needs = list(check_strings(table.get("needs", ()), "needs"))
         except ProjectError as exc:
             # a bad job name is the table's own key, not a "name" key inside it
-            raise (exc.within(key) if exc.key != "name" else ProjectError(exc.message, key=key, hint=exc.hint)) from None
+            errors.append(exc.within(key) if exc.key not in ("name", key) else ProjectError(exc.message, key=key, hint=exc.hint))
+            continue
         groups[job_name] = [(job.name, dict(job.matrix)) for job in jobs]
         written += [(key, job, needs) for job in jobs]
     members = MemberIndex(groups)
     dependencies = {}
     for key, job, needs in written:
         values = dict(job.matrix)
-        dependencies[job.name] = [
-            upstream
-            for index, reference in enumerate(needs)
-            for upstream in members.upstream(reference, values, key=f"{key}.needs[{index}]")
-        ]
+        dependencies[job.name] = []
+        for index, reference in enumerate(needs):
+            try:
+                dependencies[job.name] += members.upstream(reference, values, key=f"{key}.needs[{index}]")
+            except ProjectError as exc:
+                # a job named but refused above is no second mistake
+                if reference.partition("[")[0] not in jobs_table or reference.partition("[")[0] in groups:
+                    errors.append(exc)
+    jobs_made = [job for _, job, _ in written]
+    errors += lint.script_problems(root, [(f"{key}.tasks[{index}]", task) for key, job, _ in written
+                                          for index, task in enumerate(job.tasks)])
+    preload = settings.get("preload", ())
+    errors += lint.preload_problems(root, [
+        *((f"project.preload[{index}]", name) for index, name in enumerate(preload) if isinstance(name, str)),
+        *dict.fromkeys((f"jobs.{toml_key(job.group)}.preload[{index}]", name)
+                       for job in jobs_made for index, name in enumerate(job.preload)),
+    ])
+    cycle = lint.cycle_problem(dependencies)
+    if cycle is not None:
+        errors.append(cycle)
+    if errors:
+        raise ProjectErrors.of(errors)
+    warnings += [f"[params] {name} is not used: no job's text has {{{name}}}" for name in params if name not in used]
     environment = _table(document.get("environment", {}), "environment")
-    return Project(
+    project = Project(
         name=name,
         jobs=tuple(job for _, job, _ in written),
         needs=dependencies,
         root=root,
         environment=environment,
         fresh=settings.get("fresh", False),
-        preload=settings.get("preload", ()),
+        preload=preload,
     )
+    return project, warnings
 
 
 def _members(table: Mapping[str, Any], params: Mapping[str, Value]) -> list[Values]:
@@ -247,8 +282,16 @@ def _members(table: Mapping[str, Any], params: Mapping[str, Value]) -> list[Valu
     return members
 
 
-def _job(name: str, table: Mapping[str, Any], values: Values, params: Mapping[str, Value]) -> Job:
-    """One member of the job ``name`` (the job itself when it has no matrix), its text filled in."""
+def _job(
+    name: str, table: Mapping[str, Any], values: Values, params: Mapping[str, Value],
+    context: tuple[Path, set[str], list[str]],
+) -> Job:
+    """One member of the job ``name`` (the job itself when it has no matrix), its text filled in.
+
+    ``context`` is the project's root, the placeholders some job fills (this one's are
+    added) and the warnings (a brace left unfilled for want of values is added).
+    """
+    root, used_anywhere, warnings = context
     if "tasks" not in table:
         raise ProjectError("missing key 'tasks'", hint='e.g. tasks = ["extract.py"]')
     tasks = table["tasks"]
@@ -261,11 +304,31 @@ def _job(name: str, table: Mapping[str, Any], values: Values, params: Mapping[st
     # filled only where there is something to fill with: a project with neither a matrix
     # nor [params] keeps every brace of its text as written
     text = (lambda value, key: _filled(value, known, key, used)) if known else (lambda value, key: value)
-    tasks_made = tuple(_task(item, index, text) for index, item in enumerate(tasks))
+    problems: list[ProjectError] = []
+    tasks_made: list[Task] = []
+    made_at: list[int] = []  # the index of each task made, in the file
+    for index, item in enumerate(tasks):
+        try:
+            tasks_made.append(_task(item, index, text))
+            made_at.append(index)
+        except ProjectError as exc:  # the next task may hold a mistake of its own: say both
+            problems.append(exc)
+    if problems:
+        from pyoneer.blueprints.lint import script_problems
+
+        # the scripts of the tasks that were fine are checked too: one round fixes all
+        problems += script_problems(root, [(f"tasks[{index}]", task) for index, task in zip(made_at, tasks_made)])
+        raise ProjectErrors.of(problems)
+    if not known:
+        from pyoneer.blueprints.placeholders import names_in
+
+        left = sorted({found for task in tasks_made for word in (task.script, *task.args) for found in names_in(word)})
+        warnings += [f"jobs.{toml_key(name)}: {{{found}}} is not filled in: no matrix or params" for found in left]
+    used_anywhere.update(used)
     outputs, inputs = text(table.get("outputs", ()), "outputs"), text(table.get("inputs", ()), "inputs")
     return Job(
         name=name,
-        tasks=tasks_made,
+        tasks=tuple(tasks_made),
         resources=table.get("resources", {}),
         outputs=outputs,
         inputs=inputs,
@@ -315,7 +378,12 @@ _FILLED_TASK_KEYS = ("script", "args", "env", "name")
 def _command(command: str, text: Callable[[Any, str], Any]) -> Task:
     """A task from a command string: split like a shell, then each word filled in (so a
     value with spaces stays one argument)."""
+    from pyoneer.blueprints.lint import command_problems
+
     task = Task.from_command(command)
+    problems = command_problems(command)
+    if problems:
+        raise ProjectErrors.of(problems)
     words = [text(word, "") for word in (task.script, *task.args)]
     return Task(script=words[0], args=tuple(words[1:]))
 
@@ -349,6 +417,19 @@ def script_project(script: Path, args: tuple[str, ...] = (), sweep: Mapping[str,
     except ProjectError as exc:
         raise UsageError(f"-m: {exc.key}: {exc.message}" + (f"\n  hint: {exc.hint}" if exc.hint else "")) from None
     return Project(name=name, jobs=jobs, root=root)
+
+
+def _unused_sweep_keys(sweep: Mapping[str, list[str]], args: tuple[str, ...]) -> tuple[str, ...]:
+    """A warning for each ``-m`` key that no argument's ``{key}`` uses: its members would run alike."""
+    if not sweep:
+        return ()
+    from pyoneer.blueprints.placeholders import names_in
+
+    used = {name for arg in args for name in names_in(arg)}
+    return tuple(
+        f"-m {key}: no argument has {{{key}}}, so its {len(values)} members differ only in PYONEER_MATRIX"
+        for key, values in sweep.items() if key not in used
+    )
 
 
 def _sweep_value(text: str) -> Value:

@@ -126,6 +126,7 @@ def run(
         from pyoneer.runner import run as run_project
 
         found = read(path, script_args, _params(param, params_file), _sweep(sweep))
+        _warn(found.warnings)
         project = found.project
         display = open_display(project)
         choice = found.engine
@@ -247,13 +248,20 @@ def _root_of(path: Path) -> Path:
 
 def check(path: Path, param: tuple[str, ...], params_file: Path | None) -> int:
     """Check the project at PATH and print its plan, without running anything."""
-    from pyoneer.blueprints.projectfile import load
+    from pyoneer.blueprints.projectfile import read
     from pyoneer.cli.plan import describe
 
-    project = load(path, params=_params(param, params_file))
-    for line in describe(project):
+    found = read(path, params=_params(param, params_file))
+    _warn(found.warnings)
+    for line in describe(found.project):
         _echo(line)
     return 0
+
+
+def _warn(warnings: tuple[str, ...]) -> None:
+    """What looks like a mistake in the project but may be meant: said on stderr, never refused."""
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def init(directory: Path) -> int:
