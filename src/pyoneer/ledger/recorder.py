@@ -63,6 +63,9 @@ class LedgerRecorder:
         self._jobs: dict[str, Job] = {}
         #: the modules each job's warm tasks listed as they ended: path -> its task's script
         self._imports: dict[str, dict[str, str]] = {}
+        self._needs: dict[str, tuple[str, ...]] = {}
+        #: each upstream job's declared outputs (path -> state), read once a run
+        self._outputs: dict[str, dict[str, Any]] = {}
         self._handlers: dict[type, Any] = {}
 
     def notify(self, event: Event) -> None:
@@ -88,6 +91,7 @@ class LedgerRecorder:
                  "fingerprint": None, "status": BlueprintStatus.RUNNING.value, "position": 0,
                  "started": event.at}]
         dependencies = project.dependencies
+        self._needs = dependencies
         for position, job in enumerate(project.jobs, start=1):
             self._positions[job.name] = position
             self._jobs[job.name] = job
@@ -138,15 +142,32 @@ class LedgerRecorder:
             values["started"] = event.at
             if job is not None and job.inputs and self.survey is not None:
                 values["inputs"] = inputs_json(self.survey.inputs_now(job.name, job.inputs))
+            upstream = self._upstream_outputs(event.job)
+            if upstream:
+                values["upstream"] = json.dumps(upstream)
         elif event.status.is_final:
             values["ended"] = event.at
             if event.status is BlueprintStatus.SUCCEEDED and job is not None:
                 if job.outputs:
                     values["outputs"] = outputs_json(self._root, job.outputs)
+                    self._outputs[job.name] = json.loads(values["outputs"])
                 imports = self._imports.pop(job.name, None)
                 if imports and self.survey is not None and self.survey.add_imports(job.name, imports):
                     values["modules"] = self.survey.modules_json(job.name)
         self.ledger.set_blueprint(self._run_id, "job", event.job, event.status.value, **values)
+
+    def _upstream_outputs(self, name: str) -> dict[str, dict[str, Any]]:
+        """The declared outputs of the jobs ``name`` needs, as it starts: what early cutoff
+        compares a later rerun of theirs with (``pyoneer.ledger.uptodate``)."""
+        found = {}
+        for other in self._needs.get(name, ()):
+            job = self._jobs.get(other)
+            if job is None or not job.outputs:
+                continue
+            if other not in self._outputs:  # reused, or failed: its files as they are
+                self._outputs[other] = json.loads(outputs_json(self._root, job.outputs))
+            found[other] = self._outputs[other]
+        return found
 
     def _on_TaskStarted(self, event: TaskStarted) -> None:
         attempt = event.attempt

@@ -27,7 +27,7 @@ from pyoneer.status import OPEN_STATUSES, BlueprintStatus, PyoneerStatus, RunSta
 
 LEDGER_FILE = "ledger.db"
 #: the schema this Pyoneer writes; bump it (and add its migration) when the tables change
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 _APPLICATION = "pyoneer-ledger"
 
 #: runs submitted to a cluster (``pyoneer submit``): where, and how much of each this
@@ -89,6 +89,8 @@ _DDL = (
         inputs TEXT,                    -- its declared inputs' states as it started (JSON); since 3
         outputs TEXT,                   -- its declared outputs' states as it succeeded (JSON); since 3
         needs TEXT,                     -- the jobs it needs in this run (JSON list); since 3
+        upstream TEXT,                  -- the declared outputs of the jobs it needs, as it started
+                                        -- (JSON: job -> {path: state}); since 6
         PRIMARY KEY (run_id, kind, name, attempt))""",
     """CREATE TABLE events (
         seq INTEGER PRIMARY KEY,        -- append-only, so rowids only grow
@@ -110,6 +112,8 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
              for column in ("why", "reused_from", "parts", "modules", "inputs", "outputs", "needs")),
     3: (_SUBMISSIONS,),
     4: ("ALTER TABLE pyoneers ADD COLUMN allocation TEXT",),
+    # its successes keep no upstream outputs: a rerun upstream reruns them once (make's rule)
+    5: ("ALTER TABLE assignments ADD COLUMN upstream TEXT",),
 }
 
 #: the columns of a job's row that a project's row (or a job without records) leaves empty
@@ -531,6 +535,7 @@ class Ledger:
         would be kept up at every change of a job's status, in every run (~10-20 us a job).
         The latest is the highest rowid: rowids only grow (the ledger is never vacuumed)."""
         records = "a.parts, a.modules, a.inputs, a.outputs" if self.schema >= 3 else "NULL, NULL, NULL, NULL"
+        records += ", a.upstream" if self.schema >= 6 else ", NULL"
         rows = self._db.execute(
             f"SELECT a.name, a.run_id, r.started, a.fingerprint, {records}"
             " FROM assignments a JOIN runs r ON r.id = a.run_id"
@@ -544,7 +549,8 @@ class Ledger:
             " WHERE kind = 'job' AND started IS NOT NULL AND reused = 0 GROUP BY name"
         ).fetchall()
         failed = {name: (run_id, status) for name, run_id, status, _ in tries if status != "succeeded"}
-        return {name: Success(name, *rest, failed.get(name)) for name, *rest in rows}
+        return {name: Success(name, *rest[:-1], failed_since=failed.get(name), upstream=rest[-1])
+                for name, *rest in rows}
 
 
 class Success(NamedTuple):
@@ -561,6 +567,8 @@ class Success(NamedTuple):
     outputs: str | None
     #: a later try that did not succeed: its run and how it ended (failed, cancelled)
     failed_since: tuple[str, str] | None = None
+    #: the declared outputs of the jobs it needed, as it started (JSON; None before schema 6)
+    upstream: str | None = None
 
 
 _UPSERT_PYONEER = (

@@ -7,7 +7,10 @@ A job is reused only when all of these hold (see the README's "Reruns"):
   parameters it uses, its declared patterns, what it needs);
 - the project modules its scripts import (``pyoneer.blueprints.imports``), its declared
   inputs and its declared outputs are as they were then (``pyoneer.machine.files``);
-- nothing it needs runs in this run, or succeeded after it did.
+- nothing it needs runs in this run; and a job it needs that succeeded after it did left
+  its declared outputs the same bytes as the job saw them when it started ("early
+  cutoff", as Bazel and Shake do; an upstream job with no declared outputs counts as
+  changed, make's rule).
 
 A job that runs makes everything downstream of it run. Each decision says why, in the
 words ``--dry-run``, the summary and ``pyoneer status`` show.
@@ -242,13 +245,14 @@ def decide(
             if not resume:
                 decisions[name] = Decision(name, True, (_ALL,), origin)
                 continue
-            reasons = _changes(project, name, now, success, successes, decisions, dependencies[name])
+            notes: list[Reason] = []  # what changed upstream and did not matter
+            reasons = _changes(project, name, now, success, successes, decisions, dependencies[name], notes)
             if reasons:
                 decisions[name] = Decision(name, True, tuple(reasons), origin)
             else:
                 assert success is not None
                 up_to_date = Reason("up_to_date", f"up to date (run {success.run_id})")
-                decisions[name] = Decision(name, False, (up_to_date,), origin)
+                decisions[name] = Decision(name, False, (up_to_date, *notes), origin)
     return decisions
 
 
@@ -267,8 +271,12 @@ def _changes(
     successes: Mapping[str, Success],
     decisions: Mapping[str, Decision],
     needs: Iterable[str],
+    notes: list[Reason],
 ) -> list[Reason]:
-    """Why the job must run again; none if it is up to date."""
+    """Why the job must run again; none if it is up to date.
+
+    An upstream job that reran and left its outputs as they were is added to ``notes``.
+    """
     if success is None:
         return [Reason("never_succeeded", "never succeeded")]
     if success.parts is None:
@@ -286,8 +294,28 @@ def _changes(
         if decisions[other].runs:
             reasons.append(Reason("upstream", f"upstream {other} runs", other))
         elif successes[other].run_started > success.run_started:
-            reasons.append(Reason("upstream", f"upstream {other} ran since", other))
+            if project.job(other).outputs and same_outputs(_upstream_of(success, other), successes[other].outputs):
+                notes.append(Reason("cutoff", f"upstream {other} reran; its outputs are unchanged", other))
+            else:
+                reasons.append(Reason("upstream", f"upstream {other} ran since", other))
     return reasons
+
+
+def _upstream_of(success: Success, other: str) -> str | None:
+    """The outputs of ``other`` as the job saw them when it last started to succeed (JSON)."""
+    if not success.upstream:
+        return None
+    seen = json.loads(success.upstream).get(other)
+    return json.dumps(seen) if seen is not None else None
+
+
+def same_outputs(before: str | None, after: str | None) -> bool:
+    """Whether two records of declared outputs (JSON: path -> state) hold the same bytes:
+    the same files with the same hashes, whenever they were written."""
+    if before is None or after is None:
+        return False
+    old, new = json.loads(before), json.loads(after)
+    return old.keys() == new.keys() and all(old[path][2] == new[path][2] for path in old)
 
 
 def _part_changes(old: dict[str, Any], new: dict[str, Any]) -> list[Reason]:
