@@ -1,10 +1,12 @@
 """``pyoneer init``: write a small example project that works.
 
-The files are the package's ``starter/`` directory, copied as they are.
+The files are the package's ``starter/`` directory, copied as they are, except that the
+project file names the project after its folder.
 """
 
 from __future__ import annotations
 
+import json
 from importlib import resources
 from pathlib import Path
 
@@ -37,11 +39,23 @@ def init_project(directory: Path) -> list[Path]:
         directory.mkdir(parents=True, exist_ok=True)
         for item in sources:
             target = directory / item.name
-            target.write_bytes(item.read_bytes())
+            target.write_bytes(_named(item.name, item.read_bytes(), directory))
             written.append(target)
     except OSError as exc:
         raise MachineError.from_os(exc, "write the example project to", exc.filename or directory) from exc
     return written
+
+
+#: the starter's name in its project file, replaced by the folder's
+_STARTER_NAME = b'name = "starter"'
+
+
+def _named(file_name: str, content: bytes, directory: Path) -> bytes:
+    """The starter's ``content``; its project file with the folder's name for the project's."""
+    if file_name != PROJECT_FILE:
+        return content
+    name = directory.resolve().name or "project"
+    return content.replace(_STARTER_NAME, b"name = " + json.dumps(name, ensure_ascii=False).encode(), 1)
 
 
 def _refuse_existing_project(directory: Path) -> None:
