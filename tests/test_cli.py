@@ -64,7 +64,7 @@ def test_plain_output_and_failure_report(project_dir: Path) -> None:
             "slow.py": "import time\nprint('waiting', flush=True)\ntime.sleep(60)\n",
         },
     )
-    result = run_cli("run", str(project_dir), "--workers", "2")
+    result = run_cli("run", "-q", str(project_dir), "--workers", "2")  # the report, not the lines as they came
     out = result.stdout
     assert result.returncode == 1, out + result.stderr
     assert "extract running" in out and "extract succeeded" in out

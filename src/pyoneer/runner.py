@@ -21,7 +21,7 @@ from pyoneer.ledger.store import Ledger, Success, ledger_path
 from pyoneer.ledger.uptodate import Decision, Survey, decide, survey
 from pyoneer.pyoneers.context import new_run_id
 from pyoneer.pyoneers.engine import Engine
-from pyoneer.pyoneers.events import Observer
+from pyoneer.pyoneers.events import Interrupted, Observer
 from pyoneer.pyoneers.manager import Manager
 from pyoneer.pyoneers.results import RunResult
 
@@ -72,7 +72,7 @@ def run(
                 reuse=frozenset(name for name, decision in decisions.items() if not decision.runs),
                 why={name: decision.why for name, decision in decisions.items()} if decided else None,
             )
-            with _signals_interrupt(manager) if stop_on_signals else contextlib.nullcontext():
+            with _signals_interrupt(manager, observers) if stop_on_signals else contextlib.nullcontext():
                 return execute(manager, chosen)
         finally:
             ledger.close()
@@ -154,13 +154,24 @@ def _stop_quietly(manager: Manager) -> None:
 
 
 @contextlib.contextmanager
-def _signals_interrupt(manager: Manager) -> Iterator[None]:
-    """While a run is on, Ctrl-C and SIGTERM ask the manager to stop (and clean up)."""
+def _signals_interrupt(manager: Manager, observers: Sequence[Observer] = ()) -> Iterator[None]:
+    """While a run is on, Ctrl-C and SIGTERM ask the manager to stop (and clean up); asked
+    again, its tasks are killed at once, their grace period cut short."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    asked: list[int] = []
+    from pyoneer.machine.processes import HURRY
+
+    HURRY.clear()  # an earlier run of this process was killed: this one has its grace again
 
     def interrupt(signum: int, _frame: object) -> None:
+        if asked:
+            HURRY.set()
+            for observer in observers:  # the views: the manager is busy ending the tasks
+                observer.notify(Interrupted(f"{signal.Signals(signum).name} received again", kill=True))
+            return
+        asked.append(signum)
         manager.interrupt(f"{signal.Signals(signum).name} received")
 
     previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pyoneer.blueprints.defaults import TRIED_KEYS, tried_as_set
 from pyoneer.blueprints.checks import check_keys, check_strings, toml_key
 from pyoneer.blueprints.job import Job
 from pyoneer.blueprints.project import Project
@@ -32,9 +33,10 @@ PYPROJECT_FILE = "pyproject.toml"
 
 _TOP_KEYS = ("project", "jobs", "engine", "environment", "params")
 _ENGINE_KEYS = ("name", "address", "gpus", "resources", "slurm", "python")
-_PROJECT_KEYS = ("name", "fresh", "preload")
-_JOB_KEYS = ("tasks", "needs", "resources", "outputs", "inputs", "fresh", "preload", "matrix", "slurm")
-_TASK_KEYS = ("script", "args", "env", "timeout", "retries", "name", "fresh")
+_PROJECT_KEYS = ("name", "fresh", "preload", *TRIED_KEYS)
+_JOB_KEYS = ("tasks", "needs", "resources", "outputs", "inputs", "fresh", "preload", "matrix", "slurm", *TRIED_KEYS)
+_TASK_KEYS = ("script", "args", "env", "timeout", "retries", "name", "fresh", "retry_delay", "retry_backoff",
+              "retry_delay_max")
 
 
 @dataclass(frozen=True)
@@ -218,6 +220,7 @@ def _project(document: dict[str, Any], root: Path, overrides: Mapping[str, objec
             check_keys(table, _JOB_KEYS)
             members = _members(table, params)
             jobs = [_job(job_name, table, values, params, (root, used, warnings)) for values in members]
+            jobs = [tried_as_set(job, table["tasks"], table, settings) for job in jobs]
             needs = list(check_strings(table.get("needs", ()), "needs"))
         except ProjectError as exc:
             # a bad job name is the table's own key, not a "name" key inside it

@@ -17,6 +17,7 @@ from pyoneer.blueprints.checks import (
     type_name,
 )
 from pyoneer.blueprints.kind import Kind
+from pyoneer.blueprints.retry import check_backoff, seconds_of
 from pyoneer.errors import ProjectError
 
 
@@ -39,6 +40,12 @@ class Task:
     name: str | None = None
     #: run in a fresh interpreter rather than a warm fork (see the README)
     fresh: bool = False
+    #: seconds between a failed attempt's end and the next attempt (``"30s"``, ``"2m"`` in a file)
+    retry_delay: float = 0.0
+    #: each wait is this many times the one before (see ``pyoneer.blueprints.retry``)
+    retry_backoff: float = 2.0
+    #: the longest wait
+    retry_delay_max: float = 600.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "script", check_script(self.script))
@@ -54,6 +61,9 @@ class Task:
             raise ProjectError(
                 f"must be a whole number, 0 or more, got {self.retries!r}", key="retries"
             )
+        object.__setattr__(self, "retry_delay", seconds_of(self.retry_delay, "retry_delay"))
+        object.__setattr__(self, "retry_delay_max", seconds_of(self.retry_delay_max, "retry_delay_max"))
+        object.__setattr__(self, "retry_backoff", check_backoff(self.retry_backoff))
         if self.name is not None:
             check_name(self.name, "name", "task")
 

@@ -97,6 +97,7 @@ def run(
     param: tuple[str, ...],
     params_file: Path | None,
     sweep: tuple[str, ...],
+    quiet: bool = False,
 ) -> int:
     """Run the project at PATH (a directory, pyoneer.toml, pyproject.toml) or one script.
 
@@ -108,6 +109,7 @@ def run(
     pyoneer run -p epochs=10           with a parameter other than its default
     pyoneer run train.py -- --epochs 3 one script, with its arguments
     pyoneer run train.py -m lr=0.1,0.01 -- --lr {lr}   one script over several values
+    pyoneer run -q                     the jobs' status and the summary, not the tasks' output
     """
     if as_json and not dry_run:
         raise UsageError("--json goes with --dry-run (the state of a run: pyoneer status --json)")
@@ -129,6 +131,10 @@ def run(
         _warn(found.warnings)
         project = found.project
         display = open_display(project)
+        from pyoneer.cli.output import OutputFollower
+
+        # the tasks' output, as the script alone would show it (the logs keep it all anyway)
+        follower = None if quiet else OutputFollower(display)
         choice = found.engine
         engine = engine_named(
             engine_name or choice.name, address or choice.address, announce=display.say, spare=spare,
@@ -138,11 +144,13 @@ def run(
         try:
             result = run_project(
                 project, workers, resume=resume, only=only, rerun_from=start, engine=engine,
-                observers=[display], stop_on_signals=True,
+                observers=[display, *([follower] if follower else [])], stop_on_signals=True,
             )
         except ProjectError as exc:  # the engine refused a setting of the file (Slurm's partition...)
             raise exc.within(file=found.file) from None
         finally:
+            if follower is not None:
+                follower.close()  # every line shown before the summary
             display.close()
         display.summary(result)
         return result.exit_code
@@ -279,7 +287,7 @@ def init(directory: Path) -> int:
 
 def ui(path: Path, port: int | None, host: str, no_browser: bool) -> int:
     """Watch the project's runs in a browser: graph, timeline, state, logs (read-only, live)."""
-    from pyoneer.ledger.store import Ledger
+    from pyoneer.ledger.store import Ledger, ledger_path
 
     try:
         from pyoneer.web.server import serve
@@ -288,6 +296,10 @@ def ui(path: Path, port: int | None, host: str, no_browser: bool) -> int:
             raise
         raise UsageError("pyoneer ui needs the web view's extra: pip install 'pyoneer[ui]'") from None
     root = _root_of(path)
+    if not ledger_path(root).exists() and _is_project(root):
+        # no run yet: an empty ledger, so the page opens now and shows the first run as it starts
+        Ledger.open(root).close()
+        _echo("no run yet: waiting for the first run (pyoneer run, in another terminal)", err=True)
     Ledger.open(root, readonly=True).close()  # no ledger, or not one of ours: say so before serving
     if host not in ("127.0.0.1", "localhost", "::1"):
         _echo(f"warning: listening on {host}: anyone who can reach it and holds the token can read "
@@ -301,6 +313,19 @@ def ui(path: Path, port: int | None, host: str, no_browser: bool) -> int:
         raise UsageError(f"cannot listen on {host}:{port if port is not None else 'a port from 7865'}: "
                          f"{exc.strerror or exc}\n  hint: try another --port") from None
     return 0
+
+
+def _is_project(root: Path) -> bool:
+    """Whether ``root`` holds a project file or scripts (``pyoneer ui`` may then make its ledger)."""
+    from pyoneer.blueprints.projectfile import find_project_file
+
+    if any(root.glob("*.py")):
+        return True  # single scripts: their runs land here
+    try:
+        find_project_file(root)
+    except PyoneerError:
+        return False
+    return True
 
 
 def report(path: Path, run_id: str | None, output: Path | None) -> int:

@@ -9,10 +9,11 @@ live view and the coloured summary come from ``pyoneer.terminal``.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import TYPE_CHECKING, Protocol, TextIO
 
-from pyoneer.cli.summary import HEADERS, failures, losses, summary_rows, verdict
+from pyoneer.cli.summary import HEADERS, failures, losses, stopping_line, summary_rows, verdict
 from pyoneer.pyoneers.events import (
     Event,
     Interrupted,
@@ -20,6 +21,7 @@ from pyoneer.pyoneers.events import (
     Queued,
     RunStarted,
     TaskEnded,
+    TaskStarted,
 )
 from pyoneer.status import BlueprintStatus
 
@@ -42,6 +44,10 @@ class Display(Protocol):
 
     def say(self, text: str) -> None:
         """Print a message (plain text)."""
+
+    def show(self, lines: Sequence[tuple[str, str]], prefixed: bool) -> None:
+        """Print tasks' output: ``(job, line)`` pairs, headed ``job | `` if ``prefixed``
+        (called from the thread that follows the logs, ``pyoneer.cli.output``)."""
 
     def close(self) -> None:
         """The run has ended: stop redrawing."""
@@ -83,15 +89,26 @@ class PlainDisplay:
         self._out: TextIO | None = stream
         self._pending: list[str] = []
         self._why: Mapping[str, str] = {}
+        # tasks' lines come from the thread that follows the logs; a second Ctrl-C's line
+        # from a signal handler, maybe while this thread holds it
+        self._lock = threading.RLock()
+        self._running = 0  # attempts under way, for the words of a stop
 
     def notify(self, event: Event) -> None:
         """Queue a line for a job's change of status or a failed attempt."""
         if isinstance(event, RunStarted):
             self._why = event.why
+        elif isinstance(event, (TaskStarted, TaskEnded)):
+            self._running += 1 if isinstance(event, TaskStarted) else -1
+        elif isinstance(event, Interrupted):
+            # at once, not at the manager's next wait: it may be busy ending the tasks
+            self.say(stopping_line(event, self._running))
+            return
         line = plain_line(event, self._why)
         if line:
             stamp = time.strftime("%H:%M:%S", time.localtime(event.at))
-            self._pending.append(f"{stamp} {line}\n")
+            with self._lock:
+                self._pending.append(f"{stamp} {line}\n")
 
     def settle(self) -> None:
         """The manager is about to wait: let the lines out."""
@@ -103,16 +120,30 @@ class PlainDisplay:
 
     def say(self, text: str) -> None:
         """Print ``text`` on a line of its own."""
-        self._pending.append(text + "\n")
+        with self._lock:
+            self._pending.append(text + "\n")
+        self._flush()
+
+    def show(self, lines: Sequence[tuple[str, str]], prefixed: bool) -> None:
+        """Print tasks' lines as they are, or each headed ``job | ``; at once."""
+        text = "".join(f"{job} | {line}\n" for job, line in lines) if prefixed else "".join(
+            f"{line}\n" for _job, line in lines)
+        with self._lock:
+            self._pending.append(text)
         self._flush()
 
     def summary(self, result: RunResult) -> None:
         """A table of jobs, why each failure failed, and the verdict, in plain text."""
-        self._pending += [line + "\n" for line in plain_summary(result)]
+        with self._lock:
+            self._pending += [line + "\n" for line in plain_summary(result)]
         self._flush()
 
     def _flush(self) -> None:
-        text, self._pending = "".join(self._pending), []
+        with self._lock:
+            text, self._pending = "".join(self._pending), []
+            self._write(text)
+
+    def _write(self, text: str) -> None:
         if self._out is None or not text:
             return
         try:
@@ -139,9 +170,11 @@ def plain_line(event: Event, decided: Mapping[str, str] | None = None) -> str:
     if isinstance(event, TaskEnded) and not event.attempt.ok and not event.attempt.cancelled:
         attempt = event.attempt
         more = " - retrying" if attempt.number <= event.retries else ""
+        if more and event.retry_in:
+            more += f" in {event.retry_in:.1f} s"
         return f"{attempt.job}/{attempt.task} attempt {attempt.number} failed: {attempt.reason}{more}"
     if isinstance(event, Interrupted):
-        return f"{event.reason}: stopping"
+        return stopping_line(event, 0)
     if isinstance(event, Queued):
         return f"{event.job} waiting in the queue ({event.worker}): {event.reason}" if event.reason else ""
     return ""
@@ -172,6 +205,7 @@ def plain_summary(result: RunResult) -> list[str]:
             else:
                 lines.append("  (it printed nothing)")
             lines.append(f"  full log: {failure.log}")
+        lines += failure.same_way()
     head, rest = verdict(result)
     lines.append(f"{head}: {rest}")
     return lines

@@ -41,8 +41,21 @@ class _Parser(argparse.ArgumentParser):
         if "invalid choice" in message and "argument COMMAND" in message:
             wanted = message.split("'")[1] if "'" in message else message
             message = f"No such command {wanted!r}; the commands: {', '.join(_DECLARED)}"
+        hint = f"{self.prog} --help says more"
+        if message.startswith("unrecognized arguments: ") and _GIVEN[:1] in (["run"], ["submit"]):
+            hint = _after_dashes(f"pyoneer {_GIVEN[0]}", message.partition(": ")[2])
         self.print_usage(sys.stderr)
-        self.exit(2, f"error: {message}\n  hint: {self.prog} --help says more\n")
+        self.exit(2, f"error: {message}\n  hint: {hint}\n")
+
+
+#: the command line being parsed, for hints that repeat it
+_GIVEN: list[str] = []
+
+
+def _after_dashes(prog: str, extra: str) -> str:
+    """The hint for a script's arguments given without ``--``: the command line, mended."""
+    script = next((arg for arg in _GIVEN[1:] if arg.endswith(".py")), "SCRIPT")
+    return f"a script's arguments? put them after --: {prog} {script} -- {extra}"
 
 
 def _columns() -> int:
@@ -114,6 +127,8 @@ def _settings(parser: argparse.ArgumentParser) -> None:
 
 def _run(parser: argparse.ArgumentParser) -> None:
     _what_runs(parser)
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="Show only the jobs' status lines and the summary, not the tasks' output.")
     parser.add_argument("--dry-run", action="store_true",
                         help="Run nothing, write nothing: print each job as run or reuse, and why.")
     parser.add_argument("--json", dest="as_json", action="store_true",
@@ -237,6 +252,7 @@ def parse(argv: Sequence[str], functions: Commands) -> tuple[Callable[..., int],
         cut = argv.index("--")
         argv, after = argv[:cut], argv[cut + 1:]
     parser = build(functions, argv[0] if argv and argv[0] in _DECLARED else None)
+    _GIVEN[:] = argv
     options = vars(parser.parse_args(argv))
     function = options.pop("_function")
     options.pop("command", None)

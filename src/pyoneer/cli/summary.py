@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from pyoneer.status import BlueprintStatus
 
 if TYPE_CHECKING:
+    from pyoneer.pyoneers.events import Interrupted
     from pyoneer.pyoneers.results import JobResult, RunResult
 
 #: up to this many jobs, the summary lists every one
@@ -45,6 +46,17 @@ class Failure(NamedTuple):
     headline: str
     tail: tuple[str, ...] = ()
     log: str | None = None
+    #: the other jobs that failed the same way (their task's reason and last line alike),
+    #: each with its log: shown once, under this one's tail
+    alike: tuple[tuple[str, str | None], ...] = ()
+
+    def same_way(self) -> list[str]:
+        """The lines that name the jobs that failed like this one, with their logs."""
+        if not self.alike:
+            return []
+        kind = "members" if all("[" in job for job, _log in self.alike) else "jobs"
+        lines = [f"and {len(self.alike)} more {kind} failed the same way:"]
+        return lines + [f"  {job}" + (f"  log: {log}" if log else "") for job, log in self.alike]
 
 
 HEADERS = ("job", "status", "attempts", "duration")
@@ -81,7 +93,10 @@ def summary_rows(result: RunResult) -> tuple[list[Row], int]:
 
 def _job_row(job: JobResult, indent: str = "") -> Row:
     status = "reused" if job.reused else job.status.value
-    return Row(indent + job.name, status, str(job.tries), seconds(job.duration), job.reused, why=job.why)
+    why = job.why
+    if not why and job.status in (BlueprintStatus.SKIPPED, BlueprintStatus.CANCELLED):
+        why = job.reason  # why it did not run: the job it needed, or what stopped the run
+    return Row(indent + job.name, status, str(job.tries), seconds(job.duration), job.reused, why=why)
 
 
 def _span(starts: list[float | None], ends: list[float | None]) -> float | None:
@@ -115,7 +130,22 @@ def losses(result: RunResult) -> list[str]:
 
 
 def failures(result: RunResult) -> list[Failure]:
-    """Each failed job: its failed attempt and the last lines of that attempt's log."""
+    """Each distinct failure: its first job's failed attempt and the last lines of that
+    attempt's log, then the other jobs that failed the same way (a sweep whose members
+    all raise one error prints its traceback once)."""
+    folded: dict[tuple[str, str], Failure] = {}
+    for failure in _each_failure(result):
+        last = next((line.strip() for line in reversed(failure.tail) if line.strip()), "")
+        key = (failure.headline, last)
+        first = folded.get(key)
+        if first is None:
+            folded[key] = failure
+        else:
+            folded[key] = first._replace(alike=(*first.alike, (failure.job, failure.log)))
+    return list(folded.values())
+
+
+def _each_failure(result: RunResult) -> list[Failure]:
     found = []
     for job in result.jobs:
         attempt = job.failure
@@ -124,7 +154,7 @@ def failures(result: RunResult) -> list[Failure]:
             found.append(
                 Failure(
                     job.name,
-                    f"failed: task {attempt.task} {attempt.reason}{tries}",
+                    f"failed: task {attempt.task} {attempt.reason}{tries}",  # the job's name aside: folded on
                     tuple(last_lines(attempt.log, TAIL_LINES)),
                     shown_path(attempt.log),
                 )
@@ -143,6 +173,14 @@ def verdict(result: RunResult) -> tuple[str, str]:
     parts = ", ".join(f"{count} {word}" for word, count in counts.items())
     head = "interrupted" if result.interrupted else "done" if result.ok else "failed"
     return head, f"{parts} in {seconds(result.ended - result.started)}"
+
+
+def stopping_line(event: Interrupted, running: int) -> str:
+    """What a Ctrl-C (or SIGTERM) answers: the tasks it ends, and how to end them now."""
+    tasks = f"{running} task" + ("" if running == 1 else "s")
+    if event.kill:
+        return f"killing {tasks}"
+    return f"stopping: ending {tasks} (Ctrl-C again to kill them now)"
 
 
 def seconds(value: float | None) -> str:

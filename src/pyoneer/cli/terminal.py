@@ -21,6 +21,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from pyoneer.cli.summary import (
     HEADERS,
@@ -29,10 +30,11 @@ from pyoneer.cli.summary import (
     group_status,
     losses,
     seconds,
+    stopping_line,
     summary_rows,
     verdict,
 )
-from pyoneer.pyoneers.events import Event, JobChanged, Queued, RunStarted, TaskEnded, TaskStarted
+from pyoneer.pyoneers.events import Event, Interrupted, JobChanged, Queued, RunStarted, TaskEnded, TaskStarted
 from pyoneer.status import BlueprintStatus
 
 if TYPE_CHECKING:
@@ -51,7 +53,11 @@ _STYLE = {
 }
 _VERDICT_STYLE = {"done": "green", "failed": "bold red", "interrupted": "magenta"}
 
-_WORTH_A_ROW = (BlueprintStatus.RUNNING, BlueprintStatus.FAILED, BlueprintStatus.CANCELLED)
+#: each job's name in a colour of its own, in the order the project lists them (as docker compose does)
+_NAME_COLOURS = ("cyan", "magenta", "green", "yellow", "blue", "bright_cyan", "bright_magenta",
+                 "bright_green", "bright_yellow", "bright_blue")
+
+_WORTH_A_ROW = (BlueprintStatus.RUNNING, BlueprintStatus.FAILED, BlueprintStatus.SKIPPED, BlueprintStatus.CANCELLED)
 
 
 class QuietConsole(Console):
@@ -82,6 +88,8 @@ class LiveDisplay:
         self._why: Mapping[str, str] = {}
         self._since: dict[str, float] = {}
         self._done = 0  # jobs whose status is final
+        self._running = 0  # attempts under way, for the words of a stop
+        self._stopping = False
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -90,7 +98,9 @@ class LiveDisplay:
             console=self.console,
         )
         self._bar = self._progress.add_task(name, total=len(jobs))
-        self._live = Live(self, console=self.console, refresh_per_second=8, transient=False)
+        self._colour = {job: _NAME_COLOURS[index % len(_NAME_COLOURS)] for index, job in enumerate(jobs)}
+        # transient: the summary that follows says it all, and a last frame above it repeated it
+        self._live = Live(self, console=self.console, refresh_per_second=8, transient=True)
         self._live.start()
 
     def notify(self, event: Event) -> None:
@@ -104,18 +114,27 @@ class LiveDisplay:
             self._status[event.job] = event.status
             if event.reused:
                 self._detail[event.job] = "reused"
+            elif event.reason and event.status in (BlueprintStatus.SKIPPED, BlueprintStatus.CANCELLED):
+                self._detail[event.job] = event.reason
             elif event.status is BlueprintStatus.READY and self._why.get(event.job):
                 self._detail[event.job] = self._why[event.job]  # until its first task starts
             if event.status is BlueprintStatus.RUNNING:
                 self._since[event.job] = event.at
             self._progress.update(self._bar, completed=self._done)
+        elif isinstance(event, Interrupted):
+            self._stopping = True
+            self.say(stopping_line(event, self._running))
         elif isinstance(event, TaskStarted):
+            self._running += 1
             attempt = event.attempt
             tries = f" (attempt {attempt.number}/{event.retries + 1})" if attempt.number > 1 else ""
             self._detail[attempt.job] = f"{attempt.task}{tries}"
-        elif isinstance(event, TaskEnded) and not event.attempt.ok:
-            self._detail[event.attempt.job] = f"{event.attempt.task}: {event.attempt.reason}"
-        elif isinstance(event, Queued):
+        if isinstance(event, TaskEnded):
+            self._running -= 1
+        if isinstance(event, TaskEnded) and not event.attempt.ok:
+            again = f", retrying in {event.retry_in:.0f} s" if event.retry_in else ""
+            self._detail[event.attempt.job] = f"{event.attempt.task}: {event.attempt.reason}{again}"
+        if isinstance(event, Queued):
             self._detail[event.job] = f"waiting in the queue: {event.reason}" if event.reason else ""
 
     def settle(self) -> None:
@@ -123,7 +142,17 @@ class LiveDisplay:
 
     def say(self, text: str) -> None:
         """Print ``text`` above the live table."""
-        self.console.print(text, highlight=False, markup=False)
+        self.console.print(Text(text), highlight=False)  # a Text: the live table's markup is still read
+
+    def show(self, lines: Sequence[tuple[str, str]], prefixed: bool) -> None:
+        """Print tasks' lines above the live table, each job's name in its colour."""
+        text = Text(no_wrap=False, end="")
+        for job, line in lines:
+            if prefixed:
+                text.append(job, style=self._colour.get(job, "bold"))
+                text.append(" | ", style="dim")
+            text.append(line + "\n")
+        self.console.print(text, highlight=False, soft_wrap=True)  # a Text: no markup is read in it
 
     def __rich__(self) -> Group:
         table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
@@ -150,7 +179,9 @@ class LiveDisplay:
                 since = self._since.get(name)
                 elapsed = seconds(now - since) if since and status is BlueprintStatus.RUNNING else ""
                 label = escape(name) if name == group else "  " + escape(name)
-                table.add_row(label, _status_text(status), escape(self._detail.get(name, "")), elapsed)
+                shown_status = "[magenta]stopping[/]" if self._stopping and status is BlueprintStatus.RUNNING else (
+                    _status_text(status))
+                table.add_row(label, shown_status, escape(self._detail.get(name, "")), elapsed)
         return Group(table, self._progress)
 
     def close(self) -> None:
@@ -187,6 +218,8 @@ def print_summary(result: RunResult, out: Console) -> None:
     for failure in failures(result):
         out.print(f"[bold red]{escape(failure.job)}[/] {escape(failure.headline)}", highlight=False)
         if failure.log is None:
+            for line in failure.same_way():
+                out.print(escape(line), highlight=False)
             continue
         if failure.tail:
             out.print("  last lines of its output:", style="dim")
@@ -195,5 +228,7 @@ def print_summary(result: RunResult, out: Console) -> None:
         else:
             out.print("  (it printed nothing)", style="dim")
         out.print(f"  full log: {escape(failure.log)}", highlight=False)
+        for line in failure.same_way():
+            out.print(escape(line), highlight=False)
     head, rest = verdict(result)
     out.print(f"[{_VERDICT_STYLE[head]}]{head}[/]: {escape(rest)}", highlight=False)

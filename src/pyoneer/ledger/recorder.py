@@ -137,6 +137,8 @@ class LedgerRecorder:
             values["pyoneer"] = event.worker
         if event.reason:
             values["reason"] = event.reason
+            if event.status in (BlueprintStatus.SKIPPED, BlueprintStatus.CANCELLED):
+                values["why"] = event.reason  # why it did not run: status, --json and the web view say it
         job = self._jobs.get(event.job)
         if event.status is BlueprintStatus.RUNNING:
             values["started"] = event.at

@@ -5,6 +5,7 @@ Layout (public; ``pyoneer logs`` and users rely on it)::
     .pyoneer/ledger.db                           the ledger (see ``pyoneer.ledger.store``)
     .pyoneer/run.lock                            held while a manager runs the project
     .pyoneer/runs/<run id>/<job>/<task>.<attempt>.log
+    .pyoneer/.gitignore                          ``*``: git leaves the whole directory out
 
 It is made when first needed; a machine that refuses (a file named ``.pyoneer``, a
 read-only or full disk, no permission) is told as a ``MachineError`` naming the path.
@@ -30,4 +31,10 @@ def prepare_workspace(root: Path) -> Path:
         workspace.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise MachineError.from_os(exc, "create the directory", exc.filename or workspace) from exc
+    ignore = workspace / ".gitignore"
+    if not ignore.exists():  # as .pytest_cache does: `git status` stays quiet about the runs
+        try:
+            ignore.write_text("# made by pyoneer: its runs stay out of git\n*\n")
+        except OSError:
+            pass  # a nicety: the run goes on without it
     return workspace

@@ -84,12 +84,14 @@ class TaskStarted:
 
 @dataclass(frozen=True, eq=False)
 class TaskEnded:
-    """An attempt of a task ended (well or not)."""
+    """An attempt of a task ended (well or not); ``retry_in``: seconds until the next
+    attempt starts, when it failed and its task waits before retrying (``retry_delay``)."""
 
     worker: str
     attempt: Attempt
     retries: int
     at: float = field(default_factory=_now)
+    retry_in: float = 0.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -192,9 +194,11 @@ class RunEnded:
 
 @dataclass(frozen=True, eq=False)
 class Interrupted:
-    """The run was asked to stop (Ctrl-C, SIGTERM)."""
+    """The run was asked to stop (Ctrl-C, SIGTERM); ``kill``: asked again, its tasks are
+    killed now rather than given their grace period."""
 
     reason: str = "interrupted"
+    kill: bool = False
     at: float = field(default_factory=_now)
 
 

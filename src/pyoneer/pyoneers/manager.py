@@ -100,6 +100,7 @@ class Manager(Pyoneer):
         self.opened = False
         self._inbox: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self._interrupted = False
+        self._stopped_by = ""  # why the run stopped, for the jobs it cancelled
         self._settled = time.monotonic()
         self._started = 0.0
         # the run's bookkeeping, made by _open
@@ -304,7 +305,7 @@ class Manager(Pyoneer):
     def _handle(self, event: Event) -> None:
         if isinstance(event, Interrupted):
             self._notify(event)
-            self._wind_down()
+            self._wind_down(f"the run was stopped ({event.reason})")
             return
         if isinstance(event, Queued):
             self._queued(event)
@@ -343,19 +344,24 @@ class Manager(Pyoneer):
             moved = True
         return moved
 
-    def _wind_down(self) -> None:
-        """Stop the run: cancel what has not started, and stop every worker."""
+    def _wind_down(self, why: str) -> None:
+        """Stop the run: cancel what has not started, and stop every worker; ``why``
+        is told of every job it cancels."""
         self._interrupted = True
-        self._publish(self._plan.cancel_rest())
+        self._stopped_by = why
+        self._publish(self._plan.cancel_rest(), reason=why)
         self._release_workers()
 
     def _job_ended(self, event: JobEnded) -> None:
         self._waiting.pop(event.worker, None)
         worker = self._pool.workers[event.worker]
         self._slots.give_back(event.job)
-        if event.reason:
-            self._tally.reasons[event.job] = event.reason
-        self._publish(self._plan.finish(event.job, event.status), event.worker, event.reason)
+        reason = event.reason
+        if not reason and event.status is BlueprintStatus.CANCELLED and self._interrupted:
+            reason = self._stopped_by  # its tasks ended by the stop
+        if reason:
+            self._tally.reasons[event.job] = reason
+        self._publish(self._plan.finish(event.job, event.status), event.worker, reason)
         if worker.get_status() is PyoneerStatus.ASSIGNED:
             worker.unassign()
             self._tell(worker)
@@ -387,7 +393,7 @@ class Manager(Pyoneer):
         self._tally.reasons[event.job] = reason
         self._publish(self._plan.finish(event.job, BlueprintStatus.FAILED), event.worker, reason)
         if not self._interrupted:
-            self._wind_down()
+            self._wind_down(f"the run stopped: {event.job} {reason}")
 
     def _retire_idle(self) -> None:
         """Let go of workers that have waited longer than ``idle_timeout``."""
@@ -425,6 +431,12 @@ class Manager(Pyoneer):
             # the worker holds the first job only: those its end made ready (or skipped) wait for one
             holder = worker if first and status is not BlueprintStatus.SKIPPED else ""
             why = reason if first else ""
+            if status is BlueprintStatus.SKIPPED:
+                why = self._plan.why_skipped.get(name, why)
+            elif status is BlueprintStatus.CANCELLED:
+                why = reason  # what stopped the run cancelled every job it had not begun
+            if why and status in (BlueprintStatus.SKIPPED, BlueprintStatus.CANCELLED):
+                self._tally.reasons[name] = why
             self._notify(JobChanged(job=name, status=status, worker=holder, reason=why))
 
     def _notify(self, event: Event) -> None:

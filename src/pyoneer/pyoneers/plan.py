@@ -25,6 +25,8 @@ class Plan:
         self._waiting_on: dict[str, int] = {}
         self._dependents: dict[str, list[str]] = {name: [] for name in dependencies}
         self._ready: deque[str] = deque()
+        #: why each skipped job was skipped: the job it needed and how that one ended
+        self.why_skipped: dict[str, str] = {}
         for name, upstream in dependencies.items():
             self._waiting_on[name] = len(upstream)
             for other in upstream:
@@ -92,12 +94,17 @@ class Plan:
         ]
 
     def _skip_downstream(self, name: str) -> list[Change]:
-        changes, stack = [], list(self._dependents[name])
+        ended = self.status[name].value
+        changes, stack = [], [(dependent, name) for dependent in self._dependents[name]]
         while stack:
-            dependent = stack.pop()
+            dependent, needed = stack.pop()
             if self.status[dependent] is BlueprintStatus.NOT_READY:
                 changes.append(self._set(dependent, BlueprintStatus.SKIPPED))
-                stack.extend(self._dependents[dependent])
+                self.why_skipped[dependent] = (
+                    f"needs {needed}, which {ended}" if needed == name
+                    else f"needs {needed}, which was skipped ({name} {ended})"
+                )
+                stack.extend((further, dependent) for further in self._dependents[dependent])
         return changes
 
     def _make_ready(self, name: str) -> Change:

@@ -20,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from pyoneer.blueprints.job import Job
+from pyoneer.blueprints.retry import wait_before
 from pyoneer.blueprints.task import Task
 from pyoneer.errors import EXIT_FAILED, MachineError, PyoneerError
 from pyoneer.machine.processes import TaskProcess, Watchdog, python_argv
@@ -54,6 +55,8 @@ class BaseWorker(Pyoneer):
         self._thread: threading.Thread | None = None
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._stopping = False
+        # set by stop: a wait between attempts ends at once
+        self._wake = threading.Event()
         self._grant: Grant | None = None
         self._earlier: dict[str, int] = {}
 
@@ -101,6 +104,7 @@ class BaseWorker(Pyoneer):
         """Cancel the job in progress (ending its processes) and stop for good."""
         with self._guard:
             self._stopping = True
+        self._wake.set()
         self._cancel()
         if self._thread is not None:
             self._jobs.put(None)  # after the job it may be on: the thread ends
@@ -220,19 +224,23 @@ class Worker(BaseWorker):
     def _run_tasks(self, job: Job) -> BlueprintStatus:
         for task, name in zip(job.tasks, job.task_names):
             first = self._earlier.get(name, 0) + 1  # after the attempts of workers lost with it
-            for number in range(first, first + task.retries + 1):
+            last = first + task.retries
+            for number in range(first, last + 1):
                 if self._stopping:
                     return BlueprintStatus.CANCELLED
-                attempt = self._attempt(job, task, name, number)
+                pause = wait_before(number, task.retry_delay, task.retry_backoff, task.retry_delay_max)
+                attempt = self._attempt(job, task, name, number, pause if number < last else 0.0)
                 if attempt.ok:
                     break
                 if attempt.cancelled:
                     return BlueprintStatus.CANCELLED
+                if number < last and pause and self._wake.wait(pause):
+                    return BlueprintStatus.CANCELLED  # stopped while it waited: no slot was held meanwhile
             else:
                 return BlueprintStatus.FAILED
         return BlueprintStatus.SUCCEEDED
 
-    def _attempt(self, job: Job, task: Task, name: str, number: int) -> Attempt:
+    def _attempt(self, job: Job, task: Task, name: str, number: int, pause: float = 0.0) -> Attempt:
         context = self._context
         attempt = Attempt(
             job=job.name,
@@ -263,7 +271,8 @@ class Worker(BaseWorker):
         if warm:
             told = getattr(process, "imports", None)
             ended = replace(ended, imports=told if told is not None else imported(_imports_file(attempt.log)))
-        self._report(TaskEnded(worker=self.name, attempt=ended, retries=task.retries))
+        retry_in = pause if not ended.ok and not ended.cancelled else 0.0
+        self._report(TaskEnded(worker=self.name, attempt=ended, retries=task.retries, retry_in=retry_in))
         return ended
 
     def _warm_server(self, job: Job, task: Task, env: dict[str, str]) -> ForkServer | None:

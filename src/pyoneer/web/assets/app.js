@@ -86,7 +86,7 @@
         el("td", { text: matrices }), el("td", { class: "mono", text: run.resumed_from || "" })));
     }
     main.replaceChildren(el("h1", { text: "Runs" }), el("div", { class: "controls" }, filter, el("span", { class: "muted", text: runs.length + " of " + data.runs.length + " runs" })),
-      el("div", { class: "panel" }, runs.length ? table : el("p", { class: "muted", text: "No run matches." })));
+      el("div", { class: "panel" }, runs.length ? table : el("p", { class: "muted", text: data.runs.length ? "No run matches." : "Waiting for the first run: it appears here when it starts." })));
   }
 
   // One run -----------------------------------------------------------------------
