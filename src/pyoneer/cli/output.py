@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 #: how far behind a log the view may fall (unread bytes) before it skips ahead
-LAG_LIMIT = 4 * 1024 * 1024
+LAG_LIMIT = 1024 * 1024
 
 #: the most read from one log at a time: others' lines are not held up behind a big one
 CHUNK = 512 * 1024

@@ -57,6 +57,9 @@ _VERDICT_STYLE = {"done": "green", "failed": "bold red", "interrupted": "magenta
 _NAME_COLOURS = ("cyan", "magenta", "green", "yellow", "blue", "bright_cyan", "bright_magenta",
                  "bright_green", "bright_yellow", "bright_blue")
 
+#: the most lines of tasks' output drawn at once (a terminal is slower than a task's log)
+SCREENFUL = 400
+
 _WORTH_A_ROW = (BlueprintStatus.RUNNING, BlueprintStatus.FAILED, BlueprintStatus.SKIPPED, BlueprintStatus.CANCELLED)
 
 
@@ -145,7 +148,18 @@ class LiveDisplay:
         self.console.print(Text(text), highlight=False)  # a Text: the live table's markup is still read
 
     def show(self, lines: Sequence[tuple[str, str]], prefixed: bool) -> None:
-        """Print tasks' lines above the live table, each job's name in its colour."""
+        """Print tasks' lines above the live table, each job's name in its colour.
+
+        A terminal takes far fewer lines a second than a task can print: of a batch
+        longer than ``SCREENFUL`` only the last ones are drawn, the rest counted (the
+        logs keep them all), so that the run never waits on the screen.
+        """
+        if len(lines) > SCREENFUL:
+            left_out = len(lines) - SCREENFUL
+            jobs = sorted({job for job, _line in lines[:left_out]})
+            where = f"pyoneer logs '{jobs[0]}'" if len(jobs) == 1 else "pyoneer logs JOB"
+            note = (jobs[0], f"[... {left_out} lines not shown here, to keep up: {where} has them all]")
+            lines = [note, *lines[left_out:]]
         text = Text(no_wrap=False, end="")
         for job, line in lines:
             if prefixed:
