@@ -207,3 +207,16 @@ def test_the_workspace_keeps_itself_out_of_git(project_dir: Path) -> None:
     shown = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=project_dir,
                            capture_output=True, text=True, check=True).stdout
     assert ".pyoneer" not in shown and "train.py" in shown
+
+
+def test_logs_of_a_glob_that_matches_several_members(project_dir: Path) -> None:
+    write_project(project_dir, scripts={"say.py": "import sys\nprint('member', sys.argv[1])\nprint('done')\n"})
+    assert run_cli("run", "-q", "say.py", "-m", "seed=1,2,3", "--", "{seed}", cwd=project_dir).returncode == 0
+    printed = run_cli("logs", "say*", cwd=project_dir)
+    assert printed.returncode == 0, printed.stderr
+    for seed in "123":
+        assert f"==> say[seed={seed}]/say (attempt 1) <==\nmember {seed}\ndone\n" in printed.stdout
+    followed = run_cli("logs", "-f", "say*", cwd=project_dir)
+    assert followed.returncode == 0, followed.stderr
+    for seed in "123":
+        assert f"say[seed={seed}] | member {seed}\nsay[seed={seed}] | done\n" in followed.stdout

@@ -214,7 +214,9 @@ def runs(path: Path, as_json: bool) -> int:
 def logs(where: tuple[str, ...], run_id: str | None, attempt: int | None, follow: bool) -> int:
     """Print a task's log, or every task's of a job, from the latest run (or --run ID).
 
-    JOB may be a glob (* and ?) that matches exactly one job or matrix member.
+    JOB may be a glob (* and ?): several jobs or matrix members that it matches are each
+    printed under a header with their name (with -f, followed together, each line headed
+    by its job's name).
     """
     if len(where) > 2:
         raise UsageError("give at most a PATH and a JOB[/TASK]")
@@ -226,6 +228,18 @@ def logs(where: tuple[str, ...], run_id: str | None, attempt: int | None, follow
     with contextlib.closing(history.ledger_of(root)) as ledger:
         chosen = ledger.run(run_id)
         pattern, slash, task = target.partition("/")
+        from pyoneer.cli import several_logs
+
+        several = several_logs.matching(ledger, chosen, pattern)
+        if len(several) > 1:
+            if follow:
+                from pyoneer.cli.submitted import keeping_up
+
+                with keeping_up(root):  # a submitted run's mirror grows as the logs are followed
+                    several_logs.follow_several(ledger, chosen.id, several, task, root)
+            else:
+                several_logs.print_several(ledger, chosen, several, task, attempt, root)
+            return 0
         job = history.resolve_job(ledger, chosen, pattern)  # a member's name, or a glob for one
         target = job + slash + task
         history.check_target(ledger, chosen, job)

@@ -1,0 +1,83 @@
+"""``pyoneer logs GLOB`` when the glob matches several jobs or matrix members.
+
+Without ``-f`` each one's log is printed under a header with its name (as ``tail`` does
+for several files); with ``-f`` they are followed together until their jobs have ended,
+each line headed by its job's name, as ``pyoneer run`` shows a run of several jobs.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from pyoneer.ledger import history
+from pyoneer.ledger.store import Ledger, RunRow, standing
+from pyoneer.status import OPEN_STATUSES, RunState
+
+_OPEN = tuple(status.value for status in OPEN_STATUSES)
+
+
+def matching(ledger: Ledger, run: RunRow, pattern: str) -> list[str]:
+    """The jobs and members of ``run`` that the glob ``pattern`` (``*``, ``?``) matches;
+    ``[]`` when it is no glob."""
+    if not any(mark in pattern for mark in "*?"):
+        return []
+    glob = re.compile(re.escape(pattern).replace(r"\*", ".*").replace(r"\?", "."))
+    return [row["name"] for row in ledger.assignments(run.id) if row["kind"] == "job" and glob.fullmatch(row["name"])]
+
+
+def print_several(ledger: Ledger, run: RunRow, jobs: list[str], task: str, attempt: int | None, root: Path) -> None:
+    """Each job's task logs (the latest attempt, or ``attempt``), each under its header."""
+    rows: list[dict[str, Any]] = []
+    for job in jobs:
+        rows += history.log_attempts(ledger, run, f"{job}/{task}" if task else job, attempt)
+    history.print_logs(rows, root)  # several rows: each gets its header
+
+
+def follow_several(ledger: Ledger, run_id: str, jobs: list[str], task: str, root: Path,
+                   out: BinaryIO | None = None) -> None:
+    """Print the jobs' logs as they grow, each line headed ``job | ``, until every one of
+    these jobs has ended (or the run has)."""
+    out = out or sys.stdout.buffer
+    wanted = set(jobs)
+    offsets: dict[tuple[str, int], int] = {}
+    partial: dict[tuple[str, int], bytes] = {}
+    while True:
+        run = ledger.run(run_id)
+        rows = ledger.assignments(run.id)
+        ending = {row["name"]: row["status"] for row in rows if row["kind"] == "job" and row["name"] in wanted}
+        finished = standing(run) is not RunState.RUNNING or not any(status in _OPEN for status in ending.values())
+        for row in sorted((row for row in rows if row["kind"] == "task" and _wanted(row["name"], wanted, task)),
+                          key=lambda row: (row["started"] or 0, row["name"], row["attempt"])):
+            key = (row["name"], row["attempt"])
+            data, offsets[key] = _read_from(root / row["log"], offsets.get(key, 0))
+            pieces = (partial.pop(key, b"") + data).split(b"\n")
+            rest = pieces.pop()
+            if finished and rest:
+                pieces.append(rest)  # its attempt has ended: the last line, even without a newline
+            elif rest:
+                partial[key] = rest
+            prefix = row["name"].partition("/")[0].encode() + b" | "
+            out.write(b"".join(prefix + piece + b"\n" for piece in pieces))
+        out.flush()
+        if finished:
+            return
+        time.sleep(history.FOLLOW_POLL)
+
+
+def _wanted(name: str, jobs: set[str], task: str) -> bool:
+    job, _, its_task = name.partition("/")
+    return job in jobs and (not task or its_task == task)
+
+
+def _read_from(path: Path, offset: int) -> tuple[bytes, int]:
+    try:
+        with path.open("rb") as log:
+            log.seek(offset)
+            data = log.read()
+    except OSError:
+        return b"", offset
+    return data, offset + len(data)
