@@ -54,10 +54,12 @@ class JobCluster:
 
     def __init__(self) -> None:
         self.home = Path(tempfile.mkdtemp(prefix="pyoneer-cluster-home-"))
+        #: first on the head's PATH, empty: a test puts another ``python`` there for a while
+        self.shims = Path(tempfile.mkdtemp(prefix="pyoneer-cluster-shims-"))
         self.port = _free_port()
         os.environ.update({
             "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": TOKEN,
-            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+            "PATH": os.pathsep.join([str(self.shims), os.path.dirname(sys.executable), os.environ.get("PATH", "")]),
             "PYONEER_CLUSTER_HOME": str(self.home),
         })
         for name in ("RAY_AUTH_TOKEN_PATH", "RAY_ADDRESS"):
@@ -245,6 +247,58 @@ def test_a_submitted_run_outlives_the_command_that_submitted_it(cluster: JobClus
     assert state["run"]["id"] != run_id
     jobs = {row["name"]: row["reused"] for row in state["blueprints"] if row["kind"] == "job"}
     assert jobs == {"count": True, "report": True}, state
+
+
+def test_a_head_whose_path_finds_a_python_without_ray_is_told_and_python_names_the_right_one(
+        cluster: JobCluster, tmp_path: Path) -> None:
+    # the head's PATH finds a python of an environment without Ray first (as when Ray was
+    # started from a virtual environment that is not active where its job server runs)
+    bare = tmp_path / "bare-env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True, timeout=120)
+    root = write_project(tmp_path / "hello", "[jobs.hello]\ntasks = ['hello.py']\n", {"hello.py": "print('hello')\n"})
+    # first with the head as it was started (first in the module, its job server may still
+    # be waiting for its agent)
+    tried: list[subprocess.CompletedProcess[str]] = []
+    assert wait_until(lambda: tried.append(cli("submit", str(root), "--address", cluster.address, timeout=120))
+                      or tried[-1].returncode == 0, timeout=180, interval=3), explain(tried[-1])
+    assert cli("attach", "--path", str(root)).returncode == 0
+    shim = cluster.shims / "python"
+    shim.write_text(f"#!/bin/sh\nexec {bare / 'bin' / 'python'} \"$@\"\n")
+    shim.chmod(0o755)
+    try:
+        submit(cluster, root)
+        attached = cli("attach", "--path", str(root))
+        assert attached.returncode == 2, explain(attached)
+        told = attached.stderr
+        assert f"ran under {bare / 'bin' / 'python'} on the head" in told, explain(attached)
+        assert "the `python` that the head's PATH chose" in told and "Ray is not installed there" in told, told
+        assert f"Ray runs here under {sys.executable}" in told, told  # the raylet's own, found for the hint
+        assert f"pyoneer submit --python {sys.executable}" in told, told
+
+        # --python names the head's interpreter: one that is not there is told as such
+        submit(cluster, root, "--python", str(tmp_path / "no-env" / "bin" / "python"))
+        attached = cli("attach", "--path", str(root))
+        assert attached.returncode == 1, explain(attached)
+        assert "before the run began" in attached.stderr and "not found" in attached.stderr, explain(attached)
+        # and the right one runs the run's manager
+        submit(cluster, root, "--python", sys.executable)
+        attached = cli("attach", "--path", str(root))
+        assert attached.returncode == 0 and "hello succeeded" in attached.stdout, explain(attached)
+
+        # and so does [engine] python in the project file (a bad one is told as such)
+        (root / "pyoneer.toml").write_text(f"[engine]\npython = {json.dumps(str(bare / 'bin' / 'python'))}\n"
+                                           "[jobs.hello]\ntasks = ['hello.py']\n")
+        submit(cluster, root)
+        attached = cli("attach", "--path", str(root))
+        assert attached.returncode == 2, explain(attached)
+        assert "the interpreter that --python or [engine] python named" in attached.stderr, explain(attached)
+        (root / "pyoneer.toml").write_text(f"[engine]\npython = {json.dumps(sys.executable)}\n"
+                                           "[jobs.hello]\ntasks = ['hello.py']\n")
+        submit(cluster, root)
+        attached = cli("attach", "--path", str(root))
+        assert attached.returncode == 0 and "hello succeeded" in attached.stdout, explain(attached)
+    finally:
+        shim.unlink()
 
 
 def test_attach_exits_with_the_runs_exit_code_and_its_failures(cluster: JobCluster, tmp_path: Path) -> None:

@@ -196,6 +196,9 @@ def _submit(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--address", metavar="URL",
                         help="The cluster's job server, http://HEAD:8265 (default: [engine] address, else RAY_ADDRESS, "
                              "else the one this project was last submitted to).")
+    parser.add_argument("--python", metavar="PATH",
+                        help="The head's interpreter that runs Ray, for the run's manager (default: [engine] python, "
+                             "else the python the head's PATH finds).")
     _settings(parser)
 
 

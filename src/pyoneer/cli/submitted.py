@@ -23,8 +23,11 @@ def _say(text: str) -> None:
 
 
 def submit(path: Path, script_args: tuple[str, ...], address: str | None, options: dict[str, Any],
-           params: dict[str, object], sweep: dict[str, list[str]]) -> int:
-    """Check the project here, send it to the cluster, and print how to follow it."""
+           params: dict[str, object], sweep: dict[str, list[str]], python: str | None = None) -> int:
+    """Check the project here, send it to the cluster, and print how to follow it.
+
+    ``python``: the head's interpreter for the run's manager (else ``[engine] python``,
+    else whichever ``python`` the head's PATH finds there)."""
     import os
 
     from pyoneer.blueprints.projectfile import read
@@ -39,6 +42,7 @@ def submit(path: Path, script_args: tuple[str, ...], address: str | None, option
     given = {
         "path": "." if file == root else file.relative_to(root).as_posix(),
         "script_args": list(script_args), "params": params, "sweep": sweep, **options,
+        "python": python or found.engine.python or None,
     }
     submission = remote.submit(root, address, given)
     elsewhere = Path(path) != Path(".")

@@ -15,6 +15,7 @@ home (``pyoneer fetch``) as ``file`` lines.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -49,6 +50,7 @@ def run(options: dict[str, Any], out: Any) -> int:
     root = project_home(options["home"])
     broadcast = Broadcast(out, root)
     try:
+        _check_ray(options.get("python"))
         _copy_here(Path.cwd(), root)
         found = read(root / options["path"], tuple(options["script_args"]), options["params"], options["sweep"])
         engine = RayEngine(announce=broadcast.say)  # this cluster: RAY_ADDRESS, as Ray sets it for a job
@@ -91,6 +93,51 @@ def send(options: dict[str, Any], out: Any) -> int:
     out.write(line(number + 1, "end", code=0))
     out.flush()
     return 0
+
+
+def _check_ray(named: str | None) -> None:
+    """Refuse, saying which interpreter this is and who chose it, to run where Ray is not.
+
+    The usual cause is the head's PATH: Ray was started from an environment that is not
+    active where Ray's job server runs the entrypoint, so ``python`` is another one.
+    """
+    if importlib.util.find_spec("ray") is not None:
+        return
+    if named:
+        chosen = f"the interpreter that --python or [engine] python named ({named})"
+    else:
+        chosen = "the `python` that the head's PATH chose"
+    ray_python = _ray_python()
+    example = ray_python or "/path/to/ray-env/bin/python"
+    raise UsageError(
+        f"the run's manager ran under {sys.executable} on the head, {chosen}, and Ray is not installed there\n"
+        + (f"  Ray runs here under {ray_python}\n" if ray_python else "")
+        + f"  hint: name the head's interpreter: pyoneer submit --python {example} "
+        f"(or python = \"{example}\" in [engine] of pyoneer.toml), or install 'pyoneer[ray]' into {sys.executable}"
+    )
+
+
+def _ray_python() -> str | None:
+    """The interpreter Ray's workers run under on this node, as the raylet starts them
+    (unresolved: a virtual environment's ``python`` is a link to another): read from the
+    raylet's command line, the job's ancestor; None where /proc cannot tell."""
+    flag = b"--python_worker_command="
+    pid = os.getppid()
+    for _ in range(16):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                argv = cmdline.read().split(b"\0")
+            with open(f"/proc/{pid}/stat", "rb") as stat:
+                parent = int(stat.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return None
+        for word in argv:
+            if word.startswith(flag) and word[len(flag):].split():
+                return os.fsdecode(word[len(flag):].split()[0])
+        if parent <= 1:
+            return None
+        pid = parent
+    return None
 
 
 def _copy_here(shipped: Path, root: Path) -> None:

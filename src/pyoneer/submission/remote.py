@@ -29,7 +29,7 @@ from pyoneer.ledger.submissions import Submission
 from pyoneer.pyoneers.context import new_run_id
 from pyoneer.status import RunState
 from pyoneer.submission.mirror import Mirror
-from pyoneer.submission.stream import Line, as_bytes, first_number, lines
+from pyoneer.submission.stream import PREFIX, Line, as_bytes, first_number, lines
 
 #: seconds between two reads of a running run's stream
 POLL = 1.0
@@ -52,7 +52,7 @@ def submit(root: Path, address: str, options: dict[str, Any]) -> Submission:
     with contextlib.closing(Ledger.open(root)) as ledger:
         home = submissions.home_of(ledger) or _new_home(root)
         given = {**options, "run_id": run_id, "home": home}
-        entrypoint = "python -m pyoneer.submission.driver run " + shlex.quote(json.dumps(given))
+        entrypoint = f"{head_python(options)} -m pyoneer.submission.driver run " + shlex.quote(json.dumps(given))
         env = runtime_env(root, {
             "RAY_JOB_STOP_WAIT_TIME_S": str(STOP_WAIT),
             # the manager ships the project to the nodes as a local run's does (its own
@@ -67,6 +67,12 @@ def submit(root: Path, address: str, options: dict[str, Any]) -> Submission:
             raise MachineError(exc.path, "write down the submission", f"{exc.cause}; the run was submitted "
                                f"all the same, as Ray job {job}", exc.hint) from exc
     return submission
+
+
+def head_python(options: dict[str, Any]) -> str:
+    """The head's interpreter for a submission's entrypoint, as a shell word: the one
+    ``--python`` or ``[engine] python`` named, else whichever ``python`` the head's PATH finds."""
+    return shlex.quote(options.get("python") or "python")
 
 
 def _new_home(root: Path) -> str:
@@ -133,18 +139,21 @@ def follow(root: Path, run: str | None, say: Say, poll: float = POLL) -> Iterato
                         return
             if ended:
                 submissions.note_state(ledger, submission.id, state or "LOST")
-                yield Line(0, {"k": "lost", "text": _lost(ledger, submission, state)})
+                yield Line(0, {"k": "lost", "text": _lost(ledger, submission, state, output)})
                 return
             time.sleep(poll)
 
 
-def _lost(ledger: Ledger, submission: Submission, state: str | None) -> str:
+def _lost(ledger: Ledger, submission: Submission, state: str | None, output: str = "") -> str:
     """Write the run down as lost (its manager is gone without telling its end); why."""
     began = {known.id: known.result for known in ledger.runs()}.get(submission.run_id)
     if state is None:
         why = f"the cluster at {submission.address} no longer knows Ray job {submission.id} (its head restarted?)"
     elif began is None:
         why = f"Ray job {submission.id} ended {state} before the run began"
+        said = [text for text in output.splitlines() if text.strip() and not text.startswith(PREFIX)]
+        if said:  # what the entrypoint's shell or interpreter said (a --python that is not one)
+            why += f": {said[-1].strip()[:300]}"
     else:
         why = f"Ray job {submission.id} ended {state} before the run did (its manager died)"
     if began is RunState.RUNNING:
@@ -223,7 +232,8 @@ def fetch(root: Path, run: str | None, say: Say) -> list[str]:
         return []
     server = JobServer(submission.address)
     given = {"home": submission.home, "paths": sorted(wanted)}
-    job = server.submit("python -m pyoneer.submission.driver send " + shlex.quote(json.dumps(given)),
+    entrypoint = f"{head_python(submission.options)} -m pyoneer.submission.driver send " + shlex.quote(json.dumps(given))
+    job = server.submit(entrypoint,
                         f"pyoneer-fetch-{new_run_id()}", runtime_env(None, {}), {"pyoneer_fetch": submission.run_id})
     deadline = time.monotonic() + FETCH_WAIT
     while (state := server.status(job)) not in ENDED:
