@@ -360,7 +360,7 @@ def report(path: Path, run_id: str | None, output: Path | None) -> int:
 def submit(
     path: Path, script_args: tuple[str, ...], address: str | None, workers: int | None, resume: bool,
     only: tuple[str, ...], start: tuple[str, ...], param: tuple[str, ...], params_file: Path | None,
-    sweep: tuple[str, ...], engine_name: str | None = None,
+    sweep: tuple[str, ...], engine_name: str | None = None, python: str | None = None,
 ) -> int:
     """Run the project at PATH on a Ray cluster, as a Ray job that outlives this command.
 
@@ -372,12 +372,15 @@ def submit(
     if _submits_to_slurm(path, engine_name, address):
         from pyoneer.cli import slurm_runs
 
+        if python:
+            raise UsageError("--python names a Ray head's interpreter; a run submitted to Slurm takes none")
+
         return slurm_runs.submit(path, script_args, options, _params(param, params_file), _sweep(sweep))
     if engine_name not in (None, "ray"):
         raise UsageError(f"--engine {engine_name}: a run is submitted to ray or slurm")
     from pyoneer.cli.submitted import submit as submit_run
 
-    return submit_run(path, script_args, address, options, _params(param, params_file), _sweep(sweep))
+    return submit_run(path, script_args, address, options, _params(param, params_file), _sweep(sweep), python)
 
 
 def _submits_to_slurm(path: Path, engine_name: str | None, address: str | None) -> bool:
