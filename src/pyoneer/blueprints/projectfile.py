@@ -117,20 +117,33 @@ def read(
 
 
 def find_project_file(path: Path) -> Path:
-    """The file that describes the project at ``path`` (a directory or a file)."""
+    """The file that describes the project at ``path``: a file, or in a directory its
+    ``pyoneer.toml`` (or a ``pyproject.toml`` with ``[tool.pyoneer]``), else the nearest
+    folder's above it, as git finds its repository from a subfolder."""
     if path.is_file():
         return path
-    candidate = path / PROJECT_FILE
-    if candidate.is_file():
-        return candidate
+    for folder in (path, *path.resolve().parents):
+        found = _project_file_in(folder)
+        if found is not None:
+            return found
     pyproject = path / PYPROJECT_FILE
-    if pyproject.is_file() and "pyoneer" in _read_toml(pyproject).get("tool", {}):
-        return pyproject
     raise ProjectError(
         f"{path} has no {PROJECT_FILE}"
-        + (f", and its {PYPROJECT_FILE} has no [tool.pyoneer] table" if pyproject.is_file() else ""),
-        hint=f"create one with 'pyoneer init {path}', or run a single script: 'pyoneer run script.py'",
+        + (f", and its {PYPROJECT_FILE} has no [tool.pyoneer] table" if pyproject.is_file() else "")
+        + f", nor has any folder above it, up to {path.resolve().anchor}",
+        hint=f"searched each for {PROJECT_FILE}, or {PYPROJECT_FILE} with [tool.pyoneer]; create one with "
+             f"'pyoneer init {path}', or run a single script: 'pyoneer run script.py'",
     )
+
+
+def _project_file_in(folder: Path) -> Path | None:
+    candidate = folder / PROJECT_FILE
+    if candidate.is_file():
+        return candidate
+    pyproject = folder / PYPROJECT_FILE
+    if pyproject.is_file() and "pyoneer" in _read_toml(pyproject).get("tool", {}):
+        return pyproject
+    return None
 
 
 def load_file(file: Path, params: Mapping[str, object] | None = None) -> ProjectFile:

@@ -262,10 +262,18 @@ def logs(where: tuple[str, ...], run_id: str | None, attempt: int | None, follow
 
 
 def _root_of(path: Path) -> Path:
-    """The project root that PATH names: the directory itself, or a file's directory."""
+    """The project root that PATH names: the directory itself, or a file's directory; from
+    a subfolder of a project (no runs of its own there), the project's, as git finds its
+    repository."""
     if not path.exists():
         raise UsageError(f"{path} does not exist")
-    return (path if path.is_dir() else path.parent).resolve()
+    folder = (path if path.is_dir() else path.parent).resolve()
+    if path.is_dir() and not (folder / ".pyoneer").exists():
+        from pyoneer.blueprints.projectfile import find_project_file
+
+        with contextlib.suppress(PyoneerError):  # none above either: the folder says "no runs yet"
+            return find_project_file(folder).parent.resolve()
+    return folder
 
 
 def check(path: Path, param: tuple[str, ...], params_file: Path | None) -> int:
