@@ -63,14 +63,6 @@ class Watched:
             self.done = True
 
 
-def watch(lines) -> tuple[dict[int, frozenset[bytes]], set[frozenset[bytes]]]:  # type: ignore[no-untyped-def]
-    """Follow the lines to their end: the tasks still running then, and those announced only."""
-    watched = Watched()
-    for line in lines:
-        watched.take(line)
-    return watched.running, watched.announced
-
-
 def follow(fd: int, watched: Watched, lives) -> bool:  # type: ignore[no-untyped-def]
     """Read lines from ``fd`` into ``watched`` until the pipe closes (False) or a lifeline
     ends (True)."""
