@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pyoneer.blueprints.project import Project
 from pyoneer.engines.local import LocalEngine
 from pyoneer.errors import LedgerError, MachineError, PyoneerError, UsageError
+from pyoneer.ledger import learned
 from pyoneer.ledger.recorder import LedgerRecorder
 from pyoneer.ledger.runlock import RunLock
 from pyoneer.ledger.store import Ledger, Success, ledger_path
@@ -71,6 +72,7 @@ def run(
                 run_id=run_id,
                 reuse=frozenset(name for name, decision in decisions.items() if not decision.runs),
                 why={name: decision.why for name, decision in decisions.items()} if decided else None,
+                learned=learned.preloads(ledger, chosen),
             )
             with _signals_interrupt(manager, observers) if stop_on_signals else contextlib.nullcontext():
                 return execute(manager, chosen)

@@ -91,6 +91,9 @@ class Job:
     fresh: bool = False
     #: modules the warm interpreter imports once, before it forks the tasks
     preload: tuple[str, ...] = ()
+    #: whether its warm interpreter also preloads what its tasks imported last time
+    #: (``preload = false`` turns that off); not part of its fingerprint
+    learn: bool = field(default=True, compare=False)
     #: a matrix member's values, as (key, value) pairs in the order written
     matrix: tuple[tuple[str, Value], ...] = ()
     #: the project parameters its text uses, as (name, value) pairs: part of its fingerprint

@@ -86,6 +86,9 @@ class Project:
     fresh: bool = False
     #: modules every warm interpreter imports once, before it forks the tasks
     preload: tuple[str, ...] = ()
+    #: whether warm interpreters also preload what the tasks imported last time
+    #: (``preload = false`` turns that off, for every job)
+    learn: bool = field(default=True, compare=False)
     # derived from ``jobs``: an index, not part of the value
     _by_name: dict[str, Job] = field(init=False, repr=False, compare=False, default_factory=dict)
 

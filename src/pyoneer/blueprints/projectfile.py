@@ -257,6 +257,8 @@ def _project(document: dict[str, Any], root: Path, overrides: Mapping[str, objec
     errors += lint.script_problems(root, [(f"{key}.tasks[{index}]", task) for key, job, _ in written
                                           for index, task in enumerate(job.tasks)])
     preload = settings.get("preload", ())
+    learn = preload is not False  # preload = false: learn nothing (see ledger.learned)
+    preload = preload if learn else ()
     errors += lint.preload_problems(root, [
         *((f"project.preload[{index}]", name) for index, name in enumerate(preload) if isinstance(name, str)),
         *dict.fromkeys((f"jobs.{toml_key(job.group)}.preload[{index}]", name)
@@ -277,6 +279,7 @@ def _project(document: dict[str, Any], root: Path, overrides: Mapping[str, objec
         environment=environment,
         fresh=settings.get("fresh", False),
         preload=preload,
+        learn=learn,
     )
     return project, warnings
 
@@ -349,7 +352,8 @@ def _job(
         outputs=outputs,
         inputs=inputs,
         fresh=table.get("fresh", False),
-        preload=table.get("preload", ()),
+        preload=table.get("preload") or (),
+        learn=table.get("preload") is not False,
         matrix=tuple(values.items()),
         params=tuple((key, value) for key, value in params.items() if key in used and key not in values),
         slurm=text(table.get("slurm", ()), "slurm"),

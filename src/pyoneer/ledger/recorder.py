@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pyoneer.blueprints.job import Job
+from pyoneer.ledger import learned
 from pyoneer.ledger.store import Ledger
 from pyoneer.ledger.uptodate import Decision, Survey, inputs_json, outputs_json
 from pyoneer.machine.proctree import started_at
@@ -185,6 +186,8 @@ class LedgerRecorder:
 
     def _on_TaskEnded(self, event: TaskEnded) -> None:
         attempt = event.attempt
+        if attempt.learned or attempt.refused:
+            learned.note(self.ledger, attempt.job, attempt.learned, attempt.refused)
         if attempt.imports and attempt.ok and attempt.job in self._jobs:
             job = self._jobs[attempt.job]
             script = dict(zip(job.task_names, (task.script for task in job.tasks))).get(attempt.task, attempt.task)

@@ -27,7 +27,7 @@ from pyoneer.status import OPEN_STATUSES, BlueprintStatus, PyoneerStatus, RunSta
 
 LEDGER_FILE = "ledger.db"
 #: the schema this Pyoneer writes; bump it (and add its migration) when the tables change
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 _APPLICATION = "pyoneer-ledger"
 
 #: runs submitted to a cluster (``pyoneer submit``): where, and how much of each this
@@ -42,6 +42,15 @@ _SUBMISSIONS = """CREATE TABLE submissions (
         heard INTEGER NOT NULL DEFAULT 0,
         state TEXT,                     -- the Ray job's status when last asked
         asked REAL)"""                  # when the cluster last answered
+
+#: what each job's warm tasks imported from outside the project (see ``learned``)
+_LEARNED = """CREATE TABLE learned (
+        job TEXT NOT NULL,
+        module TEXT NOT NULL,
+        position INTEGER NOT NULL,      -- the order first imported in, over the job's runs
+        cost_us INTEGER NOT NULL,       -- what its import cost, measured in the task
+        verdict TEXT,                   -- why it is never preloaded (NULL: it may be)
+        PRIMARY KEY (job, module))"""
 
 _DDL = (
     """CREATE TABLE meta (
@@ -101,6 +110,7 @@ _DDL = (
         detail TEXT)""",
     "CREATE INDEX events_by_run ON events (run_id, seq)",
     _SUBMISSIONS,
+    _LEARNED,
 )
 
 
@@ -114,6 +124,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     4: ("ALTER TABLE pyoneers ADD COLUMN allocation TEXT",),
     # its successes keep no upstream outputs: a rerun upstream reruns them once (make's rule)
     5: ("ALTER TABLE assignments ADD COLUMN upstream TEXT",),
+    6: (_LEARNED,),
 }
 
 #: the columns of a job's row that a project's row (or a job without records) leaves empty

@@ -35,9 +35,10 @@ _FRESH_MODULES = frozenset(sys.modules)
 # first on sys.path), then forgotten by name, so that a project's own module of the same
 # name is the one its scripts (and preload) import
 import exiting  # noqa: E402
+import preloading  # noqa: E402
 import threadstate  # noqa: E402
 
-del sys.modules["exiting"], sys.modules["threadstate"]
+del sys.modules["exiting"], sys.modules["preloading"], sys.modules["threadstate"]
 # a fresh ``python script.py`` has the script's folder first on sys.path (set in each child)
 del sys.path[0]
 
@@ -47,7 +48,6 @@ import codecs  # noqa: E402
 import contextlib  # noqa: E402
 import ctypes  # noqa: E402
 import gc  # noqa: E402
-import importlib  # noqa: E402
 import io  # noqa: E402
 import marshal  # noqa: E402
 import os  # noqa: E402
@@ -57,6 +57,7 @@ import time  # noqa: E402
 
 # (A child runs no code of this file once exiting.leave has begun to clear builtins.)
 
+_SERVER_MODULES = frozenset(sys.modules)  # the fresh ones and the server's own
 _STARTUP_HANDLERS = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE)}
 # the streams as this interpreter made them: their encodings are what a fresh one picks
 _STDIO_DEFAULTS = {
@@ -65,6 +66,8 @@ _STDIO_DEFAULTS = {
     "stderr": (sys.stderr.encoding, sys.stderr.errors),
 }
 _preloaded: set[str] = set()
+#: what a child keeps of the modules preloading brought in (see preloading.kept)
+_kept: set[str] = set()
 #: where a child lists the project's modules it imported (the server's replies, opened
 #: anew through /proc: an fd kept open would be one a fresh interpreter lacks; else a
 #: file), and the project's root
@@ -121,7 +124,7 @@ def main() -> None:
             request, pending = marshal.loads(pending[4 : 4 + size]), pending[4 + size :]
             fresh = request.get("exec", False) or not _WARM
             if not fresh:
-                imported = _preload(request.get("preload", ()), request["cwd"])
+                imported = _preload(request, replies)
                 # a child's collections then skip the server's objects: touching them
                 # would copy their pages into the child
                 gc.freeze()
@@ -196,22 +199,26 @@ def _reap(children: set[int], replies: int) -> None:
             _say(replies, f"exited {pid} {code}")
 
 
-def _preload(modules: list[str], root: str) -> bool:
-    """Import what the project asked for, once; project modules are found from its root.
-    True if it tried anything new (the server's modules may have changed)."""
+def _preload(request: dict, replies: int) -> bool:
+    """Import what the project asked for, then what was learned, once each, with the job's
+    environment; project modules are found from its root. True if it tried anything new
+    (the server's modules may have changed). A learned module that is not safe to fork
+    after is told (``preload NAME WHY``, in hex), and one that left this server unfit to
+    fork ends it: the worker starts another without it."""
     tried = False
-    for name in modules:
+    asked = [(name, False) for name in request.get("preload", ())]
+    for name, learned in asked + [(name, True) for name in request.get("learn", ())]:
         if name in _preloaded:
             continue
         _preloaded.add(name)
         tried = True
-        sys.path.insert(0, root)
-        try:
-            importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - the script will meet the same error itself
-            pass
-        finally:
-            sys.path.remove(root)
+        why, fit = preloading.checked_import(name, request.get("preload_env", request["env"]), request["cwd"])
+        if learned and why:  # (what the project asked for is imported whatever it does)
+            _say(replies, f"preload {name} {why.encode().hex()}")
+            if not fit:
+                os._exit(3)
+    if tried:
+        _kept.update(preloading.kept(_SERVER_MODULES, _SERVER_MODULES - _FRESH_MODULES))
     return tried
 
 
@@ -287,6 +294,8 @@ def _become(request: dict, server_fds: tuple[int, ...]) -> str:
     if request.get("imports"):
         replies = f"/proc/{os.getppid()}/fd/{server_fds[0]}"
         _imports_to[:] = [replies, request["imports"], os.path.realpath(request["cwd"]) + os.sep]
+        if request.get("learning"):
+            preloading.clock()  # what it imports, and what that cost: the next run's preload
     _reopen_stdio()
     return script
 
@@ -336,7 +345,7 @@ _IOFBF, _IONBF = 0, 2  # from <stdio.h> (glibc)
 
 
 def _forget_server_modules() -> None:
-    keep = _FRESH_MODULES | _preloaded
+    keep = _FRESH_MODULES | _preloaded | _kept
     for name in list(sys.modules):
         if name not in keep and not any(name.startswith(root + ".") for root in _preloaded):
             del sys.modules[name]
@@ -467,6 +476,7 @@ def _list_imports() -> None:
             # to make (a new inode per task is a good part of a short task's cost)
             output = os.open(replies, os.O_WRONLY)
             data = b"imports " + b" ".join(path.hex().encode() for path in found) + b"\n"
+            data += b"learned " + preloading.learned(root, _FRESH_MODULES | _preloaded).encode() + b"\n"
         except OSError:
             output = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             data = b"\n".join(found)

@@ -59,6 +59,9 @@ class ForkServer:
         #: whether the server runs tasks warm: False on an interpreter it does not know,
         #: where every task runs fresh (set once it is ready)
         self.warm = False
+        #: the environment it preloaded modules with (``preload_env``); None: none yet.
+        #: A task of another environment needs a server of its own to preload
+        self.preloaded_with: frozenset[tuple[str, str]] | None = None
 
     def ready(self) -> bool:
         """True once the server has started up (never waits for it)."""
@@ -89,6 +92,8 @@ class ForkServer:
         watchdog: Watchdog | None = None,
         fresh: bool = False,
         imports: Path | None = None,
+        learn: Sequence[str] = (),
+        learning: bool = False,
     ) -> ServedProcess:
         """Run ``argv`` (``python script args``) in a forked child; its handle.
 
@@ -96,6 +101,11 @@ class ForkServer:
         script warm (the manager then never forks, and the task's leftovers are still
         the server's to see at a glance). ``imports``: a file where a warm child lists,
         as it ends, the modules under ``cwd`` it imported (see ``imported``).
+        ``learn``: modules learned from earlier runs, imported (if safe, see
+        ``preloading``) after ``preload``, both with ``env`` less its ``PYONEER_*``
+        entries (see ``preload_env``); ``learning``: the child tells what it imported
+        from outside the project, and what each cost (``ServedProcess.learned``).
+        Raises ``PreloadUnfit`` when a learned module left the server unfit to fork.
         """
         if not fresh and not self.warm:
             fresh = True  # the server would exec it anyway: not a warm fork to expect
@@ -120,19 +130,40 @@ class ForkServer:
             "preload": list(preload),
             "exec": fresh,
         }
+        if not fresh and (preload or learn):
+            key = preload_env(env)
+            request.update(learn=list(learn), preload_env=dict(key))
+            self.preloaded_with = self.preloaded_with or key
+        if learning and not fresh:
+            request["learning"] = True
         if imports is not None and not fresh:
             request["imports"] = str(imports)
         message = marshal.dumps(request)
         self._process.stdin.write(len(message).to_bytes(4, "big") + message)
         self._process.stdin.flush()
-        line, told = self.reply(None), None
-        while line.startswith("imports"):  # a quick child can end before "started" is said
-            told, line = _imports_of(line), self.reply(None)
+        told, learned, refused = None, None, []
+        try:
+            line = self.reply(None)
+            # a quick child can end before "started" is said
+            while line.startswith(("imports", "learned", "preload")):
+                if line.startswith("imports"):
+                    told = _imports_of(line)
+                elif line.startswith("learned"):
+                    learned = _learned_of(line)
+                else:
+                    refused.append(_refusal_of(line))
+                line = self.reply(None)
+        except ForkServerGone:
+            if refused:
+                raise PreloadUnfit(tuple(refused)) from None
+            raise
         word, pid = line.split()
         if word != "started":
             raise RuntimeError(f"fork server said {word!r}")  # a bug of ours
         served = ServedProcess(self, int(pid), marks, watchdog)
         served.imports = told
+        served.learned = learned
+        served.refused = tuple(refused)
         return served
 
     def reply(self, timeout: float | None) -> str | None:
@@ -183,6 +214,29 @@ def imported(path: Path) -> tuple[str, ...]:
     return tuple(line for line in text.split("\n") if line)
 
 
+def preload_env(env: Mapping[str, str]) -> frozenset[tuple[str, str]]:
+    """The environment a task's preloads are imported with: the task's, less the
+    ``PYONEER_*`` entries that differ from one task (or member) to the next."""
+    return frozenset((name, value) for name, value in env.items() if not name.startswith("PYONEER_"))
+
+
+def _learned_of(line: str) -> tuple[tuple[str, int], ...]:
+    """What a ``learned`` line says: each module imported from outside the project, in
+    the order first imported, and its import's cost in microseconds."""
+    found = []
+    for word in line.split()[1:]:
+        name, _, cost = word.rpartition(":")
+        if name and cost.isdigit():
+            found.append((name, int(cost)))
+    return tuple(found)
+
+
+def _refusal_of(line: str) -> tuple[str, str]:
+    """What a ``preload`` line says: a learned module, and why it is not preloaded."""
+    _word, name, why = line.split()
+    return name, bytes.fromhex(why).decode("utf-8", "replace")
+
+
 def _imports_of(line: str) -> tuple[str, ...]:
     """The modules an ``imports`` line of the fork server names (paths, in hex)."""
     return tuple(bytes.fromhex(path).decode("utf-8", "surrogateescape") for path in line.split()[1:])
@@ -190,6 +244,16 @@ def _imports_of(line: str) -> tuple[str, ...]:
 
 class ForkServerGone(Exception):
     """The fork server died; its tasks are lost with it."""
+
+
+class PreloadUnfit(ForkServerGone):
+    """A learned module left the fork server unfit to fork (a thread, a socket...); the
+    server ended. ``refused``: each learned module it did not keep, and why."""
+
+    def __init__(self, refused: tuple[tuple[str, str], ...]) -> None:
+        super().__init__("a learned preload left the fork server unfit to fork: " + "; ".join(
+            f"{name} {why}" for name, why in refused))
+        self.refused = refused
 
 
 class ServedProcess:
@@ -203,6 +267,11 @@ class ServedProcess:
         #: the project's modules a warm child imported, as it said at its end (None: it
         #: did not say here; see ``imported``)
         self.imports: tuple[str, ...] | None = None
+        #: the modules from outside the project a warm child imported, in order, with
+        #: what each cost (microseconds), as it said at its end (None: it did not say)
+        self.learned: tuple[tuple[str, int], ...] | None = None
+        #: learned modules its server did not preload for it, and why
+        self.refused: tuple[tuple[str, str], ...] = ()
         # one reader of the server's replies at a time: the worker's thread, usually;
         # a stop() from another thread only signals, and reads only if no one else is
         self._reading = threading.Lock()
@@ -231,9 +300,12 @@ class ServedProcess:
             except ForkServerGone:
                 self._code = -signal.SIGKILL
                 return self._code
-            while line is not None and line.startswith("imports"):
+            while line is not None and line.startswith(("imports", "learned")):
                 # what a warm child imported, told just before the server tells its exit
-                self.imports = _imports_of(line)
+                if line.startswith("imports"):
+                    self.imports = _imports_of(line)
+                else:
+                    self.learned = _learned_of(line)
                 line = self._server.reply(timeout)
             if line is not None:
                 _word, _pid, code = line.split()

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyoneer.blueprints.job import Job
@@ -32,6 +33,9 @@ class RunContext:
 
     run_id: str
     project: Project
+    #: job -> the modules its earlier runs taught its fork server to preload (see
+    #: ``pyoneer.ledger.learned``); a job without learning (``preload = false``) has none
+    learned: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
 
     @property
     def directory(self) -> Path:

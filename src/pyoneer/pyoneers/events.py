@@ -43,6 +43,11 @@ class Attempt:
     cancelled: bool = False
     #: the project's modules a warm task imported, as it listed them (paths under the root)
     imports: tuple[str, ...] = ()
+    #: the modules from outside the project a warm task imported, in the order first
+    #: imported, with what each import cost (microseconds): the next run's preload
+    learned: tuple[tuple[str, int], ...] = ()
+    #: learned modules its fork server did not preload, and why (a thread, a socket...)
+    refused: tuple[tuple[str, str], ...] = ()
     #: why its worker was lost while it ran (the attempt then counts as cancelled)
     lost: str = ""
 

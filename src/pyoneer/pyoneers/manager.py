@@ -77,11 +77,13 @@ class Manager(Pyoneer):
         reuse: frozenset[str] = frozenset(),
         idle_timeout: float | None = None,
         why: Mapping[str, str] | None = None,
+        learned: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         """``reuse`` names jobs that succeeded in an earlier run and are not run again;
         ``why`` says, of some jobs, why they run or are reused (``--resume``, targets);
         a worker idle for ``idle_timeout`` seconds is let go (default: what the engine
-        says, else ``IDLE_TIMEOUT``)."""
+        says, else ``IDLE_TIMEOUT``); ``learned``: what each job's fork server preloads,
+        learned from earlier runs (a job left out learns nothing: ``preload = false``)."""
         super().__init__(name)
         # a manager submitted to Slurm lives in a batch job: status shows which
         self.allocation = os.environ.get("SLURM_JOB_ID", "")
@@ -91,6 +93,7 @@ class Manager(Pyoneer):
         self.run_id = run_id or new_run_id()
         self.reuse = reuse
         self.why: Mapping[str, str] = why or {}
+        self.learned: Mapping[str, tuple[str, ...]] = learned or {}
         if idle_timeout is None:
             idle_timeout = engine.idle_timeout()
         self.idle_timeout = IDLE_TIMEOUT if idle_timeout is None else idle_timeout
@@ -247,7 +250,7 @@ class Manager(Pyoneer):
         capacity = self.engine.capacity()
         self._slots = SlotPool(slots, gpus=capacity.gpus, custom=None if capacity.custom is None else dict(capacity.custom))
         self._pool = WorkerPool(limit=slots)
-        self._context = RunContext(self.run_id, project)
+        self._context = RunContext(self.run_id, project, self.learned)
         self._jobs = {job.name: job for job in project.jobs}
         self._tally = Tally(self._jobs)
         reused = self.reuse & self._jobs.keys()

@@ -24,7 +24,7 @@ from pyoneer.blueprints.retry import wait_before
 from pyoneer.blueprints.task import Task
 from pyoneer.errors import EXIT_FAILED, MachineError, PyoneerError
 from pyoneer.machine.processes import TaskProcess, Watchdog, python_argv
-from pyoneer.machine.warm import ForkServer, ServedProcess, can_run_warm, imported
+from pyoneer.machine.warm import ForkServer, PreloadUnfit, ServedProcess, can_run_warm, imported, preload_env
 from pyoneer.pyoneers.context import RunContext
 from pyoneer.pyoneers.engine import Report
 from pyoneer.pyoneers.events import Attempt, Faulted, JobEnded, TaskEnded, TaskStarted
@@ -190,6 +190,10 @@ class Worker(BaseWorker):
         self._server = server
         self._server_env: dict[str, str] = dict(os.environ) if server is not None else {}
         self._process: TaskProcess | ServedProcess | None = None
+        #: learned modules a fork server of this worker refused (never asked again), and
+        #: those refused since the last attempt was told (see ``_launch``)
+        self._refused: set[str] = set()
+        self._unfit: tuple[tuple[str, str], ...] = ()
 
     def start(self) -> None:
         """Become idle, ready to be handed a job; start warming an interpreter up."""
@@ -270,7 +274,10 @@ class Worker(BaseWorker):
         ended = self._wait(process, task.timeout, attempt)
         if warm:
             told = getattr(process, "imports", None)
-            ended = replace(ended, imports=told if told is not None else imported(_imports_file(attempt.log)))
+            ended = replace(ended, imports=told if told is not None else imported(_imports_file(attempt.log)),
+                            learned=getattr(process, "learned", None) or (),
+                            refused=self._unfit + getattr(process, "refused", ()))
+            self._unfit = ()
         retry_in = pause if not ended.ok and not ended.cancelled else 0.0
         self._report(TaskEnded(worker=self.name, attempt=ended, retries=task.retries, retry_in=retry_in))
         return ended
@@ -286,10 +293,15 @@ class Worker(BaseWorker):
             return None
         if not can_run_warm(env, self._server_env):
             return None
+        learn = self._context.learned.get(job.name)
         with self._guard:  # no new server once stop() has begun
             if self._stopping:
                 return None
             if not self._server.alive:
+                self._warm_up()
+            elif learn and self._server.preloaded_with not in (None, preload_env(env)):
+                # it imported its preloads with another job's environment: one of our own
+                self._server.close()
                 self._warm_up()
             server = self._server
         return server if server.wait_ready(SERVER_START_TIMEOUT) else None
@@ -307,9 +319,21 @@ class Worker(BaseWorker):
         project = self._context.project
         if server is not None:
             preload = (*project.preload, *job.preload) if warm else ()
-            return server.spawn(
-                argv, project.root, env, log, preload, self._watchdog, fresh=not warm, imports=_imports_file(log)
-            )
+            learned = self._context.learned
+            learn = tuple(name for name in learned.get(job.name, ()) if name not in self._refused) if warm else ()
+            try:
+                return server.spawn(argv, project.root, env, log, preload, self._watchdog, fresh=not warm,
+                                    imports=_imports_file(log), learn=learn, learning=job.name in learned)
+            except PreloadUnfit as unfit:
+                # a learned module left the server unfit to fork: never a failed task for
+                # it, but a new server without it (told once, in the ledger and on stderr)
+                self._refused.update(name for name, _ in unfit.refused)
+                self._unfit += unfit.refused
+                server.close()
+                self._warm_up()
+                if not self._server.wait_ready(SERVER_START_TIMEOUT):
+                    return TaskProcess(argv, project.root, env, log, self._watchdog)
+                return self._launch(self._server, warm, job, argv, env, log)
         return TaskProcess(argv, project.root, env, log, self._watchdog)
 
     def _warm_up(self) -> None:

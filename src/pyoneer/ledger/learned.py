@@ -1,0 +1,76 @@
+"""Preload, learned: what each job's warm tasks imported from outside the project, kept
+in the ledger's ``learned`` table, and what its fork server preloads next run.
+
+A warm task says, as it ends, each module it imported itself from outside the project,
+in the order first imported, and what that import cost, measured in the task (see
+``pyoneer.machine.preloading``). ``note`` keeps the first word on each (a module
+preloaded later is no longer imported by the task, so it is not told again: what was
+learned stays), and why a fork server refused one (never preloaded again).
+``preloads`` says, per job, the modules worth preloading: those that cost at least
+``THRESHOLD_US`` and were never refused, in the order first imported. What is learned
+changes no fingerprint: it is kept apart from what ``--resume`` compares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pyoneer.blueprints.project import Project
+from pyoneer.ledger.store import Ledger
+
+#: an import that costs at least this (microseconds, in the task) is worth preloading:
+#: below it, a fork server's extra modules (and each one's hazards) buy too little
+THRESHOLD_US = 20_000
+
+
+def note(ledger: Ledger, job: str, imported: Iterable[tuple[str, int]], refused: Iterable[tuple[str, str]]) -> None:
+    """Keep what a warm task of ``job`` imported (module, microseconds), and the modules
+    its fork server refused to preload, with why; writes only what is new."""
+    db = ledger.connection
+    known = {module: verdict for module, verdict in db.execute(
+        "SELECT module, verdict FROM learned WHERE job = ?", (job,))}
+    rows = []
+    position = len(known)
+    for module, cost in imported:
+        if module not in known:
+            known[module] = None
+            rows.append((job, module, position, cost))
+            position += 1
+    verdicts = [(why, job, module) for module, why in refused if known.get(module, "") is None]
+    unknown = [(job, module, -1, 0, why) for module, why in refused if module not in known]
+    if not (rows or verdicts or unknown):
+        return
+    with ledger.writing("keep what the tasks imported"):
+        db.executemany("INSERT INTO learned (job, module, position, cost_us) VALUES (?, ?, ?, ?)", rows)
+        db.executemany("UPDATE learned SET verdict = ? WHERE job = ? AND module = ?", verdicts)
+        db.executemany("INSERT OR IGNORE INTO learned VALUES (?, ?, ?, ?, ?)", unknown)
+
+
+def preloads(ledger: Ledger, project: Project) -> dict[str, tuple[str, ...]]:
+    """Per job of ``project`` that learns (not ``preload = false``), the modules its fork
+    server is to preload: costly enough, never refused, in the order first imported."""
+    on = getattr(project, "learn", True)
+    found: dict[str, list[str]] = {job.name: [] for job in project.jobs if on and getattr(job, "learn", True)}
+    for job, module in ledger.connection.execute(
+        "SELECT job, module FROM learned WHERE verdict IS NULL AND cost_us >= ? ORDER BY job, position",
+        (THRESHOLD_US,),
+    ):
+        if job in found:
+            found[job].append(module)
+    return {job: tuple(modules) for job, modules in found.items()}
+
+
+def explained(ledger: Ledger, job: str) -> list[tuple[str, int, str]]:
+    """Everything learned of ``job``: (module, microseconds, what becomes of it), in the
+    order first imported; for ``check --explain``, ``--dry-run`` and the web view."""
+    told = []
+    for module, cost, verdict in ledger.connection.execute(
+        "SELECT module, cost_us, verdict FROM learned WHERE job = ? ORDER BY position", (job,)
+    ):
+        if verdict:
+            told.append((module, cost, f"never preloaded: {verdict}"))
+        elif cost >= THRESHOLD_US:
+            told.append((module, cost, "preloaded"))
+        else:
+            told.append((module, cost, f"not preloaded: under {THRESHOLD_US // 1000} ms"))
+    return told

@@ -1,0 +1,205 @@
+"""Preload, learned: the fork server's half (standard library only: run by path, beside
+``forkserver.py``, which imports it as it imports ``exiting``).
+
+In a warm child, ``clock`` notes, with an audit hook, each module the script imported
+from its own code (not one imported by another module's import: that one comes along)
+and how long that import took, measured in the child; ``learned`` says them as the child
+ends. In the server, ``checked_import`` imports a learned module with the job's own
+environment, and says why not where it is not safe to fork after: a thread started, a
+socket or another file left open, something printed, a GPU touched.
+"""
+
+import os
+import sys
+import time
+
+#: [name, started, last seen busy] of each import the script made itself, in order
+_imports: list[list] = []
+_perf = time.perf_counter
+_getframe = sys._getframe
+
+
+def clock() -> None:
+    """In a warm child, before its script runs: time the imports it makes from now on.
+
+    An audit hook is invisible to the script (it cannot be listed), unlike an entry on
+    ``sys.meta_path`` or a wrapped ``__import__``, which a script could see.
+    """
+    sys.addaudithook(_heard)
+
+
+def _heard(event: str, args: tuple) -> None:
+    # called for every audited event of the task: the first test must be cheap. Any
+    # event seen inside an import says it is still busy (a thread started, a file read);
+    # once one comes from the script's own code, the script's last import has ended
+    if event != "import" and event != "exec" and not _open or _looking:
+        return  # (_nested's own look at the frames may be an event too)
+    now = _perf()
+    _looking.append(True)
+    try:
+        nested = _nested()
+    except ValueError:  # no Python frame that deep: not from inside an import
+        nested = False
+    finally:
+        _looking.clear()
+    if nested:
+        if _imports:
+            _imports[-1][2] = now  # the import in progress is still busy
+    elif event == "import":
+        _imports.append([args[0], now, now])
+        _open[:] = [True]
+    else:
+        _open.clear()
+
+
+#: non-empty while the script's last import may still run; while the hook looks at frames
+_open: list[bool] = []
+_looking: list[bool] = []
+
+
+def _nested() -> bool:
+    """Whether the event comes from inside another import (the machinery's frames)."""
+    frame = _getframe(2)
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def learned(root: str, skip: frozenset) -> str:
+    """The imports the script made, as ``NAME:MICROSECONDS`` words in the order they were
+    first made: those that succeeded and lie outside ``root`` (the project's modules are
+    its own to change), but ``skip`` (what the child had before its script ran).
+
+    The time runs from the import's start to the last import it made in turn: a lower
+    bound (a module's own code after its last import is not seen), which is what the
+    threshold of what is worth preloading needs."""
+    said: dict[str, int] = {}
+    for name, started, busy in _imports:
+        module = sys.modules.get(name)
+        path = getattr(module, "__file__", None)
+        if module is None or name in said or name in skip or name == "__main__":
+            continue
+        if isinstance(path, str) and path.startswith(root):
+            continue
+        said[name] = int((busy - started) * 1e6)
+    return " ".join(f"{name}:{cost}" for name, cost in said.items())
+
+
+# In the server ----------------------------------------------------------------------
+
+
+def checked_import(name: str, env: dict, root: str) -> tuple[str, bool]:
+    """Import ``name`` in the server with ``env`` as the environment; ``("", True)`` if it
+    is safe to fork after, else why not, and whether the server is still fit to fork
+    (False: it must go, the module stays in it).
+
+    The checks look at what the process holds before and after: its threads
+    (``/proc/self/task`` and ``threading``), its descriptors (sockets, other files), what
+    reached its stdout and stderr (a file of its own while importing), and whether a GPU
+    driver was loaded (CUDA's ``libcuda`` or ``/dev/nvidia*``).
+    """
+    threads, fds, gpu = _threads(), _fds(), _gpu()
+    saved = dict(os.environ)
+    said = _catch_output()
+    sys.path.insert(0, root)
+    try:
+        _environ(env)
+        __import__(name)
+    except BaseException as exc:  # noqa: BLE001 - the task meets the error itself, fresh
+        return f"import failed: {type(exc).__name__}: {exc}".replace("\n", " ")[:300], True
+    finally:
+        sys.path.remove(root)
+        _environ(saved)
+        printed = _release_output(said)
+    if _threads() > threads:
+        return "started a thread at import", False
+    new = {fd: what for fd, what in _fds().items() if fds.get(fd) != what}
+    if any(what.startswith("socket:") for what in new.values()):
+        return "opened a socket at import", False
+    if not gpu and _gpu():
+        return "touched a GPU at import", False
+    if new:
+        return f"left a file open at import ({sorted(new.values())[0]})", False
+    if printed:
+        return "printed at import", False
+    return "", True
+
+
+def _environ(env: dict) -> None:
+    environ = os.environ
+    for name in [name for name in environ if name not in env]:
+        del environ[name]
+    for name, value in env.items():
+        if environ.get(name) != value:
+            environ[name] = value
+
+
+def _threads() -> int:
+    threading = sys.modules.get("threading")
+    counted = len(threading.enumerate()) if threading is not None else 1
+    return max(len(os.listdir("/proc/self/task")), counted)
+
+
+def _fds() -> dict:
+    found = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            found[int(fd)] = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            pass  # the listing's own descriptor, closed by now
+    return found
+
+
+def _gpu() -> bool:
+    try:
+        with open("/proc/self/maps", "rb") as maps:
+            if b"libcuda.so" in maps.read():
+                return True
+    except OSError:
+        pass
+    return any(what.startswith("/dev/nvidia") for what in _fds().values())
+
+
+def _catch_output() -> tuple:
+    """stdout and stderr to a file of their own while a module is imported."""
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
+    catcher = os.open("/tmp" if os.path.isdir("/tmp") else ".", os.O_RDWR | os.O_TMPFILE, 0o600)
+    saved = (os.dup(1), os.dup(2))
+    os.dup2(catcher, 1)
+    os.dup2(catcher, 2)
+    return catcher, saved
+
+
+def _release_output(said: tuple) -> bool:
+    catcher, saved = said
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001, S110 - a stream the module broke says nothing
+                pass
+    os.dup2(saved[0], 1)
+    os.dup2(saved[1], 2)
+    printed = os.fstat(catcher).st_size > 0
+    for fd in (catcher, *saved):
+        os.close(fd)
+    return printed
+
+
+def kept(before: frozenset, own: frozenset) -> frozenset:
+    """The modules a child keeps once modules were preloaded: those the preloading
+    brought in (``sys.modules`` less ``before``), and of the server's own (``own``, which
+    a child otherwise forgets) those a preloaded module holds, so that the script and
+    the preloaded module share one copy (one ``enum.Enum``, one ``ctypes``)."""
+    added = {name: module for name, module in sys.modules.items() if name not in before}
+    held = set()
+    module_type = type(sys)
+    for module in list(added.values()):
+        for value in list(getattr(module, "__dict__", {}).values()):
+            if isinstance(value, module_type) and value.__name__ in own:
+                held.add(value.__name__)
+    return frozenset(added) | frozenset(held)
