@@ -155,8 +155,10 @@ class ForkServer:
                 line = self.reply(None)
         except ForkServerGone:
             if refused:
+                _tell(refused)
                 raise PreloadUnfit(tuple(refused)) from None
             raise
+        _tell(refused)
         word, pid = line.split()
         if word != "started":
             raise RuntimeError(f"fork server said {word!r}")  # a bug of ours
@@ -212,6 +214,18 @@ def imported(path: Path) -> tuple[str, ...]:
     with contextlib.suppress(OSError):
         path.unlink()
     return tuple(line for line in text.split("\n") if line)
+
+
+def _tell(refused: list[tuple[str, str]]) -> None:
+    """Say once per process, on stderr, each learned module not preloaded (the task
+    imports it itself, as fresh; the ledger keeps why)."""
+    for name, why in refused:
+        if name not in _told:
+            _told.add(name)
+            print(f"warning: not preloading {name}: {why}; its tasks import it themselves", file=sys.stderr)
+
+
+_told: set[str] = set()
 
 
 def preload_env(env: Mapping[str, str]) -> frozenset[tuple[str, str]]:
