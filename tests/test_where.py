@@ -35,3 +35,29 @@ def test_no_project_anywhere_says_what_was_searched(tmp_path: Path) -> None:
     assert ran.returncode == 2
     assert "nor has any folder above it, up to /" in ran.stderr
     assert "searched each for pyoneer.toml, or pyproject.toml with [tool.pyoneer]" in ran.stderr
+
+
+def test_two_scripts_in_one_folder_run_at_once_and_keep_their_runs_apart(project_dir: Path) -> None:
+    import subprocess
+
+    from conftest import child_env, pyoneer_command
+
+    write_project(project_dir, scripts={
+        "slow.py": "import time\nprint('slow is up', flush=True)\ntime.sleep(3)\n",
+        "quick.py": "print('quick ran')\n",
+    })
+    slow = subprocess.Popen(pyoneer_command("run", "slow.py"), cwd=project_dir, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=child_env())
+    while "slow is up" not in slow.stdout.readline():
+        pass
+    quick = run_cli("run", "quick.py", cwd=project_dir)  # refused before: one lock for the folder
+    assert quick.returncode == 0, quick.stdout + quick.stderr
+    assert "quick ran" in quick.stdout
+    listed = run_cli("runs", cwd=project_dir).stdout
+    assert "project" in listed.splitlines()[0]
+    assert any(" slow " in line and "running" in line for line in listed.splitlines())
+    assert any(" quick " in line and "succeeded" in line for line in listed.splitlines())
+    assert slow.wait(timeout=60) == 0
+    assert "of quick: succeeded" in run_cli("status", "quick.py", cwd=project_dir).stdout
+    assert "of slow: succeeded" in run_cli("status", "slow.py", cwd=project_dir).stdout
+    assert run_cli("logs", "quick.py", "quick", cwd=project_dir).stdout == "quick ran\n"

@@ -52,7 +52,7 @@ def run(
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise UsageError(f"workers must be a whole number, 1 or more, got {workers!r}")
     run_id = run_id or new_run_id()
-    with RunLock(project.root) as lock:
+    with RunLock(project.root, _single_script(project)) as lock:
         lock.acquire(run_id)
         ledger = Ledger.open(project.root)
         try:
@@ -60,7 +60,7 @@ def run(
             successes = ledger.successes()
             chosen, now, decisions = _decided(project, successes, resume, only, rerun_from)
             decided = resume or bool(only or rerun_from)
-            runs = ledger.runs()
+            runs = [earlier for earlier in ledger.runs() if earlier.project == project.name]  # a script's own
             resumed_from = runs[-1].id if decided and runs else None
             recorder = LedgerRecorder(ledger, now, decisions if decided else None, resumed_from)
             engine = engine or LocalEngine()
@@ -78,6 +78,17 @@ def run(
                 return execute(manager, chosen)
         finally:
             ledger.close()
+
+
+def _single_script(project: Project) -> str | None:
+    """The script a project of one script runs (its folder has no project file), whose
+    runs lock only themselves; ``None`` for a project file's project."""
+    from pyoneer.blueprints.projectfile import PROJECT_FILE, PYPROJECT_FILE
+
+    if (project.root / PROJECT_FILE).exists() or (project.root / PYPROJECT_FILE).exists():
+        return None
+    scripts = {task.script for job in project.jobs for task in job.tasks}
+    return project.name if len(scripts) == 1 else None
 
 
 def preview(

@@ -27,6 +27,7 @@ from pyoneer.errors import (
 )
 
 if TYPE_CHECKING:
+    from pyoneer.ledger.store import Ledger
     from pyoneer.machine.warm import ForkServer
 
 # Each command imports what it needs when it runs: ``pyoneer run`` of one small script
@@ -186,7 +187,7 @@ def status(path: Path, run_id: str | None, as_json: bool) -> int:
     root = _root_of(path)
     _refresh(root)
     with contextlib.closing(history.ledger_of(root)) as ledger:
-        state = history.run_state(ledger, run_id)
+        state = history.run_state(ledger, _script_run(ledger, path, run_id))
     if as_json:
         _echo(tables.dumps(state))
     else:
@@ -226,7 +227,7 @@ def logs(where: tuple[str, ...], run_id: str | None, attempt: int | None, follow
 
     _refresh(root)
     with contextlib.closing(history.ledger_of(root)) as ledger:
-        chosen = ledger.run(run_id)
+        chosen = ledger.run(_script_run(ledger, path, run_id))
         pattern, slash, task = target.partition("/")
         from pyoneer.cli import several_logs
 
@@ -259,6 +260,20 @@ def logs(where: tuple[str, ...], run_id: str | None, attempt: int | None, follow
             raise UsageError(f"no log of {target}" + (f" attempt {attempt}" if attempt else "") + f" in run {chosen.id}")
         history.print_logs(rows, root)
     return 0
+
+
+def _script_run(ledger: Ledger, path: Path, run_id: str | None) -> str | None:
+    """``pyoneer status b.py``: b.py's latest run (a single script's runs are its own),
+    unless --run names one; ``None``, the latest of all, for a project."""
+    if run_id is not None or path.suffix != ".py" or not path.is_file():
+        return run_id
+    from pyoneer.blueprints.projectfile import script_project
+
+    name = script_project(path).name
+    own = [run for run in ledger.runs() if run.project == name]
+    if not own:
+        raise UsageError(f"{path} has not run yet here", hint=f"run it: pyoneer run {path}")
+    return own[-1].id
 
 
 def _root_of(path: Path) -> Path:

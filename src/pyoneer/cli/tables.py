@@ -125,6 +125,10 @@ def _matrix_groups(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]
 def print_runs(runs: list[dict[str, Any]], console: Console) -> None:
     """The history, one run a line."""
     columns = ["run", "started", "duration", "result", "succeeded", "failed", "skipped", "reused"]
+    # single scripts side by side keep their runs in one folder's history: say whose each is
+    named = len({run["project"] for run in runs}) > 1
+    if named:
+        columns.insert(1, "project")
     if any(run.get("matrices") for run in runs):
         columns.append("matrices")
     rows: list[list[Cell]] = []
@@ -135,6 +139,8 @@ def print_runs(runs: list[dict[str, Any]], console: Console) -> None:
             str(jobs.get("succeeded", 0)), str(jobs.get("failed", 0)), str(jobs.get("skipped", 0)),
             str(jobs.get("reused", 0)),
         ]
+        if named:
+            cells.insert(1, run["project"])
         if "matrices" in columns:  # each matrix: its members that succeeded (ran or reused), of all
             cells.append(", ".join(
                 f"{group} {ends.get('succeeded', 0) + ends.get('reused', 0)}/{sum(ends.values())}"

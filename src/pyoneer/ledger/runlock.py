@@ -18,11 +18,13 @@ LOCK_FILE = "run.lock"
 
 
 class RunLock:
-    """Held while a manager runs the project rooted at ``root``."""
+    """Held while a manager runs the project rooted at ``root``; ``script``: a single
+    script's run, which holds a lock of its own (``run-SCRIPT.lock``), so that two scripts
+    side by side in one folder run at once."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, script: str | None = None) -> None:
         self.root = root
-        self.path = workspace_of(root) / LOCK_FILE
+        self.path = workspace_of(root) / (f"run-{script}.lock" if script else LOCK_FILE)
         self._fd: int | None = None
 
     def acquire(self, run_id: str) -> None:
@@ -39,7 +41,7 @@ class RunLock:
             os.close(fd)
             pid, run = (holder + ["?", "?"])[:2]
             raise BusyError(
-                f"{self.path.parent.parent} is being run now (run {run}, manager pid {pid}); nothing was changed\n"
+                f"{self._what()} is being run now (run {run}, manager pid {pid}); nothing was changed\n"
                 f"  hint: wait for it, follow it with 'pyoneer status', or stop it with 'kill {pid}'"
             ) from None
         self._fd = fd
@@ -49,6 +51,10 @@ class RunLock:
         except OSError as exc:
             self.release()
             raise MachineError.from_os(exc, "write the run lock", self.path) from exc
+
+    def _what(self) -> Path:
+        base = self.path.parent.parent
+        return base / self.path.stem.removeprefix("run-") if self.path.name != LOCK_FILE else base
 
     def release(self) -> None:
         """Let go of the lock."""
