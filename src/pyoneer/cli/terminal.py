@@ -160,12 +160,14 @@ class LiveDisplay:
             where = f"pyoneer logs '{jobs[0]}'" if len(jobs) == 1 else "pyoneer logs JOB"
             note = (jobs[0], f"[... {left_out} lines not shown here, to keep up: {where} has them all]")
             lines = [note, *lines[left_out:]]
-        text = Text(no_wrap=False, end="")
-        for job, line in lines:
+        text = Text(no_wrap=False)
+        for index, (job, line) in enumerate(lines):
+            if index:
+                text.append("\n")  # between lines only: print ends the last one
             if prefixed:
                 text.append(job, style=self._colour.get(job, "bold"))
                 text.append(" | ", style="dim")
-            text.append(line + "\n")
+            text.append(line)
         self.console.print(text, highlight=False, soft_wrap=True)  # a Text: no markup is read in it
 
     def __rich__(self) -> Group:
