@@ -100,7 +100,7 @@ def checked_import(name: str, env: dict, root: str) -> tuple[str, bool]:
     reached its stdout and stderr (a file of its own while importing), and whether a GPU
     driver was loaded (CUDA's ``libcuda`` or ``/dev/nvidia*``).
     """
-    threads, fds, gpu = _threads(), _fds(), _gpu()
+    threads, fds, gpu, libraries = _threads(), _fds(), _gpu(), _libraries()
     saved = dict(os.environ)
     said = _catch_output()
     sys.path.insert(0, root)
@@ -113,8 +113,11 @@ def checked_import(name: str, env: dict, root: str) -> tuple[str, bool]:
         sys.path.remove(root)
         _environ(saved)
         printed = _release_output(said)
-    if _threads() > threads:
+    if _python_threads() > threads[0]:
         return "started a thread at import", False
+    loaded = _libraries() - libraries
+    if _threads()[1] > threads[1] and not any(pool in path for path in loaded for pool in FORK_SAFE_POOLS):
+        return "started a native thread at import", False
     new = {fd: what for fd, what in _fds().items() if fds.get(fd) != what}
     if any(what.startswith("socket:") for what in new.values()):
         return "opened a socket at import", False
@@ -136,10 +139,29 @@ def _environ(env: dict) -> None:
             environ[name] = value
 
 
-def _threads() -> int:
+#: native thread pools started when their library loads that quiesce around a fork
+#: (pthread_atfork), so a server may fork after loading them: OpenBLAS (numpy, scipy)
+FORK_SAFE_POOLS = ("openblas",)
+
+
+def _python_threads() -> int:
     threading = sys.modules.get("threading")
-    counted = len(threading.enumerate()) if threading is not None else 1
-    return max(len(os.listdir("/proc/self/task")), counted)
+    return len(threading.enumerate()) if threading is not None else 1
+
+
+def _threads() -> tuple[int, int]:
+    """The threads Python knows of, and those the kernel knows of (native ones too)."""
+    return _python_threads(), len(os.listdir("/proc/self/task"))
+
+
+def _libraries() -> set:
+    """The shared objects mapped into this process."""
+    try:
+        with open("/proc/self/maps", "rb") as maps:
+            return {line.rsplit(b" ", 1)[-1].decode("utf-8", "replace") for line in maps.read().splitlines()
+                    if b".so" in line}
+    except OSError:
+        return set()
 
 
 def _fds() -> dict:
@@ -153,12 +175,8 @@ def _fds() -> dict:
 
 
 def _gpu() -> bool:
-    try:
-        with open("/proc/self/maps", "rb") as maps:
-            if b"libcuda.so" in maps.read():
-                return True
-    except OSError:
-        pass
+    if any("libcuda.so" in path for path in _libraries()):
+        return True
     return any(what.startswith("/dev/nvidia") for what in _fds().values())
 
 
