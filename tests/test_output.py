@@ -150,6 +150,14 @@ def test_arguments_without_dashes_are_shown_where_they_go(project_dir: Path) -> 
     assert "put them after --: pyoneer run train.py -- --lr 1" in ran.stderr
 
 
+def test_a_matrix_error_names_the_option_as_it_was_written(project_dir: Path) -> None:
+    write_project(project_dir, scripts={"train.py": "print('hi')\n"})
+    long = run_cli("run", "train.py", "--matrix", "lr", cwd=project_dir)
+    assert long.returncode == 2 and "--matrix 'lr': write KEY=V1,V2,..., e.g. --matrix lr=0.1,0.01" in long.stderr
+    short = run_cli("run", "train.py", "-m", "lr", cwd=project_dir)
+    assert short.returncode == 2 and "-m 'lr': write KEY=V1,V2,..., e.g. -m lr=0.1,0.01" in short.stderr
+
+
 def test_ctrl_c_says_it_stops_and_a_second_one_kills(project_dir: Path) -> None:
     write_project(project_dir, scripts={"stubborn.py": """
         import signal, time

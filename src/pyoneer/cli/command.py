@@ -77,7 +77,8 @@ def _sweep(given: tuple[str, ...]) -> dict[str, list[str]]:
     for item in given:
         name, equals, values = item.partition("=")
         if not equals or not name.strip() or not values.strip():
-            raise UsageError(f"-m {item!r}: write KEY=V1,V2,..., e.g. -m lr=0.1,0.01")
+            flag = getattr(item, "option", "") or "-m"  # as the user wrote it
+            raise UsageError(f"{flag} {item!r}: write KEY=V1,V2,..., e.g. {flag} lr=0.1,0.01")
         sweep[name.strip()] = [value.strip() for value in values.split(",")]
     return sweep
 

@@ -58,6 +58,21 @@ def _after_dashes(prog: str, extra: str) -> str:
     return f"a script's arguments? put them after --: {prog} {script} -- {extra}"
 
 
+class Spelled(str):
+    """An option's value that remembers how the option was written (``-m`` or ``--matrix``),
+    so that an error about it names the option as the user wrote it."""
+
+    option: str = ""
+
+
+class _AppendSpelled(argparse._AppendAction):
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        spelled = Spelled(values)
+        spelled.option = option_string or ""
+        super().__call__(parser, namespace, spelled, option_string)
+
+
 def _columns() -> int:
     """The terminal's width as ``shutil.get_terminal_size`` tells it: $COLUMNS, the
     terminal's, else 80."""
@@ -121,7 +136,7 @@ def _what_runs(parser: argparse.ArgumentParser) -> None:
 def _settings(parser: argparse.ArgumentParser) -> None:
     """What ``run`` and ``submit`` share: the parameters, and a single script's sweep."""
     _params(parser)
-    parser.add_argument("--matrix", "-m", dest="sweep", action="append", default=[], metavar="KEY=V1,V2",
+    parser.add_argument("--matrix", "-m", dest="sweep", action=_AppendSpelled, default=[], metavar="KEY=V1,V2",
                         help="Sweep a single script over these values (repeatable); fill them into its arguments as {KEY}.")
 
 
