@@ -468,6 +468,8 @@ def test_project_modules_and_environment_reach_the_script_on_its_node(cluster: R
     # the module came with the project to the node: it is not the local file
     assert Path(show["helpers_file"]).parent == Path(show["cwd"]) != root
     run_id = status_of(root)["run"]["id"]
+    # (and the mark of its node worker, whose watchdog ends it if the node is lost)
+    assert show["env"].pop("PYONEER_NODE_WORKER", "").split("-")[0].isdigit()
     assert show["env"] == {
         "PYONEER_RUN_ID": run_id,
         "PYONEER_PROJECT": "proj",
