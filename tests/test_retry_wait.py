@@ -71,6 +71,10 @@ def test_ctrl_c_during_a_wait_stops_at_once(project_dir: Path) -> None:
                             stderr=subprocess.STDOUT, text=True, env=child_env())
     while "retrying in" not in proc.stdout.readline():
         pass
+    state = json.loads(run_cli("status", "--json", cwd=project_dir).stdout)
+    job = next(row for row in state["blueprints"] if row["kind"] == "job")
+    assert job["status"] == "running" and re.fullmatch(r"retrying at \d\d:\d\d:\d\d \(attempt 2 of 4\)", job["why"])
+    assert "retrying at" in run_cli("status", cwd=project_dir).stdout
     proc.send_signal(signal.SIGINT)
     out = proc.stdout.read()
     assert proc.wait(timeout=60) == 130  # not ten minutes later

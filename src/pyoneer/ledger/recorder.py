@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,7 @@ class LedgerRecorder:
         self._jobs: dict[str, Job] = {}
         #: the modules each job's warm tasks listed as they ended: path -> its task's script
         self._imports: dict[str, dict[str, str]] = {}
+        self._retrying: set[str] = set()  # jobs waiting for their next attempt (retry_delay)
         self._needs: dict[str, tuple[str, ...]] = {}
         #: each upstream job's declared outputs (path -> state), read once a run
         self._outputs: dict[str, dict[str, Any]] = {}
@@ -174,6 +176,11 @@ class LedgerRecorder:
 
     def _on_TaskStarted(self, event: TaskStarted) -> None:
         attempt = event.attempt
+        if attempt.job in self._retrying:  # its wait is over: why it runs is what it was
+            self._retrying.discard(attempt.job)
+            decision = self.decisions.get(attempt.job)
+            self.ledger.set_blueprint(self._run_id, "job", attempt.job, BlueprintStatus.RUNNING.value,
+                                      why=decision.why if decision else None)
         self.ledger.start_attempt(
             self._run_id,
             f"{attempt.job}/{attempt.task}",
@@ -186,6 +193,11 @@ class LedgerRecorder:
 
     def _on_TaskEnded(self, event: TaskEnded) -> None:
         attempt = event.attempt
+        if event.retry_in:  # status and --json say when the next attempt starts
+            at = time.strftime("%H:%M:%S", time.localtime((attempt.ended or event.at) + event.retry_in))
+            self._retrying.add(attempt.job)
+            self.ledger.set_blueprint(self._run_id, "job", attempt.job, BlueprintStatus.RUNNING.value,
+                                      why=f"retrying at {at} (attempt {attempt.number + 1} of {event.retries + 1})")
         if attempt.learned or attempt.refused:
             learned.note(self.ledger, attempt.job, attempt.learned, attempt.refused)
         if attempt.imports and attempt.ok and attempt.job in self._jobs:
