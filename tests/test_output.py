@@ -228,3 +228,15 @@ def test_logs_of_a_glob_that_matches_several_members(project_dir: Path) -> None:
     assert followed.returncode == 0, followed.stderr
     for seed in "123":
         assert f"say[seed={seed}] | member {seed}\nsay[seed={seed}] | done\n" in followed.stdout
+
+
+def test_a_params_file_error_names_the_file_and_the_key(project_dir: Path) -> None:
+    write_project(project_dir, '[params]\nepochs = 3\n[jobs.t]\ntasks = ["t.py {epochs}"]\n', {
+        "t.py": "print('ran')\n", "typo.toml": "epoch = 3\n", "wrong.toml": 'epochs = "many"\n',
+    })
+    typo = run_cli("run", "--params", "typo.toml", cwd=project_dir)
+    assert typo.returncode == 2 and "--params typo.toml: unknown parameter 'epoch'" in typo.stderr
+    wrong = run_cli("run", "--params", "wrong.toml", cwd=project_dir)
+    assert wrong.returncode == 2 and "--params wrong.toml: parameter 'epochs' is a whole number" in wrong.stderr
+    assert "in wrong.toml: epochs = 3" in wrong.stderr
+    assert run_cli("run", "--params", "wrong.toml", "-p", "epochs=4", cwd=project_dir).returncode == 0  # -p wins

@@ -19,6 +19,20 @@ from pyoneer.blueprints.placeholders import Value, check_value, render
 from pyoneer.errors import ProjectError, UsageError
 
 
+class GivenParams(dict):  # type: ignore[type-arg]
+    """Parameters given on the command line, each remembering where: ``origin[name]`` is
+    ``"--params FILE"`` for one a file set (``-p`` when absent), so an error names it."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.origin: dict[str, str] = {}
+
+
+def _where(overrides: Mapping[str, object], name: str) -> str | None:
+    """``--params FILE`` if the file named in an error set ``name``; None for ``-p``."""
+    return getattr(overrides, "origin", {}).get(name)
+
+
 def resolve_params(table: object, overrides: Mapping[str, object]) -> dict[str, Value]:
     """The ``[params]`` defaults, with ``overrides`` (by name) put in their place."""
     if not isinstance(table, Mapping):
@@ -33,8 +47,17 @@ def resolve_params(table: object, overrides: Mapping[str, object]) -> dict[str, 
             hint = did_you_mean(name, known) or (
                 f"known parameters: {', '.join(known)}" if known else "declare it under [params] first"
             )
-            raise UsageError(f"unknown parameter {name!r} (-p {name}=...)\n  hint: {hint}")
-        params[name] = _typed_as(params[name], given, name)
+            where = _where(overrides, name)
+            raise UsageError(f"{where}: unknown parameter {name!r}\n  hint: {hint}" if where
+                             else f"unknown parameter {name!r} (-p {name}=...)\n  hint: {hint}")
+        try:
+            params[name] = _typed_as(params[name], given, name)
+        except UsageError as exc:
+            where = _where(overrides, name)
+            if where is None:
+                raise
+            text = str(exc).replace(f"e.g. -p {name}=", f"in {where.removeprefix('--params ')}: {name} = ")
+            raise UsageError(f"{where}: {text}") from None
     return params
 
 

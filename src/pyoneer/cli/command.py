@@ -35,16 +35,20 @@ if TYPE_CHECKING:
 
 def _params(given: tuple[str, ...], file: Path | None) -> dict[str, object]:
     """The parameters the command line sets: the file's first, then each -p."""
-    params: dict[str, object] = {}
+    from pyoneer.blueprints.params import GivenParams
+
+    params = GivenParams()
     if file is not None:
         from pyoneer.blueprints.params import read_params_file
 
-        params = read_params_file(file)
+        params.update(read_params_file(file))
+        params.origin.update(dict.fromkeys(params, f"--params {file}"))  # an error names the file
     for item in given:
         name, equals, value = item.partition("=")
         if not equals or not name.strip():
             raise UsageError(f"-p {item!r}: write NAME=VALUE, e.g. -p epochs=10")
         params[name.strip()] = value
+        params.origin.pop(name.strip(), None)  # -p wins, and its error says -p
     return params
 
 
