@@ -73,7 +73,9 @@
       filter.append(el("option", { value: word, selected: word === chosen, text: word || "every result" }));
     }
     const table = el("table", { id: "runs" });
-    table.append(el("tr", {}, ...["run", "started", "duration", "result", "succeeded", "failed", "skipped", "reused", "matrices", "resumed from"]
+    // single scripts side by side share a folder's history: a column says whose each run is
+    const named = new Set(data.runs.map((run) => run.project)).size > 1;
+    table.append(el("tr", {}, ...["run", ...(named ? ["project"] : []), "started", "duration", "result", "succeeded", "failed", "skipped", "reused", "matrices", "resumed from"]
       .map((name) => el("th", { class: ["succeeded", "failed", "skipped", "reused"].includes(name) ? "num" : null, text: name }))));
     const runs = data.runs.filter((run) => !chosen || run.result === chosen);
     for (const run of runs) {
@@ -81,6 +83,7 @@
       const matrices = Object.entries(run.matrices || {}).map(([group, ends]) => group + " " + ((ends.succeeded || 0) + (ends.reused || 0)) + "/" + Object.values(ends).reduce((a, b) => a + b, 0)).join(", ");
       table.append(el("tr", { "data-run": run.id },
         el("td", {}, el("a", { href: runLink(run.id), class: "mono", text: run.id })),
+        ...(named ? [el("td", { text: run.project })] : []),
         el("td", { text: day(run.started) }), el("td", { text: span(run.started, run.ended) }), el("td", {}, state(run.result)),
         ...["succeeded", "failed", "skipped", "reused"].map((word) => el("td", { class: "num", text: String(jobs[word] || 0) })),
         el("td", { text: matrices }), el("td", { class: "mono", text: run.resumed_from || "" })));
