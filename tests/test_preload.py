@@ -3,6 +3,7 @@ tasks imported from outside the project, when that is safe (real ``pyoneer`` run
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -141,3 +142,16 @@ def test_the_server_imports_with_the_jobs_environment(tmp_path: Path) -> None:
     _run(project, env)
     flags = [line.split()[1] for line in _imports(tmp_path)]
     assert flags == ["from-a"] * 3  # the preload read the job's value, as the task would
+
+
+def test_dry_run_lists_what_each_job_preloads_and_why(tmp_path: Path) -> None:
+    project, env = _setup(tmp_path, TWO_TASKS, "import slowmod, threadmod\n")
+    _run(project, env)
+    _run(project, env)
+    shown = subprocess.run(pyoneer_command("run", "--dry-run"), cwd=project, env=env, capture_output=True, text=True)
+    assert "slowmod" in shown.stdout and "preloaded" in shown.stdout
+    assert "never preloaded: started a thread at import" in shown.stdout
+    data = subprocess.run(pyoneer_command("run", "--dry-run", "--json"), cwd=project, env=env, capture_output=True,
+                          text=True)
+    preload = {entry["module"]: entry["what"] for entry in json.loads(data.stdout)["jobs"][0]["preload"]}
+    assert preload == {"slowmod": "preloaded", "threadmod": "never preloaded: started a thread at import"}

@@ -176,10 +176,13 @@ def _dry_run(
 
     project = read(path, script_args, params, sweep).project
     decisions = preview(project, resume=resume, only=only, rerun_from=start)
+    from pyoneer.ledger import learned
+
+    preloads = learned.explain(project)
     if as_json:
-        _echo(tables.dumps(tables.plan_json(project.name, decisions)))
+        _echo(tables.dumps(tables.plan_json(project.name, decisions, preloads)))
     else:
-        tables.print_plan(decisions)
+        tables.print_plan(decisions, preloads=preloads)
     return 0
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -150,8 +150,12 @@ def print_runs(runs: list[dict[str, Any]], console: Console) -> None:
     print_table(console, columns, rows, right=("succeeded", "failed", "skipped", "reused"))
 
 
-def plan_json(project: str, decisions: Sequence[Decision]) -> dict[str, Any]:
-    """``pyoneer run --dry-run --json``: each job, whether it runs or is reused, and why."""
+def plan_json(
+    project: str, decisions: Sequence[Decision], preloads: Mapping[str, list[tuple[str, int, str]]] | None = None
+) -> dict[str, Any]:
+    """``pyoneer run --dry-run --json``: each job, whether it runs or is reused, and why;
+    and what its fork server preloads, learned from earlier runs, and why (``preloads``)."""
+    preloads = preloads or {}
     jobs = [
         {
             "name": decision.job,
@@ -159,6 +163,8 @@ def plan_json(project: str, decisions: Sequence[Decision]) -> dict[str, Any]:
             "reason": decision.why,
             "reasons": [reason.as_json() for reason in decision.reasons],
             "origin": decision.origin,
+            "preload": [{"module": module, "import_ms": round(cost / 1000, 1), "what": what}
+                        for module, cost, what in preloads.get(decision.job, ()) if module],
         }
         for decision in decisions
     ]
@@ -166,8 +172,12 @@ def plan_json(project: str, decisions: Sequence[Decision]) -> dict[str, Any]:
     return {"project": project, "jobs": jobs, "counts": {"run": runs, "reuse": len(decisions) - runs}}
 
 
-def print_plan(decisions: Sequence[Decision], console: Console | None = None) -> None:
-    """``pyoneer run --dry-run``: a line per job, ``run`` or ``reuse`` and why."""
+def print_plan(
+    decisions: Sequence[Decision], console: Console | None = None,
+    preloads: Mapping[str, list[tuple[str, int, str]]] | None = None,
+) -> None:
+    """``pyoneer run --dry-run``: a line per job, ``run`` or ``reuse`` and why; then what
+    each job's fork server preloads, learned, and why (``print_preloads``)."""
     console = console or Console(highlight=False)
     rows = [
         [("run", "bold blue") if decision.runs else ("reuse", "green"), decision.job, decision.why]
@@ -176,6 +186,17 @@ def print_plan(decisions: Sequence[Decision], console: Console | None = None) ->
     print_table(console, ("action", "job", "why"), rows)
     runs = sum(1 for decision in decisions if decision.runs)
     console.print(f"dry run: {runs} to run, {len(decisions) - runs} to reuse; nothing was run")
+    print_preloads(preloads or {}, console)
+
+
+def print_preloads(preloads: Mapping[str, list[tuple[str, int, str]]], console: Console) -> None:
+    """What each job's fork server preloads, learned from earlier runs, and why (a line
+    a module; nothing where nothing was learned)."""
+    rows = [[job, module or "-", f"{cost / 1000:.0f} ms" if module else "", what]
+            for job, told in preloads.items() for module, cost, what in told]
+    if rows:
+        console.print("learned preload (what the tasks imported last time):")
+        print_table(console, ("job", "module", "import", "what"), rows)
 
 
 def dumps(value: Any) -> str:

@@ -13,9 +13,12 @@ changes no fingerprint: it is kept apart from what ``--resume`` compares.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections.abc import Iterable
 
 from pyoneer.blueprints.project import Project
+from pyoneer.errors import PyoneerError
 from pyoneer.ledger.store import Ledger
 
 #: an import that costs at least this (microseconds, in the task) is worth preloading:
@@ -58,6 +61,28 @@ def preloads(ledger: Ledger, project: Project) -> dict[str, tuple[str, ...]]:
         if job in found:
             found[job].append(module)
     return {job: tuple(modules) for job, modules in found.items()}
+
+
+def explain(project: Project) -> dict[str, list[tuple[str, int, str]]]:
+    """Per job of ``project``, what the next run's fork server will do with each module
+    learned of it (see ``explained``); read-only, and empty where nothing was learned
+    (no ledger yet, or one older than learning). A job that learns nothing
+    (``preload = false``) says so."""
+    try:
+        ledger = Ledger.open(project.root, create=False, upgrade=False, readonly=True)
+    except PyoneerError:
+        return {}
+    told: dict[str, list[tuple[str, int, str]]] = {}
+    with contextlib.closing(ledger):
+        for job in project.jobs:
+            if not (project.learn and job.learn):
+                told[job.name] = [("", 0, "learning off (preload = false)")]
+                continue
+            try:
+                told[job.name] = explained(ledger, job.name)
+            except sqlite3.Error:  # a ledger from before learning: nothing learned
+                return {}
+    return told
 
 
 def explained(ledger: Ledger, job: str) -> list[tuple[str, int, str]]:
