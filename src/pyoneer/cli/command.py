@@ -17,6 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from pyoneer.cli.echo import echo as _echo
+from pyoneer.cli.given import gpus as _gpus
+from pyoneer.cli.given import params as _params
+from pyoneer.cli.given import resources as _resources
+from pyoneer.cli.given import sweep as _sweep
 from pyoneer.errors import (
     EXIT_INTERRUPTED,
     EXIT_INVALID,
@@ -32,60 +36,6 @@ if TYPE_CHECKING:
 
 # Each command imports what it needs when it runs: ``pyoneer run`` of one small script
 # takes less time than importing everything would.
-
-def _params(given: tuple[str, ...], file: Path | None) -> dict[str, object]:
-    """The parameters the command line sets: the file's first, then each -p."""
-    from pyoneer.blueprints.params import GivenParams
-
-    params = GivenParams()
-    if file is not None:
-        from pyoneer.blueprints.params import read_params_file
-
-        params.update(read_params_file(file))
-        params.origin.update(dict.fromkeys(params, f"--params {file}"))  # an error names the file
-    for item in given:
-        name, equals, value = item.partition("=")
-        if not equals or not name.strip():
-            raise UsageError(f"-p {item!r}: write NAME=VALUE, e.g. -p epochs=10")
-        params[name.strip()] = value
-        params.origin.pop(name.strip(), None)  # -p wins, and its error says -p
-    return params
-
-
-def _gpus(given: str) -> tuple[str, ...]:
-    """``--gpus 0,1,3``: the device ids, in order."""
-    ids = tuple(gpu.strip() for gpu in given.split(",") if gpu.strip())
-    if len(set(ids)) != len(ids):
-        raise UsageError(f"--gpus {given}: a device is named twice")
-    return ids
-
-
-def _resources(given: tuple[str, ...]) -> dict[str, float]:
-    """``--resource license=2``: each custom resource's amount."""
-    amounts: dict[str, float] = {}
-    for item in given:
-        name, equals, amount = item.partition("=")
-        try:
-            value = float(amount)
-        except ValueError:
-            value = 0.0
-        if not equals or not name.strip() or not value > 0:
-            raise UsageError(f"--resource {item!r}: write NAME=AMOUNT with a positive amount, e.g. --resource license=2")
-        amounts[name.strip()] = value
-    return amounts
-
-
-def _sweep(given: tuple[str, ...]) -> dict[str, list[str]]:
-    """The values of each ``-m KEY=V1,V2`` (as text; read as TOML values later)."""
-    sweep: dict[str, list[str]] = {}
-    for item in given:
-        name, equals, values = item.partition("=")
-        if not equals or not name.strip() or not values.strip():
-            flag = getattr(item, "option", "") or "-m"  # as the user wrote it
-            raise UsageError(f"{flag} {item!r}: write KEY=V1,V2,..., e.g. {flag} lr=0.1,0.01")
-        sweep[name.strip()] = [value.strip() for value in values.split(",")]
-    return sweep
-
 
 def run(
     path: Path,
