@@ -6,6 +6,12 @@ entries. Each combination is a member, an ordinary ``Job`` named
 ``train[data=sea,lr=0.1]``. Expansion happens as the project file is read, before any
 blueprint exists, so the manager, workers, ledger and engines see only jobs.
 
+``include`` and ``exclude`` compare values as GitHub's expressions do: strings without
+regard to case, and values of two types (a string and a number) as numbers, so ``"3.8"``
+equals ``3.8``. An ``exclude`` entry that removes nothing is refused, as actionlint
+refuses it: it is a typo or a stale line. Keys may hold letters, digits, ``_`` and ``-``
+(``node-version``), as GitHub's do.
+
 Dependencies between members: ``needs = ["prep"]`` waits for the members of ``prep``
 that agree with this member on the keys both matrices have (all of them when none is
 shared); ``needs = ["prep[data=sea]"]`` picks members by value.
@@ -21,7 +27,7 @@ from pyoneer.blueprints.checks import did_you_mean, toml_key, type_name
 from pyoneer.blueprints.placeholders import Value, check_value, render
 from pyoneer.errors import ProjectError
 
-_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 #: what a value may be made of when it is part of a member's name (and of a log's path)
 _NAME_VALUE = re.compile(r"^[A-Za-z0-9_.+:@-]+$")
 _REFERENCE = re.compile(r"^(?P<job>[^\[\]]+)\[(?P<selector>[^\[\]]*)\]$")
@@ -47,6 +53,13 @@ def expand(table: object, key: str = "matrix") -> list[Values]:
         lists[name] = [check_value(value, f"{where}[{index}]") for index, value in enumerate(values)]
     combinations = [dict(zip(lists, chosen)) for chosen in itertools.product(*lists.values())] if lists else []
     excludes = _entries(table.get("exclude", []), f"{key}.exclude", known=lists)
+    for index, entry in enumerate(excludes):
+        if not any(_agrees(combination, entry) for combination in combinations):
+            raise ProjectError(
+                f"exclude entry {_written(entry)} removes no combination", key=f"{key}.exclude[{index}]",
+                hint="a typo, or a line left from an older matrix: fix it or remove it "
+                     "(values compare as GitHub's do: strings regardless of case, \"3.8\" equals 3.8)",
+            )
     combinations = [c for c in combinations if not any(_agrees(c, entry) for entry in excludes)]
     includes = _entries(table.get("include", []), f"{key}.include", known=None)
     combinations = _include(combinations, includes, original=set(lists))
@@ -60,7 +73,7 @@ def check_key(name: object, key: str) -> str:
     if not isinstance(name, str) or not _KEY.match(name):
         raise ProjectError(
             f"{name!r} cannot be a placeholder's name", key=key,
-            hint="use letters, digits and '_', starting with a letter or '_'",
+            hint="use letters, digits, '_' and '-', starting with a letter or '_'",
         )
     return name
 
@@ -91,7 +104,37 @@ def _agrees(values: Mapping[str, Value], entry: Mapping[str, Value]) -> bool:
 
 
 def _same(a: Value, b: Value) -> bool:
-    return type(a) is type(b) and a == b
+    """Equal as GitHub's expressions compare: strings regardless of case; a boolean, number
+    or string against a value of another of those types, as numbers."""
+    if isinstance(a, str) and isinstance(b, str):
+        return a.casefold() == b.casefold()
+    if type(a) is type(b):
+        return a == b
+    left, right = _number(a), _number(b)
+    return left is not None and left == right  # NaN (None here) equals nothing
+
+
+def _number(value: Value) -> float | None:
+    """``value`` as GitHub's expressions make it a number (None: not a number)."""
+    if isinstance(value, (bool, int, float)):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return 0.0
+        try:
+            return float(int(text, 16)) if text.lower().startswith("0x") else float(text)
+        except ValueError:
+            return None
+    return None
+
+
+def _written(entry: Mapping[str, Value]) -> str:
+    return "{ " + ", ".join(f"{toml_key(name)} = {_toml(value)}" for name, value in entry.items()) + " }"
+
+
+def _toml(value: Value) -> str:
+    return f'"{value}"' if isinstance(value, str) else render(value)
 
 
 def _include(combinations: list[Values], entries: list[Values], original: set[str]) -> list[Values]:
@@ -104,7 +147,8 @@ def _include(combinations: list[Values], entries: list[Values], original: set[st
         matched = False
         for combination in extended:
             if not any(name in original and not _same(combination[name], value) for name, value in entry.items()):
-                combination.update(entry)
+                # the lists' own values stay as written ("3.8" matched by 3.8 stays "3.8")
+                combination.update((name, value) for name, value in entry.items() if name not in original)
                 matched = True
         if not matched:
             added.append(dict(entry))

@@ -19,7 +19,7 @@ from pyoneer.errors import ProjectError
 #: what a matrix value or a parameter may be: a TOML scalar
 Value = str | int | float | bool | datetime.date | datetime.datetime | datetime.time
 
-_TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_-]*)\}")
 _SCALARS = (str, int, float, bool, datetime.date, datetime.datetime, datetime.time)
 
 
