@@ -105,19 +105,62 @@ def test_an_upstream_job_without_declared_outputs_keeps_makes_rule(project_dir):
 def test_a_schema_5_ledger_is_migrated_in_place_and_its_successes_keep_makes_rule_once(project_dir):
     import sqlite3
 
+    from pyoneer.ledger.store import SCHEMA_VERSION
+
     root = write_project(project_dir, PROJECT, SCRIPTS)
     cli("run", str(root))
     ran(root)
     ledger = root / ".pyoneer" / "ledger.db"
     with sqlite3.connect(ledger) as db:  # the ledger as the last Pyoneer left it
         db.execute("ALTER TABLE assignments DROP COLUMN upstream")
+        db.execute("DROP TABLE IF EXISTS learned")  # what schema 7 added
         db.execute("UPDATE meta SET value = '5' WHERE key = 'schema'")
     cli("run", str(root), "--only", "count")
     # what report saw of count was not recorded then: make's rule, this once
     assert plan(root)["report"] == ("run", "upstream count ran since")
     with sqlite3.connect(ledger) as db:
-        assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("6",)
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (str(SCHEMA_VERSION),)
     cli("run", str(root), "--resume")
     assert ran(root) == ["count", "report"]
     cli("run", str(root), "--only", "count")
     assert plan(root)["report"][0] == "reuse"
+
+
+CHAIN = """
+[jobs.count]
+tasks = ["count.py"]
+outputs = ["results/count.txt"]
+
+[jobs.report]
+tasks = ["report.py"]
+needs = ["count"]
+outputs = ["results/report.txt"]
+
+[jobs.final]
+tasks = ["final.py"]
+needs = ["report"]
+outputs = ["results/final.txt"]
+"""
+
+
+def test_with_resume_a_rerun_whose_outputs_came_out_the_same_stops_the_wave(project_dir):
+    scripts = {**SCRIPTS, "final.py": "open('results/final.txt', 'w').write('final')" + RAN}
+    root = write_project(project_dir, CHAIN, scripts)
+    cli("run", str(root))
+    assert ran(root) == ["count", "final", "report"]
+    count = root / "count.py"
+    count.write_text("# counted the same way, written otherwise\n" + count.read_text())
+    assert plan(root)["report"] == ("run", "upstream count runs")  # decided before count reruns
+    done = cli("run", str(root), "--resume")
+    assert ran(root) == ["count"]
+    assert "1 succeeded" in done and "2 reused" in done, done
+    state = json.loads(cli("status", str(root), "--json"))
+    rows = {row["name"]: row for row in state["blueprints"] if row["kind"] == "job"}
+    assert rows["report"]["reused"] and "upstream count reran; its outputs are unchanged" in rows["report"]["why"]
+    assert rows["final"]["reused"] and "upstream report reran; its outputs are unchanged" in rows["final"]["why"]
+    assert plan(root) == {name: ("reuse", plan(root)[name][1]) for name in ("count", "report", "final")}
+
+    count.write_text(count.read_text().replace("len(", "2 * len("))
+    cli("run", str(root), "--resume")
+    assert ran(root) == ["count", "final", "report"]
+    assert (root / "results" / "report.txt").read_text() == "count: 6"

@@ -19,7 +19,7 @@ from pyoneer.ledger import learned
 from pyoneer.ledger.recorder import LedgerRecorder
 from pyoneer.ledger.runlock import RunLock
 from pyoneer.ledger.store import Ledger, Success, ledger_path
-from pyoneer.ledger.uptodate import Decision, Survey, decide, survey
+from pyoneer.ledger.uptodate import Decision, Survey, cut_off, decide, survey
 from pyoneer.pyoneers.context import new_run_id
 from pyoneer.pyoneers.engine import Engine
 from pyoneer.pyoneers.events import Interrupted, Observer
@@ -73,6 +73,9 @@ def run(
                 reuse=frozenset(name for name, decision in decisions.items() if not decision.runs),
                 why={name: decision.why for name, decision in decisions.items()} if decided else None,
                 learned=learned.preloads(ledger, chosen),
+                # a rerun whose outputs came out the same stops the wave (--from reruns all it asks)
+                cutoff=(lambda name: cut_off(chosen, name, decisions, successes.get(name)))
+                if resume and not rerun_from else None,
             )
             with _signals_interrupt(manager, observers) if stop_on_signals else contextlib.nullcontext():
                 return execute(manager, chosen)

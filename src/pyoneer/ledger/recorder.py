@@ -67,6 +67,7 @@ class LedgerRecorder:
         self._imports: dict[str, dict[str, str]] = {}
         self._retrying: set[str] = set()  # jobs waiting for their next attempt (retry_delay)
         self._needs: dict[str, tuple[str, ...]] = {}
+        self._reused_at_start: frozenset[str] = frozenset()
         #: each upstream job's declared outputs (path -> state), read once a run
         self._outputs: dict[str, dict[str, Any]] = {}
         self._handlers: dict[type, Any] = {}
@@ -95,6 +96,7 @@ class LedgerRecorder:
                  "started": event.at}]
         dependencies = project.dependencies
         self._needs = dependencies
+        self._reused_at_start = frozenset(event.reused)
         for position, job in enumerate(project.jobs, start=1):
             self._positions[job.name] = position
             self._jobs[job.name] = job
@@ -134,7 +136,13 @@ class LedgerRecorder:
 
     def _on_JobChanged(self, event: JobChanged) -> None:
         if event.reused:
-            return  # written with the run's first rows
+            if event.job in self._reused_at_start:
+                return  # written with the run's first rows
+            # reused during the run (early cutoff): it stands on its last success, as at the start
+            decision = self.decisions.get(event.job)
+            self.ledger.set_blueprint(self._run_id, "job", event.job, event.status.value, reused=1,
+                                      why=event.reason, reused_from=decision.origin if decision else None)
+            return
         values: dict[str, object] = {}
         if event.worker:
             values["pyoneer"] = event.worker

@@ -301,6 +301,32 @@ def _changes(
     return reasons
 
 
+def cut_off(project: Project, name: str, decisions: Mapping[str, Decision], success: Success | None) -> str | None:
+    """Why a job that was to run only because jobs it needs run in this run may be reused
+    after all, now that they succeeded: each left its declared outputs the bytes the job
+    saw when it last succeeded ("early cutoff" within a run). None: it runs.
+
+    Called by the manager as the last of those jobs succeeds, so its dependents are
+    reused in the same run, and the wave stops there.
+    """
+    decision = decisions.get(name)
+    if success is None or decision is None or not decision.runs or not decision.reasons:
+        return None
+    reran = []
+    for reason in decision.reasons:
+        other = reason.path
+        # anything else (its own change, a target, an upstream that ran in an earlier run) stands
+        if reason.kind != "upstream" or other is None or not decisions[other].runs:
+            return None
+        outputs = project.job(other).outputs
+        if not outputs or not same_outputs(_upstream_of(success, other), outputs_json(project.root, outputs)):
+            return None
+        reran.append(other)
+    return f"up to date (run {success.run_id}); " + "; ".join(
+        f"upstream {other} reran; its outputs are unchanged" for other in reran
+    )
+
+
 def _upstream_of(success: Success, other: str) -> str | None:
     """The outputs of ``other`` as the job saw them when it last started to succeed (JSON)."""
     if not success.upstream:

@@ -11,7 +11,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from pyoneer.blueprints.job import Job
 from pyoneer.blueprints.project import Project
@@ -78,12 +78,15 @@ class Manager(Pyoneer):
         idle_timeout: float | None = None,
         why: Mapping[str, str] | None = None,
         learned: Mapping[str, tuple[str, ...]] | None = None,
+        cutoff: Callable[[str], str | None] | None = None,
     ) -> None:
         """``reuse`` names jobs that succeeded in an earlier run and are not run again;
         ``why`` says, of some jobs, why they run or are reused (``--resume``, targets);
         a worker idle for ``idle_timeout`` seconds is let go (default: what the engine
         says, else ``IDLE_TIMEOUT``); ``learned``: what each job's fork server preloads,
-        learned from earlier runs (a job left out learns nothing: ``preload = false``)."""
+        learned from earlier runs (a job left out learns nothing: ``preload = false``);
+        ``cutoff`` says why a job whose needed jobs just succeeded is reused after all
+        (``pyoneer.ledger.uptodate.cut_off``), or None: it runs."""
         super().__init__(name)
         # a manager submitted to Slurm lives in a batch job: status shows which
         self.allocation = os.environ.get("SLURM_JOB_ID", "")
@@ -94,6 +97,7 @@ class Manager(Pyoneer):
         self.reuse = reuse
         self.why: Mapping[str, str] = why or {}
         self.learned: Mapping[str, tuple[str, ...]] = learned or {}
+        self.cutoff = cutoff
         if idle_timeout is None:
             idle_timeout = engine.idle_timeout()
         self.idle_timeout = IDLE_TIMEOUT if idle_timeout is None else idle_timeout
@@ -188,7 +192,8 @@ class Manager(Pyoneer):
             run_id=self.run_id,
             project=project.name,
             root=project.root,
-            jobs=self._tally.results(self._plan.status, self.reuse, self.why),
+            jobs=self._tally.results(self._plan.status, self.reuse | self._plan.cut_off.keys(),
+                                     {**self.why, **self._plan.cut_off}),
             started=self._started,
             ended=time.time(),
             interrupted=self._interrupted and self.fault is None,
@@ -254,7 +259,7 @@ class Manager(Pyoneer):
         self._jobs = {job.name: job for job in project.jobs}
         self._tally = Tally(self._jobs)
         reused = self.reuse & self._jobs.keys()
-        self._plan = Plan(project, reused)
+        self._plan = Plan(project, reused, self.cutoff)
         self._notify(RunStarted(self.run_id, project, frozenset(reused), self.why))
         self._tell(self)
         for name in self._jobs:
@@ -430,6 +435,9 @@ class Manager(Pyoneer):
 
     def _publish(self, changes: list[Change], worker: str = "", reason: str = "") -> None:
         for name, status in changes:
+            if status is BlueprintStatus.SUCCEEDED and name in self._plan.cut_off:
+                self._notify(JobChanged(job=name, status=status, reason=self._plan.cut_off[name], reused=True))
+                continue
             first = name == changes[0][0]
             # the worker holds the first job only: those its end made ready (or skipped) wait for one
             holder = worker if first and status is not BlueprintStatus.SKIPPED else ""

@@ -8,6 +8,7 @@ time in proportion to the jobs it touches, not to the size of the project.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 from pyoneer.blueprints.project import Project
 from pyoneer.status import BlueprintStatus, advance
@@ -18,8 +19,18 @@ Change = tuple[str, BlueprintStatus]
 class Plan:
     """The status of every job of a project during one run, as the manager sees it."""
 
-    def __init__(self, project: Project, reused: frozenset[str] = frozenset()) -> None:
-        """``reused`` jobs succeeded in an earlier run: they start out succeeded."""
+    def __init__(
+        self, project: Project, reused: frozenset[str] = frozenset(),
+        reusable: Callable[[str], str | None] | None = None,
+    ) -> None:
+        """``reused`` jobs succeeded in an earlier run: they start out succeeded.
+
+        ``reusable`` is asked of each job whose last needed job has just succeeded: a
+        reason means it is reused after all (early cutoff), and is kept in ``cut_off``.
+        """
+        self._reusable = reusable
+        #: the jobs reused during the run, and why
+        self.cut_off: dict[str, str] = {}
         dependencies = project.dependencies
         self.status: dict[str, BlueprintStatus] = {}
         self._waiting_on: dict[str, int] = {}
@@ -75,11 +86,22 @@ class Plan:
         """Record that a running job ended with ``status``; every change that follows."""
         changes = [self._set(name, status)]
         if status is BlueprintStatus.SUCCEEDED:
-            for dependent in self._dependents[name]:
-                self._waiting_on[dependent] -= 1
-                # a dependent cancelled meanwhile (the run is stopping) stays cancelled
-                if self._waiting_on[dependent] == 0 and self.status[dependent] is BlueprintStatus.NOT_READY:
-                    changes.append(self._make_ready(dependent))
+            succeeded = [name]
+            while succeeded:
+                for dependent in self._dependents[succeeded.pop()]:
+                    self._waiting_on[dependent] -= 1
+                    # a dependent cancelled meanwhile (the run is stopping) stays cancelled
+                    if self._waiting_on[dependent] == 0 and self.status[dependent] is BlueprintStatus.NOT_READY:
+                        why = self._reusable(dependent) if self._reusable is not None else None
+                        if why is None:
+                            changes.append(self._make_ready(dependent))
+                            continue
+                        # reused, as a job reused from the start is: its dependents in turn
+                        self.status[dependent] = BlueprintStatus.SUCCEEDED
+                        self._unfinished -= 1
+                        self.cut_off[dependent] = why
+                        changes.append((dependent, BlueprintStatus.SUCCEEDED))
+                        succeeded.append(dependent)
         else:
             changes.extend(self._skip_downstream(name))
         return changes
