@@ -23,6 +23,7 @@ SLOW = """
         pass
     import json
     VALUE = 42
+    FLAG = os.environ.get("SLOW_FLAG", "-")
 """
 
 #: as costly, but it starts a thread at import: never safe to fork after
@@ -60,8 +61,8 @@ def _setup(tmp_path: Path, toml: str, script: str) -> tuple[Path, dict[str, str]
     return project, env
 
 
-def _run(project: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(pyoneer_command("run"), cwd=project, env=env, capture_output=True, text=True, timeout=120)
+def _run(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(pyoneer_command("run", *args), cwd=project, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     return done
 
@@ -155,3 +156,23 @@ def test_dry_run_lists_what_each_job_preloads_and_why(tmp_path: Path) -> None:
                           text=True)
     preload = {entry["module"]: entry["what"] for entry in json.loads(data.stdout)["jobs"][0]["preload"]}
     assert preload == {"slowmod": "preloaded", "threadmod": "never preloaded: started a thread at import"}
+
+
+def test_a_job_of_another_environment_gets_a_server_of_its_own(tmp_path: Path) -> None:
+    toml = """
+        [project]
+        name = "p"
+        [jobs.a]
+        tasks = [{ script = "a.py", env = { SLOW_FLAG = "x" } }]
+        [jobs.b]
+        tasks = [{ script = "a.py", env = { SLOW_FLAG = "y" } }]
+        needs = ["a"]
+    """
+    project, env = _setup(tmp_path, toml, "import slowmod\nprint(slowmod.FLAG)\n")
+    for _ in range(2):
+        _run(project, env, "--workers", "1")  # one worker: its server cannot serve both
+    logs = project / ".pyoneer" / "runs"
+    seen = {path.parent.name: path.read_text() for path in sorted(logs.glob("*/*/a.1.log"))}
+    assert seen == {"a": "x\n", "b": "y\n"}  # the last run: each read its own value at import
+    flags = [line.split()[1] for line in _imports(tmp_path)]
+    assert flags == ["x", "y", "x", "y"]  # preloaded once for each environment
