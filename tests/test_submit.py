@@ -73,6 +73,9 @@ class JobCluster:
 
         self.cluster = Cluster(initialize_head=True, head_node_args={
             "num_cpus": 1, "include_dashboard": True, "dashboard_host": "127.0.0.1", "dashboard_port": self.port,
+            # not Ray's default: another cluster on this machine (a test run beside this
+            # one) holds it, and the job server then has no agent to run jobs
+            "dashboard_agent_listen_port": _free_port(),
         })
         self.cluster.add_node(num_cpus=1)
         self.cluster.wait_for_nodes()
@@ -279,7 +282,8 @@ def test_a_head_whose_path_finds_a_python_without_ray_is_told_and_python_names_t
         submit(cluster, root, "--python", str(tmp_path / "no-env" / "bin" / "python"))
         attached = cli("attach", "--path", str(root))
         assert attached.returncode == 1, explain(attached)
-        assert "before the run began" in attached.stderr and "not found" in attached.stderr, explain(attached)
+        assert "before the run began" in attached.stderr, explain(attached)
+        assert f"(is {tmp_path / 'no-env' / 'bin' / 'python'}, named by --python" in attached.stderr, explain(attached)
         # and the right one runs the run's manager
         submit(cluster, root, "--python", sys.executable)
         attached = cli("attach", "--path", str(root))

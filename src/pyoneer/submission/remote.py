@@ -151,9 +151,12 @@ def _lost(ledger: Ledger, submission: Submission, state: str | None, output: str
         why = f"the cluster at {submission.address} no longer knows Ray job {submission.id} (its head restarted?)"
     elif began is None:
         why = f"Ray job {submission.id} ended {state} before the run began"
-        said = [text for text in output.splitlines() if text.strip() and not text.startswith(PREFIX)]
+        said = [text for text in output.splitlines()
+                if text.strip() and not text.startswith((PREFIX, "Running entrypoint for job"))]
         if said:  # what the entrypoint's shell or interpreter said (a --python that is not one)
             why += f": {said[-1].strip()[:300]}"
+        if submission.options.get("python"):
+            why += f" (is {submission.options['python']}, named by --python or [engine] python, an interpreter there?)"
     else:
         why = f"Ray job {submission.id} ended {state} before the run did (its manager died)"
     if began is RunState.RUNNING:
