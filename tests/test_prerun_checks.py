@@ -132,3 +132,10 @@ def test_unused_sweep_key_is_warned(project_dir):
     assert result.returncode == 0, result.stderr
     assert "warning: -m x: no argument has {x}" in result.stderr
     assert "-m lr" not in result.stderr
+
+
+def test_preload_is_not_looked_for_here_when_a_cluster_runs_the_project(project_dir):
+    write_project(project_dir, '[engine]\nname = "ray"\n[project]\npreload = ["only_on_the_nodes"]\n'
+                  '[jobs.a]\ntasks = ["a.py"]\n', {"a.py": ""})
+    result = run_cli("check", str(project_dir))
+    assert result.returncode == 0, result.stderr

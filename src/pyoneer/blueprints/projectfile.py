@@ -259,11 +259,14 @@ def _project(document: dict[str, Any], root: Path, overrides: Mapping[str, objec
     preload = settings.get("preload", ())
     learn = preload is not False  # preload = false: learn nothing (see ledger.learned)
     preload = preload if learn else ()
-    errors += lint.preload_problems(root, [
-        *((f"project.preload[{index}]", name) for index, name in enumerate(preload) if isinstance(name, str)),
-        *dict.fromkeys((f"jobs.{toml_key(job.group)}.preload[{index}]", name)
-                       for job in jobs_made for index, name in enumerate(job.preload)),
-    ])
+    engine = document.get("engine", {})
+    # found in this interpreter: a cluster's nodes install packages this machine may lack
+    if not isinstance(engine, dict) or engine.get("name", "local") == "local":
+        errors += lint.preload_problems(root, [
+            *((f"project.preload[{index}]", name) for index, name in enumerate(preload) if isinstance(name, str)),
+            *dict.fromkeys((f"jobs.{toml_key(job.group)}.preload[{index}]", name)
+                           for job in jobs_made for index, name in enumerate(job.preload)),
+        ])
     cycle = lint.cycle_problem(dependencies)
     if cycle is not None:
         errors.append(cycle)
