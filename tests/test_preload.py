@@ -176,3 +176,12 @@ def test_a_job_of_another_environment_gets_a_server_of_its_own(tmp_path: Path) -
     assert seen == {"a": "x\n", "b": "y\n"}  # the last run: each read its own value at import
     flags = [line.split()[1] for line in _imports(tmp_path)]
     assert flags == ["x", "y", "x", "y"]  # preloaded once for each environment
+
+
+def test_what_is_learned_changes_no_fingerprint(tmp_path: Path) -> None:
+    project, env = _setup(tmp_path, TWO_TASKS, "import slowmod\n")
+    _run(project, env)
+    _run(project, env)  # preloaded now
+    plan = subprocess.run(pyoneer_command("run", "--resume", "--dry-run", "--json"), cwd=project, env=env,
+                          capture_output=True, text=True)
+    assert json.loads(plan.stdout)["jobs"][0]["action"] == "reuse"
