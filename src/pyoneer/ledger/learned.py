@@ -43,7 +43,7 @@ def note(ledger: Ledger, job: str, imported: Iterable[tuple[str, int]], refused:
     unknown = [(job, module, -1, 0, why) for module, why in refused if module not in known]
     if not (rows or verdicts or unknown):
         return
-    with ledger.writing("keep what the tasks imported"):
+    with ledger.writing():
         db.executemany("INSERT INTO learned (job, module, position, cost_us) VALUES (?, ?, ?, ?)", rows)
         db.executemany("UPDATE learned SET verdict = ? WHERE job = ? AND module = ?", verdicts)
         db.executemany("INSERT OR IGNORE INTO learned VALUES (?, ?, ?, ?, ?)", unknown)
@@ -69,7 +69,7 @@ def explain(project: Project) -> dict[str, list[tuple[str, int, str]]]:
     (no ledger yet, or one older than learning). A job that learns nothing
     (``preload = false``) says so."""
     try:
-        ledger = Ledger.open(project.root, create=False, upgrade=False, readonly=True)
+        ledger = Ledger.open(project.root, create=False, upgrade=False)  # as preview reads it
     except PyoneerError:
         return {}
     told: dict[str, list[tuple[str, int, str]]] = {}
