@@ -156,6 +156,9 @@ def test_dry_run_lists_what_each_job_preloads_and_why(tmp_path: Path) -> None:
                           text=True)
     preload = {entry["module"]: entry["what"] for entry in json.loads(data.stdout)["jobs"][0]["preload"]}
     assert preload == {"slowmod": "preloaded", "threadmod": "never preloaded: started a thread at import"}
+    checked = subprocess.run(pyoneer_command("check", "--explain"), cwd=project, env=env, capture_output=True,
+                             text=True)
+    assert "never preloaded: started a thread at import" in checked.stdout and "slowmod" in checked.stdout
 
 
 def test_a_job_of_another_environment_gets_a_server_of_its_own(tmp_path: Path) -> None:

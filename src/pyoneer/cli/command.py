@@ -249,8 +249,9 @@ def _root_of(path: Path) -> Path:
     return folder
 
 
-def check(path: Path, param: tuple[str, ...], params_file: Path | None) -> int:
-    """Check the project at PATH and print its plan, without running anything."""
+def check(path: Path, param: tuple[str, ...], params_file: Path | None, explain: bool = False) -> int:
+    """Check the project at PATH and print its plan, without running anything; with
+    ``--explain``, also what each job's fork server preloads, learned, and why."""
     from pyoneer.blueprints.projectfile import read
     from pyoneer.cli.plan import describe
 
@@ -258,6 +259,16 @@ def check(path: Path, param: tuple[str, ...], params_file: Path | None) -> int:
     _warn(found.warnings)
     for line in describe(found.project):
         _echo(line)
+    if explain:
+        from pyoneer.cli.tables import print_preloads
+        from pyoneer.cli.terminal import console
+        from pyoneer.ledger import learned
+
+        told = learned.explain(found.project)
+        if told and any(told.values()):
+            print_preloads(told, console())
+        else:
+            _echo("learned preload: nothing yet (the first warm run of a job teaches it)")
     return 0
 
 

@@ -179,6 +179,8 @@ def _logs(parser: argparse.ArgumentParser) -> None:
 def _check(parser: argparse.ArgumentParser) -> None:
     _path(parser)
     _params(parser)
+    parser.add_argument("--explain", action="store_true",
+                        help="Also say what each job's warm interpreter preloads, learned from earlier runs, and why.")
 
 
 def _init(parser: argparse.ArgumentParser) -> None:
