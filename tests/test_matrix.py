@@ -114,7 +114,7 @@ def test_a_project_without_matrix_or_params_keeps_its_braces(project_dir: Path) 
         pytest.param('matrix = { lr = [0.1] }\noutputs = ["m/{seed}.json"]\ntasks = ["record.py"]', "jobs.t.outputs[0]",
                      ["{seed} names no matrix key", "known names: lr"], id="unknown-in-outputs"),
         pytest.param('matrix = ["a"]\ntasks = ["record.py"]', "jobs.t.matrix", ["must be a table of lists"], id="not-a-table"),
-        pytest.param('matrix = { lr = [] }\ntasks = ["record.py"]', "jobs.t.matrix.lr", ["non-empty list"], id="empty-list"),
+        pytest.param('matrix = { lr = [] }\ntasks = ["record.py"]', "jobs.t.matrix.lr", ["an empty list makes no members", "hint: give it a value or more"], id="empty-list"),
         pytest.param('matrix = { lr = [{ a = 1 }] }\ntasks = ["record.py"]', "jobs.t.matrix.lr[0]",
                      ["must be a string, a number, a boolean or a date"], id="table-value"),
         pytest.param('matrix = { data = ["texts/sea.txt"] }\ntasks = ["record.py"]', "jobs.t.matrix.data",

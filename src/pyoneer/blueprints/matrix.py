@@ -45,7 +45,10 @@ def expand(table: object, key: str = "matrix") -> list[Values]:
             continue
         where = f"{key}.{toml_key(name)}"
         check_key(name, where)
-        if not isinstance(values, list) or not values:
+        if isinstance(values, list) and not values:
+            raise ProjectError("an empty list makes no members", key=where,
+                               hint=f"give it a value or more, e.g. {name} = [1, 2, 3], or remove the key")
+        if not isinstance(values, list):
             raise ProjectError(
                 f"must be a non-empty list of values, got {type_name(values)}", key=where,
                 hint=f"e.g. {name} = [1, 2, 3]",
