@@ -19,114 +19,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from pyoneer.errors import LedgerError, MachineError
+from pyoneer.errors import LedgerError
+from pyoneer.ledger.batching import grouped as _grouped
+from pyoneer.ledger.batching import runs_of as _runs_of
+from pyoneer.ledger.batching import update_blueprint as _update_blueprint
+from pyoneer.ledger.schema import APPLICATION as _APPLICATION
+from pyoneer.ledger.schema import DDL as _DDL
+from pyoneer.ledger.schema import SCHEMA_VERSION
+from pyoneer.ledger.schema import keep_a_copy as _keep_a_copy
+from pyoneer.ledger.schema import migrate as _migrate
+from pyoneer.ledger.sqlite import configure as _configure
+from pyoneer.ledger.sqlite import connect as _connect
+from pyoneer.ledger.sqlite import machine_faults as _machine
+from pyoneer.ledger.sqlite import of_the_machine as _of_the_machine
 from pyoneer.ledger.workspace import prepare_workspace, workspace_of
 from pyoneer.machine.proctree import is_running, started_at
 from pyoneer.pyoneers.pyoneer import HOST
 from pyoneer.status import OPEN_STATUSES, BlueprintStatus, PyoneerStatus, RunState
 
 LEDGER_FILE = "ledger.db"
-#: the schema this Pyoneer writes; bump it (and add its migration) when the tables change
-SCHEMA_VERSION = 7
-_APPLICATION = "pyoneer-ledger"
-
-#: runs submitted to a cluster (``pyoneer submit``): where, and how much of each this
-#: ledger, their mirror, has heard (``heard``: the number of the last line applied)
-_SUBMISSIONS = """CREATE TABLE submissions (
-        id TEXT PRIMARY KEY,            -- the Ray job's submission id
-        run_id TEXT NOT NULL,           -- the run it is (its rows arrive as they are heard)
-        address TEXT NOT NULL,          -- the cluster's job server
-        home TEXT NOT NULL,             -- the project's directory of its own on the cluster
-        submitted REAL NOT NULL,
-        options TEXT NOT NULL,          -- the run's options (JSON)
-        heard INTEGER NOT NULL DEFAULT 0,
-        state TEXT,                     -- the Ray job's status when last asked
-        asked REAL)"""                  # when the cluster last answered
-
-#: what each job's warm tasks imported from outside the project (see ``learned``)
-_LEARNED = """CREATE TABLE learned (
-        job TEXT NOT NULL,
-        module TEXT NOT NULL,
-        position INTEGER NOT NULL,      -- the order first imported in, over the job's runs
-        cost_us INTEGER NOT NULL,       -- what its import cost, measured in the task
-        verdict TEXT,                   -- why it is never preloaded (NULL: it may be)
-        PRIMARY KEY (job, module))"""
-
-_DDL = (
-    """CREATE TABLE meta (
-        key TEXT PRIMARY KEY,
-        value TEXT NOT NULL)""",
-    """CREATE TABLE runs (
-        id TEXT PRIMARY KEY,
-        project TEXT NOT NULL,
-        started REAL NOT NULL,
-        ended REAL,
-        result TEXT NOT NULL,           -- running | succeeded | failed | interrupted
-        pid INTEGER NOT NULL,           -- the manager's process
-        pid_started TEXT NOT NULL,      -- its start time, to tell it from a reused pid
-        host TEXT NOT NULL,
-        resumed_from TEXT)""",
-    """CREATE TABLE pyoneers (
-        run_id TEXT NOT NULL REFERENCES runs(id),
-        id TEXT NOT NULL,
-        role TEXT NOT NULL,
-        host TEXT NOT NULL,
-        pid INTEGER,
-        status TEXT NOT NULL,
-        allocation TEXT,                -- where a cluster placed it (a Slurm job id)
-        PRIMARY KEY (run_id, id))""",
-    """CREATE TABLE assignments (
-        run_id TEXT NOT NULL REFERENCES runs(id),
-        kind TEXT NOT NULL,             -- project | job | task
-        name TEXT NOT NULL,             -- project name, job name, or job/task
-        attempt INTEGER NOT NULL,       -- 0 for projects and jobs
-        pyoneer TEXT NOT NULL,          -- '' while no pyoneer holds it
-        fingerprint TEXT,
-        status TEXT NOT NULL,
-        reused INTEGER NOT NULL DEFAULT 0,
-        started REAL,
-        ended REAL,
-        exit_code INTEGER,
-        reason TEXT,
-        log TEXT,
-        position INTEGER NOT NULL,      -- order of declaration, for display
-        matrix TEXT,                    -- a matrix member's values (JSON); since schema 2
-        why TEXT,                       -- why a job ran or was reused (--resume, targets); since 3
-        reused_from TEXT,               -- the run whose success a reused job stands on; since 3
-        parts TEXT,                     -- what the job's fingerprint is made of (JSON); since 3
-        modules TEXT,                   -- project modules its scripts import, with their states; since 3
-        inputs TEXT,                    -- its declared inputs' states as it started (JSON); since 3
-        outputs TEXT,                   -- its declared outputs' states as it succeeded (JSON); since 3
-        needs TEXT,                     -- the jobs it needs in this run (JSON list); since 3
-        upstream TEXT,                  -- the declared outputs of the jobs it needs, as it started
-                                        -- (JSON: job -> {path: state}); since 6
-        PRIMARY KEY (run_id, kind, name, attempt))""",
-    """CREATE TABLE events (
-        seq INTEGER PRIMARY KEY,        -- append-only, so rowids only grow
-        run_id TEXT NOT NULL REFERENCES runs(id),
-        at REAL NOT NULL,
-        subject TEXT NOT NULL,
-        change TEXT NOT NULL,
-        detail TEXT)""",
-    "CREATE INDEX events_by_run ON events (run_id, seq)",
-    _SUBMISSIONS,
-    _LEARNED,
-)
-
-
-#: what takes a ledger of each older schema to the next one, in place
-_MIGRATIONS: dict[int, tuple[str, ...]] = {
-    1: ("ALTER TABLE assignments ADD COLUMN matrix TEXT",),
-    # its successes keep no parts: --resume reruns them once ("recorded before imports were tracked")
-    2: tuple(f"ALTER TABLE assignments ADD COLUMN {column} TEXT"
-             for column in ("why", "reused_from", "parts", "modules", "inputs", "outputs", "needs")),
-    3: (_SUBMISSIONS,),
-    4: ("ALTER TABLE pyoneers ADD COLUMN allocation TEXT",),
-    # its successes keep no upstream outputs: a rerun upstream reruns them once (make's rule)
-    5: ("ALTER TABLE assignments ADD COLUMN upstream TEXT",),
-    6: (_LEARNED,),
-}
-
 #: the columns of a job's row that a project's row (or a job without records) leaves empty
 _NO_RECORDS = {"fingerprint": None, "reused": 0, "started": None, "matrix": None, "why": None, "reused_from": None,
                "parts": None, "modules": None, "needs": None}
@@ -587,103 +498,3 @@ _UPSERT_PYONEER = (
     " ON CONFLICT (run_id, id) DO UPDATE SET status = excluded.status, pid = excluded.pid,"
     " host = excluded.host, allocation = excluded.allocation"
 )
-
-
-def _keep_a_copy(db: sqlite3.Connection, backup: Path) -> None:
-    """Keep the ledger as it was, beside it, before it is migrated (a consistent copy)."""
-    if not backup.exists():
-        db.execute("VACUUM INTO ?", (str(backup),))
-
-
-def _migrate(db: sqlite3.Connection) -> None:
-    """Bring an older ledger to this schema, in place, in one transaction (no row is lost)."""
-    db.execute("BEGIN IMMEDIATE")  # and look again: another process may have done it meanwhile
-    try:
-        (schema,) = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-        for version in range(int(schema), SCHEMA_VERSION):
-            for statement in _MIGRATIONS[version]:
-                db.execute(statement)
-        db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),))
-    except BaseException:
-        db.rollback()
-        raise
-    db.commit()
-
-
-def _runs_of(statements: list[tuple[str, Any]]) -> list[tuple[str, list[Any]]]:
-    """The statements, in order, with each run of the same statement made one (its rows)."""
-    runs: list[tuple[str, list[Any]]] = []
-    for statement, parameters in statements:
-        if runs and runs[-1][0] == statement:
-            runs[-1][1].append(parameters)
-        else:
-            runs.append((statement, [parameters]))
-    return runs
-
-
-def _grouped(blueprints: dict[tuple[str, str, str], dict[str, Any]]) -> dict[tuple[str, ...], list[dict[str, Any]]]:
-    """The blueprint updates by the columns they set: one ``executemany`` per shape."""
-    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for (run_id, kind, name), values in blueprints.items():
-        row = {"run_id": run_id, "kind": kind, "name": name, **values}
-        by_columns.setdefault(tuple(sorted(values)), []).append(row)
-    return by_columns
-
-
-def _update_blueprint(columns: tuple[str, ...]) -> str:
-    """The UPDATE of a job's or project's row that sets ``columns`` (named parameters)."""
-    assigned = ", ".join(f"{column} = :{column}" for column in columns)
-    return (
-        f"UPDATE assignments SET {assigned}"
-        " WHERE run_id = :run_id AND kind = :kind AND name = :name AND attempt = 0"
-    )
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, timeout=10, check_same_thread=False)
-    _configure(db)
-    return db
-
-
-def _configure(db: sqlite3.Connection) -> None:
-    # These touch the file: a file that is not a database fails here, as DatabaseError.
-    db.execute("PRAGMA busy_timeout = 10000")
-    db.execute("PRAGMA synchronous = NORMAL")
-
-
-#: SQLite's words for a fault of the machine, not of the file's content
-_MACHINE_FAULTS = ("SQLITE_FULL", "SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_PERM", "SQLITE_NOLFS")
-
-
-def _of_the_machine(exc: sqlite3.Error) -> bool:
-    return getattr(exc, "sqlite_errorname", "").startswith(_MACHINE_FAULTS)
-
-
-@contextlib.contextmanager
-def _machine(path: Path, doing: str) -> Iterator[None]:
-    """The boundary: errors of the machine about the ledger become ``MachineError``."""
-    try:
-        yield
-    except OSError as exc:
-        raise MachineError.from_os(exc, doing, exc.filename or path) from exc
-    except sqlite3.Error as exc:
-        if not _of_the_machine(exc):
-            raise
-        raise MachineError(path, doing, _sqlite_cause(exc), _sqlite_hint(exc, path)) from exc
-
-
-def _sqlite_cause(exc: sqlite3.Error) -> str:
-    name = getattr(exc, "sqlite_errorname", "")
-    if name.startswith("SQLITE_FULL"):
-        return "the disk is full"
-    if name.startswith(("SQLITE_READONLY", "SQLITE_PERM")):
-        return "it cannot be written (a read-only file system, or no permission)"
-    if name.startswith("SQLITE_CANTOPEN"):
-        return "it cannot be opened (no permission, or its directory is gone)"
-    return f"{exc} ({name})"
-
-
-def _sqlite_hint(exc: sqlite3.Error, path: Path) -> str:
-    if getattr(exc, "sqlite_errorname", "").startswith("SQLITE_FULL"):
-        return "free some space there, then run again (--resume keeps what succeeded)"
-    return f"check that you may write there: ls -ld {path.parent}"
