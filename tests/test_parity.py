@@ -81,6 +81,9 @@ class Case:
     links: dict[str, str]
     #: False for a job whose env makes it run fresh even in the warm project (can_run_warm)
     warm: bool = True
+    #: files written once the project is checked, before it runs: a script edited after
+    #: ``pyoneer check`` (a syntax error is refused before a run, never met by one otherwise)
+    edited: dict[str, str | bytes] = dataclasses.field(default_factory=dict)
 
 
 CASES: dict[str, Case] = {}
@@ -96,6 +99,7 @@ def case(
     files: dict[str, str | bytes] | None = None,
     links: dict[str, str] | None = None,
     warm: bool = True,
+    edited: dict[str, str | bytes] | None = None,
     **task: object,
 ) -> str:
     """Add a job to the batch; returns its name.
@@ -111,7 +115,7 @@ def case(
         files[script] = textwrap.dedent(body) if raw else SAVE + textwrap.dedent(body)
     if tasks is None:
         tasks = [{"script": script, **task}]
-    CASES[job] = Case(job, tuple(tasks), files, dict(links or {}), warm)
+    CASES[job] = Case(job, tuple(tasks), files, dict(links or {}), warm, dict(edited or {}))
     return job
 
 
@@ -250,7 +254,12 @@ def run_both(
         toml = project_toml(cases, fresh=mode == "fresh", warmups=workers, preload=preload)
         (root / "pyoneer.toml").write_text(toml.replace("@ROOT@", str(root)), encoding="utf-8")
         prepare_out(root, names)
-        result = pyoneer.run(pyoneer.load(root), workers=workers)
+        write_files(root, cases)
+        project = pyoneer.load(root)  # checked: every script compiles
+        for item in cases:
+            for path, text in item.edited.items():
+                (root / path).write_bytes(text if isinstance(text, bytes) else text.encode())
+        result = pyoneer.run(project, workers=workers)
         for name in ("warmup_1", "warmup_2"):
             if mode == "warm" and name in result.statuses:
                 assert result.job(name).status is BlueprintStatus.SUCCEEDED, "the fork servers never came up"
@@ -1053,7 +1062,8 @@ def test_uncaught_exception_traceback(batch) -> None:
 SYNTAX_CASE = case(
     "syntax_error",
     tasks=["whoami.py", "syntax_error.py"],
-    files={"syntax_error.py": 'x = (1,\nprint("never closed"\n'},
+    files={"syntax_error.py": "pass\n"},
+    edited={"syntax_error.py": 'x = (1,\nprint("never closed"\n'},
 )
 
 
@@ -1067,7 +1077,8 @@ def test_syntax_error(batch) -> None:
 NULL_BYTES_CASE = case(
     "null_bytes",
     tasks=["whoami.py", "null_bytes.py"],
-    files={"null_bytes.py": b'print("a null byte follows")\x00\n'},
+    files={"null_bytes.py": "pass\n"},
+    edited={"null_bytes.py": b'print("a null byte follows")\x00\n'},
 )
 
 
