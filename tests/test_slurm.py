@@ -473,3 +473,29 @@ def test_a_job_whose_worker_waits_in_the_queue_goes_to_an_idle_worker(cluster: S
     assert len(ran_in) == 1, (ran_in, used)  # all four in one allocation
     assert {job["state"] for job in used if job["id"] not in ran_in} <= {"CANCELLED"}, used  # never ran
     assert "to an idle worker" in result.stdout
+
+
+def test_a_slurm_worker_learns_what_its_tasks_import_and_preloads_it_next_time(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "learning", """
+        [environment]
+        packages = ["./slowpkg-1.0-py3-none-any.whl"]
+
+        [jobs.use]
+        tasks = ["use.py", "use.py"]   # warm: a worker with more than one task to run
+        """, {"use.py": "import sys\nprint('already imported:', 'slowpkg' in sys.modules)\nimport slowpkg\n"})
+    import zipfile
+
+    # a costly import (its cost is seen up to its last import of its own: the tail)
+    files = {"slowpkg/__init__.py": "import time\ntime.sleep(0.2)\nfrom slowpkg import tail\n",
+             "slowpkg/tail.py": "",
+             "slowpkg-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: slowpkg\nVersion: 1.0\n",
+             "slowpkg-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    with zipfile.ZipFile(root / "slowpkg-1.0-py3-none-any.whl", "w") as wheel:
+        for name, text in {**files, "slowpkg-1.0.dist-info/RECORD": "".join(f"{n},,\n" for n in files)}.items():
+            wheel.writestr(name, text)
+    first = _run(root)
+    assert first.returncode == 0, _explain(first)
+    assert run_cli("logs", str(root), "use/use").stdout.strip() == "already imported: False"
+    second = _run(root)
+    assert second.returncode == 0, _explain(second)
+    assert run_cli("logs", str(root), "use/use").stdout.strip() == "already imported: True"  # preloaded on the node

@@ -469,7 +469,7 @@ def _list_imports() -> None:
         found = []
         for name, module in list(sys.modules.items()):
             path = getattr(module, "__file__", None)
-            if name != "__main__" and isinstance(path, str) and path.startswith(root):
+            if name != "__main__" and preloading.of_the_project(path, root):
                 found.append(path[len(root):].encode("utf-8", "surrogateescape"))
         try:
             # one line on the server's replies, before the server tells our exit: no file

@@ -67,6 +67,12 @@ def _nested() -> bool:
     return False
 
 
+def of_the_project(path: object, root: str) -> bool:
+    """Whether a module's file is the project's own (under ``root``, which ends with a
+    separator), not a package its environment installed under ``.pyoneer/`` (Slurm's)."""
+    return isinstance(path, str) and path.startswith(root) and not path.startswith(root + ".pyoneer" + os.sep)
+
+
 def learned(root: str, skip: frozenset) -> str:
     """The imports the script made, as ``NAME:MICROSECONDS`` words in the order they were
     first made: those that succeeded and lie outside ``root`` (the project's modules are
@@ -81,7 +87,7 @@ def learned(root: str, skip: frozenset) -> str:
         path = getattr(module, "__file__", None)
         if module is None or name in said or name in skip or name == "__main__":
             continue
-        if isinstance(path, str) and path.startswith(root):
+        if of_the_project(path, root):
             continue
         said[name] = int((busy - started) * 1e6)
     return " ".join(f"{name}:{cost}" for name, cost in said.items())

@@ -93,6 +93,8 @@ def attempt_from_wire(data: dict[str, Any], root: Path) -> Attempt:
     values = {item.name: data[item.name] for item in fields(Attempt) if item.name in data}
     values["log"] = root / values["log"]
     values["imports"] = tuple(values.get("imports", ()))
+    for name in ("learned", "refused"):  # pairs, told as lists
+        values[name] = tuple(tuple(pair) for pair in values.get(name, ()))
     return Attempt(**values)
 
 

@@ -226,7 +226,9 @@ class SlurmEngine(Engine):
     def _start(self, context: RunContext) -> None:
         self._run_dir = context.project.root / WORKSPACE / "runs" / context.run_id / "slurm"
         self._run_dir.mkdir(parents=True, exist_ok=True)
-        write_whole(self._run_dir / "project.pickle", pickle.dumps((context.run_id, context.project)))
+        # what each job's fork server preloads travels too: a node learns and preloads as here
+        told = (context.run_id, context.project, dict(context.learned))
+        write_whole(self._run_dir / "project.pickle", pickle.dumps(told))
         if self._environment is not None:
             write_whole(self._run_dir / ENV_FILE, str(self._environment).encode())
         heartbeat = Heartbeat(self._run_dir / "beat")

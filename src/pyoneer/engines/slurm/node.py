@@ -41,7 +41,7 @@ class NodeWorker:
 
     def __init__(self, name: str, run_dir: Path) -> None:
         with (run_dir / "project.pickle").open("rb") as file:
-            self.run_id, self.project = pickle.load(file)
+            self.run_id, self.project, learned = pickle.load(file)
         self.name = name
         self.box = Mailbox.of_worker(run_dir / name)
         self.heartbeat = Heartbeat(run_dir / "beat")
@@ -49,7 +49,8 @@ class NodeWorker:
         self.pace = Pace()
         self._lock = threading.Lock()
         self._watchdog = Watchdog()
-        self._worker = Worker(name, RunContext(self.run_id, self.project), self._report, self._watchdog)
+        context = RunContext(self.run_id, self.project, learned)
+        self._worker = Worker(name, context, self._report, self._watchdog)
 
     def hello(self) -> None:
         """Tell the manager where this worker lives."""
