@@ -513,6 +513,24 @@ def test_declared_packages_are_installed_on_the_nodes(cluster: RayCluster, tmp_p
     assert not pack["module"].startswith(sys.prefix)  # Ray's environment, not this Python's
 
 
+def test_a_node_learns_what_its_tasks_import_and_preloads_it_next_time(cluster: RayCluster, tmp_path: Path) -> None:
+    root = make_project(
+        tmp_path / "proj",
+        """
+        [jobs.use]
+        tasks = ["use.py", "use.py"]
+        """,
+        # doctest: a module of the interpreter's that costs tens of ms to import
+        {"use.py": "import sys\nprint('already imported:', 'doctest' in sys.modules)\nimport doctest\n"},
+    )
+    first = ray_run(cluster, root)
+    assert first.returncode == 0, explain(first)
+    assert run_cli("logs", str(root), "use/use").stdout.strip() == "already imported: False"
+    second = ray_run(cluster, root)
+    assert second.returncode == 0, explain(second)
+    assert run_cli("logs", str(root), "use/use").stdout.strip() == "already imported: True"  # preloaded on its node
+
+
 # Outputs and working directories ---------------------------------------------------
 
 

@@ -285,7 +285,8 @@ class RayWorker(BaseWorker):
             if self._stopping:  # stopped while Ray was placing the actor
                 return BlueprintStatus.CANCELLED
             done = self._actor.run_job.remote(
-                self._context.project, job.name, self._engine.inputs_for(job.name), self._earlier
+                self._context.project, job.name, self._engine.inputs_for(job.name), self._earlier,
+                self._context.learned.get(job.name),
             )
         cursor, offsets = 0, {}
         while True:

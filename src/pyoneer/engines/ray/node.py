@@ -62,11 +62,13 @@ class NodeWorker:
         return socket.gethostname(), os.getpid()
 
     def run_job(
-        self, project: Project, job_name: str, inputs: Files, earlier: dict[str, int] | None = None
+        self, project: Project, job_name: str, inputs: Files, earlier: dict[str, int] | None = None,
+        learned: tuple[str, ...] | None = None,
     ) -> tuple[str, Files]:
         """Run ``job_name`` in a directory of its own; its status and its declared outputs.
 
-        ``earlier``: the attempts of its tasks that workers lost with it made (numbered after)."""
+        ``earlier``: the attempts of its tasks that workers lost with it made (numbered after);
+        ``learned``: what its fork server preloads, learned from earlier runs (None: it learns nothing)."""
         with self._lock:
             # a new job: the manager's side follows it from a cursor and offsets of 0,
             # from the moment this call begins (copying the project may take a while)
@@ -85,7 +87,9 @@ class NodeWorker:
                 # actor's process lingers
                 lifeline = os.getppid()
                 self._watchdog.guard(self._owned, lifeline if lifeline > 1 else None)
-            self._worker = worker = Worker(self.name, RunContext(self.run_id, here), self._report, self._watchdog)
+            taught = {job_name: tuple(learned)} if learned is not None else {}  # learns and preloads as here
+            self._worker = worker = Worker(self.name, RunContext(self.run_id, here, taught), self._report,
+                                           self._watchdog)
         worker.start()
         worker.assign(job, earlier=earlier)
         worker.run()
