@@ -22,6 +22,8 @@ _OPEN = tuple(status.value for status in OPEN_STATUSES)
 
 #: seconds between looks at a log being followed
 FOLLOW_POLL = 0.2
+#: seconds a followed job's logs must stay still after its end before ``logs -f`` returns
+FOLLOW_QUIET = 1.5
 
 
 # status ------------------------------------------------------------------------------
@@ -217,6 +219,8 @@ def follow_logs(ledger: Ledger, run_id: str, target: str, root: Path, out: Binar
     out = out or sys.stdout.buffer
     job = target.partition("/")[0]
     offsets: dict[tuple[str, int], int] = {}
+    followed = False  # the job was still open at some look: its end may come before its last bytes
+    quiet = 0.0
     while True:
         run = ledger.run(run_id)
         finished = standing(run) is not RunState.RUNNING or _job_status(ledger, run.id, job) not in _OPEN
@@ -224,6 +228,7 @@ def follow_logs(ledger: Ledger, run_id: str, target: str, root: Path, out: Binar
             (row for row in ledger.assignments(run.id) if row["kind"] == "task" and _names(row["name"], target)),
             key=lambda row: (row["started"] or 0, row["name"], row["attempt"]),
         )
+        grew = False
         for row in rows:
             key = (row["name"], row["attempt"])
             if key not in offsets:
@@ -231,9 +236,15 @@ def follow_logs(ledger: Ledger, run_id: str, target: str, root: Path, out: Binar
                 out.write(_header(row))
             text, offsets[key] = _read_from(root / row["log"], offsets[key])
             out.write(text)
+            grew = grew or bool(text)
         out.flush()
         if finished:
-            return
+            # a submitted run's mirror may hear the job's end before its log's last bytes:
+            # a followed job ends once its logs have stopped growing a while too
+            quiet = 0.0 if grew else quiet + FOLLOW_POLL
+            if not followed or quiet >= FOLLOW_QUIET:
+                return
+        followed = followed or not finished
         time.sleep(FOLLOW_POLL)
 
 
