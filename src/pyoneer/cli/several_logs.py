@@ -53,7 +53,7 @@ def follow_several(ledger: Ledger, run_id: str, jobs: list[str], task: str, root
         for row in sorted((row for row in rows if row["kind"] == "task" and _wanted(row["name"], wanted, task)),
                           key=lambda row: (row["started"] or 0, row["name"], row["attempt"])):
             key = (row["name"], row["attempt"])
-            data, offsets[key] = _read_from(root / row["log"], offsets.get(key, 0))
+            data, offsets[key] = history.read_from(root / row["log"], offsets.get(key, 0))
             pieces = (partial.pop(key, b"") + data).split(b"\n")
             rest = pieces.pop()
             if finished and rest:
@@ -71,13 +71,3 @@ def follow_several(ledger: Ledger, run_id: str, jobs: list[str], task: str, root
 def _wanted(name: str, jobs: set[str], task: str) -> bool:
     job, _, its_task = name.partition("/")
     return job in jobs and (not task or its_task == task)
-
-
-def _read_from(path: Path, offset: int) -> tuple[bytes, int]:
-    try:
-        with path.open("rb") as log:
-            log.seek(offset)
-            data = log.read()
-    except OSError:
-        return b"", offset
-    return data, offset + len(data)

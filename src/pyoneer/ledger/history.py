@@ -234,7 +234,7 @@ def follow_logs(ledger: Ledger, run_id: str, target: str, root: Path, out: Binar
             if key not in offsets:
                 offsets[key] = 0
                 out.write(_header(row))
-            text, offsets[key] = _read_from(root / row["log"], offsets[key])
+            text, offsets[key] = read_from(root / row["log"], offsets[key])
             out.write(text)
             grew = grew or bool(text)
         out.flush()
@@ -259,7 +259,8 @@ def _job_status(ledger: Ledger, run_id: str, job: str) -> str:
     return BlueprintStatus.CANCELLED.value
 
 
-def _read_from(path: Path, offset: int) -> tuple[bytes, int]:
+def read_from(path: Path, offset: int) -> tuple[bytes, int]:
+    """What a log holds past ``offset`` (nothing if it cannot be read), and the new offset."""
     try:
         with path.open("rb") as log:
             log.seek(offset)
