@@ -114,6 +114,7 @@ def test_a_schema_5_ledger_is_migrated_in_place_and_its_successes_keep_makes_rul
     with sqlite3.connect(ledger) as db:  # the ledger as the last Pyoneer left it
         db.execute("ALTER TABLE assignments DROP COLUMN upstream")
         db.execute("DROP TABLE IF EXISTS learned")  # what schema 7 added
+        db.execute("ALTER TABLE assignments DROP COLUMN retry_at")  # and schema 8
         db.execute("UPDATE meta SET value = '5' WHERE key = 'schema'")
     cli("run", str(root), "--only", "count")
     # what report saw of count was not recorded then: make's rule, this once

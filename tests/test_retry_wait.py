@@ -11,6 +11,7 @@ import json
 import re
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 from conftest import child_env, pyoneer_command, run_cli, write_project
@@ -21,6 +22,17 @@ FLAKY = "import sys\nprint('trying', flush=True)\nsys.exit(1)\n"
 def attempts(project: Path) -> list[dict]:
     state = json.loads(run_cli("status", "--json", cwd=project).stdout)
     return sorted((row for row in state["blueprints"] if row["kind"] == "task"), key=lambda row: row["attempt"])
+
+
+def waiting_job(project: Path) -> dict:
+    """The project's one job, once the ledger shows it handed back to wait for a retry."""
+    for _ in range(300):  # the ledger is written as the manager goes: a moment after the line
+        state = json.loads(run_cli("status", "--json", cwd=project).stdout)
+        job = next(row for row in state["blueprints"] if row["kind"] == "job")
+        if job["status"] == "ready":
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"the job never went back to ready: {job}")
 
 
 def test_a_retry_waits_longer_each_time(project_dir: Path) -> None:
@@ -71,12 +83,42 @@ def test_ctrl_c_during_a_wait_stops_at_once(project_dir: Path) -> None:
                             stderr=subprocess.STDOUT, text=True, env=child_env())
     while "retrying in" not in proc.stdout.readline():
         pass
-    state = json.loads(run_cli("status", "--json", cwd=project_dir).stdout)
-    job = next(row for row in state["blueprints"] if row["kind"] == "job")
-    assert job["status"] == "running" and re.fullmatch(r"retrying at \d\d:\d\d:\d\d \(attempt 2 of 4\)", job["why"])
-    assert "retrying at" in run_cli("status", cwd=project_dir).stdout
+    job = waiting_job(project_dir)
+    # handed back through the wait: ready, held by no worker, counting down to its next attempt
+    assert job["pyoneer"] == "" and re.fullmatch(r"retrying in \d+ s \(attempt 2 of 4\)", job["why"]), job
+    (attempt,) = attempts(project_dir)
+    assert attempt["ended"] + 600 * 0.9 <= job["retry_at"] <= attempt["ended"] + 600  # --json: when, too
+    shown = run_cli("status", cwd=project_dir).stdout
+    assert re.search(r"retrying in \d+ s", shown) and "retrying at" not in shown
     proc.send_signal(signal.SIGINT)
     out = proc.stdout.read()
     assert proc.wait(timeout=60) == 130  # not ten minutes later
     assert "interrupted: 1 cancelled" in out
     assert [row["attempt"] for row in attempts(project_dir)] == [1]
+
+
+def test_the_wait_holds_no_slot_and_the_job_goes_on_where_it_was(project_dir: Path) -> None:
+    # one slot: while fetch waits to retry its second task, tidy (which needs nothing) runs;
+    # then fetch goes on from that task's next attempt, its first task's file still there
+    write_project(project_dir, """
+        [jobs.fetch]
+        tasks = ["make.py", { script = "flaky.py", retries = 2, retry_delay = "3s" }]
+        [jobs.tidy]
+        tasks = ["tidy.py"]
+        """, {
+        "make.py": "from pathlib import Path\nPath('made.txt').write_text('made')\n",
+        "flaky.py": "import os, sys\nfrom pathlib import Path\nassert Path('made.txt').read_text() == 'made'\n"
+                    "sys.exit(1 if os.environ['PYONEER_ATTEMPT'] == '1' else 0)\n",
+        "tidy.py": "print('tidy')\n",
+    })
+    ran = run_cli("run", "--workers", "1", "-q", cwd=project_dir)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    state = json.loads(run_cli("status", "--json", cwd=project_dir).stdout)
+    rows = {(row["name"], row["attempt"]): row for row in state["blueprints"] if row["kind"] == "task"}
+    assert sorted(rows) == [("fetch/flaky", 1), ("fetch/flaky", 2), ("fetch/make", 1), ("tidy/tidy", 1)]
+    assert rows["fetch/flaky", 1]["status"] == "failed" and rows["fetch/flaky", 2]["status"] == "succeeded"
+    tidy = rows["tidy/tidy", 1]
+    assert rows["fetch/flaky", 1]["ended"] <= tidy["started"] <= tidy["ended"] <= rows["fetch/flaky", 2]["started"]
+    jobs = {row["name"]: row for row in state["blueprints"] if row["kind"] == "job"}
+    assert jobs["fetch"]["started"] <= rows["fetch/make", 1]["started"]  # its start is still its first
+    assert jobs["fetch"]["why"] is None and jobs["fetch"]["retry_at"] is None  # its wait is over

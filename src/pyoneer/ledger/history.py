@@ -8,6 +8,7 @@ lost — the same picture the next ``pyoneer run`` writes down.
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 import time
@@ -45,8 +46,11 @@ def run_state(ledger: Ledger, run_id: str | None = None) -> dict[str, Any]:
                 row["status"] = BlueprintStatus.CANCELLED.value
                 row["ended"] = row["ended"] or ended
             row["pyoneer_status"] = _lost(row["pyoneer_status"])
+    now = time.time()
     for row in blueprints:
         row["reused"] = bool(row["reused"])
+        if row["retry_at"] is not None and row["status"] in _OPEN:
+            row["why"] = retrying_in(row["retry_at"], row["why"] or "", now)
         row["matrix"] = json.loads(row["matrix"]) if row["matrix"] else None
         row["needs"] = json.loads(row["needs"]) if row["needs"] else None
     return {
@@ -62,6 +66,13 @@ def run_state(ledger: Ledger, run_id: str | None = None) -> dict[str, Any]:
         "pyoneers": pyoneers,
         "blueprints": blueprints,
     }
+
+
+def retrying_in(at: float, why: str, now: float) -> str:
+    """``retrying in 8 s (attempt 2 of 3)``: a job's wait before a retry, counted down to
+    ``at`` as it is read (the ledger keeps the time, ``why`` its ``(attempt ...)``)."""
+    _, paren, attempt = why.partition(" (")
+    return f"retrying in {max(0, math.ceil(at - now))} s" + (f" ({attempt}" if paren else "")
 
 
 # runs --------------------------------------------------------------------------------

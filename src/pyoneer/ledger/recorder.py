@@ -65,7 +65,7 @@ class LedgerRecorder:
         self._jobs: dict[str, Job] = {}
         #: the modules each job's warm tasks listed as they ended: path -> its task's script
         self._imports: dict[str, dict[str, str]] = {}
-        self._retrying: set[str] = set()  # jobs waiting for their next attempt (retry_delay)
+        self._retrying: set[str] = set()  # jobs handed back to wait for their next attempt (retry_delay)
         self._needs: dict[str, tuple[str, ...]] = {}
         self._reused_at_start: frozenset[str] = frozenset()
         #: each upstream job's declared outputs (path -> state), read once a run
@@ -146,6 +146,10 @@ class LedgerRecorder:
         values: dict[str, object] = {}
         if event.worker:
             values["pyoneer"] = event.worker
+        if event.job in self._retrying:
+            if self._went_on(event, values):
+                self.ledger.set_blueprint(self._run_id, "job", event.job, event.status.value, **values)
+                return
         if event.reason:
             values["reason"] = event.reason
             if event.status in (BlueprintStatus.SKIPPED, BlueprintStatus.CANCELLED):
@@ -169,6 +173,18 @@ class LedgerRecorder:
                     values["modules"] = self.survey.modules_json(job.name)
         self.ledger.set_blueprint(self._run_id, "job", event.job, event.status.value, **values)
 
+    def _went_on(self, event: JobChanged, values: dict[str, object]) -> bool:
+        """A job that waits to retry changed: ready (no worker holds it through the wait),
+        or running again (its start, inputs and upstream stay as they were when it first
+        started: True, nothing more to write), or ended (stopped during the wait)."""
+        if event.status is BlueprintStatus.READY:
+            values["pyoneer"] = ""
+            return True
+        self._retrying.discard(event.job)
+        decision = self.decisions.get(event.job)
+        values.update(retry_at=None, why=decision.why if decision else None)  # why it runs: what it was
+        return event.status is BlueprintStatus.RUNNING
+
     def _upstream_outputs(self, name: str) -> dict[str, dict[str, Any]]:
         """The declared outputs of the jobs ``name`` needs, as it starts: what early cutoff
         compares a later rerun of theirs with (``pyoneer.ledger.uptodate``)."""
@@ -184,11 +200,6 @@ class LedgerRecorder:
 
     def _on_TaskStarted(self, event: TaskStarted) -> None:
         attempt = event.attempt
-        if attempt.job in self._retrying:  # its wait is over: why it runs is what it was
-            self._retrying.discard(attempt.job)
-            decision = self.decisions.get(attempt.job)
-            self.ledger.set_blueprint(self._run_id, "job", attempt.job, BlueprintStatus.RUNNING.value,
-                                      why=decision.why if decision else None)
         self.ledger.start_attempt(
             self._run_id,
             f"{attempt.job}/{attempt.task}",
@@ -201,11 +212,12 @@ class LedgerRecorder:
 
     def _on_TaskEnded(self, event: TaskEnded) -> None:
         attempt = event.attempt
-        if event.retry_in:  # status and --json say when the next attempt starts
-            at = time.strftime("%H:%M:%S", time.localtime((attempt.ended or event.at) + event.retry_in))
+        if event.retry_in:  # status and --json say when the next attempt starts (status counts down to it)
+            at = (attempt.ended or event.at) + event.retry_in
+            clock = time.strftime("%H:%M:%S", time.localtime(at))
             self._retrying.add(attempt.job)
-            self.ledger.set_blueprint(self._run_id, "job", attempt.job, BlueprintStatus.RUNNING.value,
-                                      why=f"retrying at {at} (attempt {attempt.number + 1} of {event.retries + 1})")
+            self.ledger.set_blueprint(self._run_id, "job", attempt.job, BlueprintStatus.RUNNING.value, retry_at=at,
+                                      why=f"retrying at {clock} (attempt {attempt.number + 1} of {event.retries + 1})")
         if attempt.learned or attempt.refused:
             learned.note(self.ledger, attempt.job, attempt.learned, attempt.refused)
         if attempt.imports and attempt.ok and attempt.job in self._jobs:

@@ -11,7 +11,7 @@ import sqlite3
 from pathlib import Path
 
 #: the schema this Pyoneer writes; bump it (and add its migration) when the tables change
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 APPLICATION = "pyoneer-ledger"
 
 #: runs submitted to a cluster (``pyoneer submit``): where, and how much of each this
@@ -84,6 +84,7 @@ DDL = (
         needs TEXT,                     -- the jobs it needs in this run (JSON list); since 3
         upstream TEXT,                  -- the declared outputs of the jobs it needs, as it started
                                         -- (JSON: job -> {path: state}); since 6
+        retry_at REAL,                  -- when a job that waits to retry a task tries it again; since 8
         PRIMARY KEY (run_id, kind, name, attempt))""",
     """CREATE TABLE events (
         seq INTEGER PRIMARY KEY,        -- append-only, so rowids only grow
@@ -109,6 +110,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     # its successes keep no upstream outputs: a rerun upstream reruns them once (make's rule)
     5: ("ALTER TABLE assignments ADD COLUMN upstream TEXT",),
     6: (LEARNED,),
+    7: ("ALTER TABLE assignments ADD COLUMN retry_at REAL",),
 }
 
 

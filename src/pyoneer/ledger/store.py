@@ -393,7 +393,7 @@ class Ledger:
             " a.status, a.reused, a.started, a.ended, a.exit_code, a.reason, a.log,"
             " COALESCE(p.host, r.host) AS host, "
             + ", ".join(f"a.{name}" if name in self._columns else f"NULL AS {name}"
-                        for name in ("matrix", "why", "reused_from", "needs"))
+                        for name in ("matrix", "why", "reused_from", "needs", "retry_at"))
             + " FROM assignments a JOIN runs r ON r.id = a.run_id"
             " LEFT JOIN pyoneers p ON p.run_id = a.run_id AND p.id = a.pyoneer"
             " WHERE a.run_id = ?"

@@ -99,11 +99,27 @@ class TaskEnded:
     retry_in: float = 0.0
 
 
+@dataclass(frozen=True)
+class Resume:
+    """Where a job handed back to wait for a retry goes on: the next attempt of its task
+    ``task``, numbered ``number``, not before ``at`` (seconds since the epoch), the task
+    allowed attempts up to ``last``. Made by the worker that handed it back, kept by the
+    manager while the job waits (holding no worker and no slot), and given with the job
+    to the worker that takes it up."""
+
+    task: str
+    number: int
+    last: int
+    at: float
+
+
 @dataclass(frozen=True, eq=False)
 class JobEnded:
     """A worker finished its job; it now waits, assigned, to be unassigned.
 
     ``reason`` says why a job failed without any attempt (e.g. no node can host it).
+    ``resume``: the job has not ended but waits to retry a task (``retry_delay``), and
+    its worker hands it back so that the wait holds no slot; ``status`` is then ``ready``.
     """
 
     worker: str
@@ -111,6 +127,7 @@ class JobEnded:
     status: BlueprintStatus
     reason: str = ""
     at: float = field(default_factory=_now)
+    resume: Resume | None = None
 
 
 @dataclass(frozen=True, eq=False)

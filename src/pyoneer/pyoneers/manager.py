@@ -27,6 +27,7 @@ from pyoneer.pyoneers.events import (
     Observer,
     PyoneerChanged,
     Queued,
+    Resume,
     RunEnded,
     RunStarted,
     TaskEnded,
@@ -119,6 +120,8 @@ class Manager(Pyoneer):
         self._tally: Tally | None = None
         #: workers not placed yet (in a cluster's queue), and the job each holds
         self._waiting: dict[str, str] = {}
+        #: jobs handed back to wait for a retry, and where each goes on
+        self._resume: dict[str, Resume] = {}
 
     # The seven methods of the seed -------------------------------------------------
 
@@ -210,9 +213,17 @@ class Manager(Pyoneer):
     def step(self, timeout: float | None = None) -> None:
         """One turn of the loop: hand out ready jobs, then handle one report.
 
-        Observers settle (the ledger commits) before the manager waits, and after.
+        Observers settle (the ledger commits) before the manager waits, and after. A job
+        resting before a retry is queued again once its wait is over: the manager waits
+        for a report no longer than that.
         """
         if not self._interrupted:
+            now = time.time()
+            self._plan.wake(now)
+            due = self._plan.next_wake()
+            if due is not None:
+                # back in time for it: a run whose only work left is a wait neither hangs nor ends
+                timeout = max(0.0, due - now) if timeout is None else min(timeout, max(0.0, due - now))
             self._dispatch()
             if self._waiting and self._reclaim():
                 self._dispatch()
@@ -281,21 +292,24 @@ class Manager(Pyoneer):
                     self._publish(plan.finish(name, BlueprintStatus.FAILED), reason=impossible)
                     continue
                 return  # first come, first served: a big job is not overtaken
-            worker = self._idle_worker(job)
+            resume = self._resume.get(name)
+            # a job that goes on after its wait prefers the worker it left (its files, on Ray)
+            worker = self._idle_worker(job, self._tally.holders.get(name) if resume else None)
             if worker is None:
                 self._slots.give_back(name)
                 return
+            self._resume.pop(name, None)
             self._tally.holders[name] = worker.name
             self._publish([plan.start(name)], worker.name)
-            worker.assign(job, grant, earlier=self._tally.earlier(name))
+            worker.assign(job, grant, earlier=self._tally.earlier(name), resume=resume)
             self._tell(worker)
             worker.run()
             self._tell(worker)
 
-    def _idle_worker(self, job: Job) -> Pyoneer | None:
-        """An idle worker that fits ``job``, else a new one while there is room."""
+    def _idle_worker(self, job: Job, prefer: str | None = None) -> Pyoneer | None:
+        """An idle worker that fits ``job`` (``prefer``, if it is one), else a new one while there is room."""
         pool = self._pool
-        worker = pool.take_idle(lambda idle: self.engine.fits(idle, job))
+        worker = pool.take_idle(lambda idle: self.engine.fits(idle, job), prefer)
         if worker is not None:
             return worker
         # None fits: let them all go. Where workers hold resources (Ray actors), an idle
@@ -364,12 +378,20 @@ class Manager(Pyoneer):
         self._waiting.pop(event.worker, None)
         worker = self._pool.workers[event.worker]
         self._slots.give_back(event.job)
-        reason = event.reason
-        if not reason and event.status is BlueprintStatus.CANCELLED and self._interrupted:
-            reason = self._stopped_by  # its tasks ended by the stop
-        if reason:
-            self._tally.reasons[event.job] = reason
-        self._publish(self._plan.finish(event.job, event.status), event.worker, reason)
+        status, reason = event.status, event.reason
+        if event.resume is not None and not self._interrupted:
+            # handed back to wait for a retry: ready again once the wait is over, holding
+            # no worker and no slot meanwhile
+            self._resume[event.job] = event.resume
+            self._publish([self._plan.rest(event.job, event.resume.at)])
+        else:
+            if event.resume is not None:
+                status = BlueprintStatus.CANCELLED  # the run stops: its next attempt never comes
+            if not reason and status is BlueprintStatus.CANCELLED and self._interrupted:
+                reason = self._stopped_by  # its tasks ended by the stop
+            if reason:
+                self._tally.reasons[event.job] = reason
+            self._publish(self._plan.finish(event.job, status), event.worker, reason)
         if worker.get_status() is PyoneerStatus.ASSIGNED:
             worker.unassign()
             self._tell(worker)

@@ -36,6 +36,8 @@ class Plan:
         self._waiting_on: dict[str, int] = {}
         self._dependents: dict[str, list[str]] = {name: [] for name in dependencies}
         self._ready: deque[str] = deque()
+        #: ready jobs that wait, unqueued, for a time (a retry's delay): name -> when
+        self._resting: dict[str, float] = {}
         #: why each skipped job was skipped: the job it needed and how that one ended
         self.why_skipped: dict[str, str] = {}
         for name, upstream in dependencies.items():
@@ -82,6 +84,25 @@ class Plan:
         self._ready.appendleft(name)
         return self._set(name, BlueprintStatus.READY)
 
+    def rest(self, name: str, until: float) -> Change:
+        """A running job was handed back to wait for a retry: it is ready again, but
+        queued only once ``until`` has come (``wake``)."""
+        self._resting[name] = until
+        return self._set(name, BlueprintStatus.READY)
+
+    def wake(self, now: float) -> list[str]:
+        """Queue the resting jobs whose time has come, at the head (they started before
+        the jobs queued since), the earliest due first; their names."""
+        due = sorted((until, name) for name, until in self._resting.items() if until <= now)
+        for _, name in reversed(due):
+            del self._resting[name]
+            self._ready.appendleft(name)
+        return [name for _, name in due]
+
+    def next_wake(self) -> float | None:
+        """When the first resting job is due (``None`` if none rests)."""
+        return min(self._resting.values(), default=None)
+
     def finish(self, name: str, status: BlueprintStatus) -> list[Change]:
         """Record that a running job ended with ``status``; every change that follows."""
         changes = [self._set(name, status)]
@@ -107,8 +128,9 @@ class Plan:
         return changes
 
     def cancel_rest(self) -> list[Change]:
-        """Cancel every job that has not started; the changes."""
+        """Cancel every job that has not started (or rests); the changes."""
         self._ready.clear()
+        self._resting.clear()
         return [
             self._set(name, BlueprintStatus.CANCELLED)
             for name, status in self.status.items()

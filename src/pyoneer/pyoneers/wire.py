@@ -17,7 +17,7 @@ from typing import Any
 
 from pyoneer.errors import PyoneerError
 from pyoneer.pyoneers import events as _events
-from pyoneer.pyoneers.events import Attempt, Event
+from pyoneer.pyoneers.events import Attempt, Event, Resume
 from pyoneer.pyoneers.results import JobResult, RunResult
 from pyoneer.status import BlueprintStatus, PyoneerStatus, RunState
 
@@ -61,6 +61,8 @@ def event_from_wire(data: dict[str, Any], root: Path) -> Event:
             value = frozenset(value) if kind is _events.RunStarted else bool(value)
         elif item.name == "project":
             value = None
+        elif item.name == "resume":
+            value = Resume(**value) if value else None
         values[item.name] = value
     return kind(**values)
 
@@ -101,8 +103,8 @@ def attempt_from_wire(data: dict[str, Any], root: Path) -> Attempt:
 def _plain(value: Any, root: Path) -> Any:
     if isinstance(value, Enum):
         return value.value
-    if isinstance(value, Attempt):
-        return {item.name: _plain(getattr(value, item.name), root) for item in fields(Attempt)}
+    if isinstance(value, (Attempt, Resume)):
+        return {item.name: _plain(getattr(value, item.name), root) for item in fields(value)}
     if isinstance(value, Path):
         return value.relative_to(root).as_posix() if value.is_relative_to(root) else str(value)
     if isinstance(value, (frozenset, set)):

@@ -6,6 +6,11 @@ attempt a child process, retried as the task allows), reports to its manager, an
 waits, holding the ended job, until the manager unassigns it. It never schedules and
 never talks to another worker. ``run`` returns at once; the job goes on in the worker's
 own thread, and the manager hears of it through ``report``.
+
+A failed attempt whose task waits before the next (``retry_delay``) does not wait here:
+the worker hands the job back (``JobEnded`` with a ``Resume``), so that neither it nor
+the job's slots sit idle through the wait; the manager hands the job out again once the
+wait is over, and the worker that takes it goes on from that task's next attempt.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from pyoneer.machine.processes import TaskProcess, Watchdog, python_argv
 from pyoneer.machine.warm import ForkServer, PreloadUnfit, ServedProcess, can_run_warm, imported, preload_env
 from pyoneer.pyoneers.context import RunContext
 from pyoneer.pyoneers.engine import Report
-from pyoneer.pyoneers.events import Attempt, Faulted, JobEnded, TaskEnded, TaskStarted
+from pyoneer.pyoneers.events import Attempt, Faulted, JobEnded, Resume, TaskEnded, TaskStarted
 from pyoneer.pyoneers.pyoneer import Pyoneer
 from pyoneer.pyoneers.slot_pool import Grant
 from pyoneer.status import BlueprintStatus, PyoneerStatus
@@ -55,10 +60,9 @@ class BaseWorker(Pyoneer):
         self._thread: threading.Thread | None = None
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._stopping = False
-        # set by stop: a wait between attempts ends at once
-        self._wake = threading.Event()
         self._grant: Grant | None = None
         self._earlier: dict[str, int] = {}
+        self._resume: Resume | None = None
 
     def get_status(self) -> PyoneerStatus:
         """What this worker is doing."""
@@ -72,16 +76,21 @@ class BaseWorker(Pyoneer):
         """Become idle, ready to be handed a job."""
         self._become(PyoneerStatus.IDLE)
 
-    def assign(self, blueprint: Job, grant: Grant | None = None, earlier: Mapping[str, int] | None = None) -> None:
+    def assign(
+        self, blueprint: Job, grant: Grant | None = None, earlier: Mapping[str, int] | None = None,
+        resume: Resume | None = None,
+    ) -> None:
         """Take ``blueprint``, a job; raises ``AssignmentError`` if it holds one.
 
         ``grant`` is what of the machine the job holds while it runs (its GPU devices).
         ``earlier``: how many attempts of each task (by name) workers lost with this job
-        made; this worker numbers its own after them.
+        made; this worker numbers its own after them. ``resume``: the job was handed
+        back to wait for a retry; it goes on from there, its earlier tasks done.
         """
         self._take(blueprint, BlueprintStatus.READY)
         self._grant = grant
         self._earlier = dict(earlier or {})
+        self._resume = resume
 
     def unassign(self) -> Job:
         """Let go of the ended job and go back to idle."""
@@ -104,7 +113,6 @@ class BaseWorker(Pyoneer):
         """Cancel the job in progress (ending its processes) and stop for good."""
         with self._guard:
             self._stopping = True
-        self._wake.set()
         self._cancel()
         if self._thread is not None:
             self._jobs.put(None)  # after the job it may be on: the thread ends
@@ -132,12 +140,13 @@ class BaseWorker(Pyoneer):
     def _let_go(self) -> None:
         """``stop``, once the worker's thread has ended: let go of what the worker holds."""
 
-    def _end(self, job: Job, status: BlueprintStatus, reason: str = "") -> None:
-        """The job ended with ``status``: the worker waits, assigned, to be unassigned."""
+    def _end(self, job: Job, status: BlueprintStatus, reason: str = "", resume: Resume | None = None) -> None:
+        """The job ended with ``status`` (or, with ``resume``, is handed back ``ready``
+        to wait for a retry): the worker waits, assigned, to be unassigned."""
         with self._guard:
             self._mark(status)
             self._become(PyoneerStatus.ASSIGNED)
-        self._report(JobEnded(worker=self.name, job=job.name, status=status, reason=reason))
+        self._report(JobEnded(worker=self.name, job=job.name, status=status, reason=reason, resume=resume))
 
     def _serve(self) -> None:
         """The worker's thread: each job handed to it, in turn, until ``stop``."""
@@ -223,12 +232,24 @@ class Worker(BaseWorker):
     # The job, in the worker's thread ----------------------------------------------
 
     def _work(self, job: Job) -> None:
-        self._end(job, self._run_tasks(job))
+        outcome = self._run_tasks(job, self._resume)
+        if isinstance(outcome, Resume):
+            self._end(job, BlueprintStatus.READY, resume=outcome)
+        else:
+            self._end(job, outcome)
 
-    def _run_tasks(self, job: Job) -> BlueprintStatus:
-        for task, name in zip(job.tasks, job.task_names):
+    def _run_tasks(self, job: Job, resume: Resume | None = None) -> BlueprintStatus | Resume:
+        """Run the job's tasks in order (from ``resume``'s task on, if given): how the job
+        ended, or where it goes on once a failed attempt's wait (``retry_delay``) is over."""
+        names = job.task_names
+        skip = names.index(resume.task) if resume is not None and resume.task in names else 0
+        for index, (task, name) in enumerate(zip(job.tasks, names)):
+            if index < skip:
+                continue  # done before the job was handed back
             first = self._earlier.get(name, 0) + 1  # after the attempts of workers lost with it
             last = first + task.retries
+            if resume is not None and index == skip:
+                first, last = resume.number, resume.last  # the tries it has left
             for number in range(first, last + 1):
                 if self._stopping:
                     return BlueprintStatus.CANCELLED
@@ -238,8 +259,9 @@ class Worker(BaseWorker):
                     break
                 if attempt.cancelled:
                     return BlueprintStatus.CANCELLED
-                if number < last and pause and self._wake.wait(pause):
-                    return BlueprintStatus.CANCELLED  # stopped while it waited: no slot was held meanwhile
+                if number < last and pause:
+                    # handed back rather than waited out here: the wait holds no slot
+                    return Resume(name, number + 1, last, (attempt.ended or time.time()) + pause)
             else:
                 return BlueprintStatus.FAILED
         return BlueprintStatus.SUCCEEDED

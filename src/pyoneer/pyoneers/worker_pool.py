@@ -41,8 +41,12 @@ class WorkerPool:
         """``worker`` finished its job: it waits, idle, from ``now``."""
         self._idle[worker.name] = now
 
-    def take_idle(self, fits: Callable[[Pyoneer], bool]) -> Pyoneer | None:
-        """The idle worker that went idle last among those that ``fits``; None if none does."""
+    def take_idle(self, fits: Callable[[Pyoneer], bool], prefer: str | None = None) -> Pyoneer | None:
+        """The idle worker called ``prefer`` if it ``fits``, else the one that went idle last
+        among those that ``fits``; None if none does."""
+        if prefer in self._idle and fits(self.workers[prefer]):
+            del self._idle[prefer]
+            return self.workers[prefer]
         for name in reversed(self._idle):
             worker = self.workers[name]
             if fits(worker):

@@ -12,8 +12,9 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 from pyoneer.blueprints.job import Job, Resources
@@ -27,7 +28,7 @@ from pyoneer.engines.ray.shipping import PACKAGE, human, pack_list
 from pyoneer.errors import UsageError
 from pyoneer.pyoneers.context import RunContext
 from pyoneer.pyoneers.engine import Engine, Report
-from pyoneer.pyoneers.events import TaskEnded, TaskStarted, WorkerLost
+from pyoneer.pyoneers.events import Resume, TaskEnded, TaskStarted, WorkerLost
 from pyoneer.pyoneers.pyoneer import Pyoneer
 from pyoneer.pyoneers.worker import BaseWorker
 from pyoneer.status import BlueprintStatus, PyoneerStatus
@@ -249,7 +250,7 @@ class RayWorker(BaseWorker):
             self._end(job, BlueprintStatus.FAILED, problem)
             return
         try:
-            status = self._follow(job)
+            status, resume = self._follow(job)
         except OSError:
             raise  # here, not on the node: the machine refused a local log (a fault of the run)
         except Exception as exc:  # noqa: BLE001 - sorted by lost_reason
@@ -265,13 +266,15 @@ class RayWorker(BaseWorker):
                     self._become(PyoneerStatus.LOST)
                 self._report(WorkerLost(worker=self.name, job=job.name, reason=reason))
             return
-        self._end(job, status)
+        self._end(job, status, resume=resume)
 
-    def _follow(self, job: Job) -> BlueprintStatus:
+    def _follow(self, job: Job) -> tuple[BlueprintStatus, Resume | None]:
+        """Run ``job`` on this worker's actor (made, and placed, first if need be): how it
+        ended, or where it goes on when it was handed back to wait for a retry."""
         with self._guard:
             # either stop() sees this actor and kills it, or this sees stop() and quits
             if self._stopping:
-                return BlueprintStatus.CANCELLED
+                return BlueprintStatus.CANCELLED, None
             if self._actor is None:
                 self._actor = self._engine.actor_for(self.name, self._context.run_id, job.resources)
                 self.size = job.resources
@@ -283,10 +286,10 @@ class RayWorker(BaseWorker):
                 self.host, self.pid = self._ray.get(self._actor.where.remote())
         with self._guard:
             if self._stopping:  # stopped while Ray was placing the actor
-                return BlueprintStatus.CANCELLED
+                return BlueprintStatus.CANCELLED, None
             done = self._actor.run_job.remote(
                 self._context.project, job.name, self._engine.inputs_for(job.name), self._earlier,
-                self._context.learned.get(job.name),
+                self._context.learned.get(job.name), self._resume,
             )
         cursor, offsets = 0, {}
         while True:
@@ -294,12 +297,12 @@ class RayWorker(BaseWorker):
             cursor = self._relay(cursor, offsets)
             if finished:
                 break
-        word, outputs = self._ray.get(done)
+        word, outputs, resume = self._ray.get(done)
         self._relay(cursor, offsets)
         status = BlueprintStatus(word)
         if status is BlueprintStatus.SUCCEEDED:
             self._engine.keep_outputs(job.name, outputs)
-        return status
+        return status, resume
 
     def _relay(self, cursor: int, offsets: dict[str, int]) -> int:
         """Bring home new log bytes and events from the node; the new cursor."""
@@ -310,7 +313,8 @@ class RayWorker(BaseWorker):
                 local = self._context.log_path(attempt.job, attempt.task, attempt.number)
                 if isinstance(event, TaskStarted):
                     local.unlink(missing_ok=True)  # a fresh log, even after a lost worker
-                event = type(event)(worker=self.name, attempt=_moved(attempt, local), retries=event.retries)
+                # told here, now (this machine's clock), as this worker's; the rest (retry_in) as told
+                event = replace(event, worker=self.name, attempt=replace(attempt, log=local), at=time.time())
             self._report(event)
         for key, data in chunks.items():
             job, task, number = key.rsplit("/", 2)
@@ -321,8 +325,3 @@ class RayWorker(BaseWorker):
             offsets[key] = offsets.get(key, 0) + len(data)
         return cursor + len(events)
 
-
-def _moved(attempt: Any, log: Path) -> Any:
-    from dataclasses import replace
-
-    return replace(attempt, log=log)

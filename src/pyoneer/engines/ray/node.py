@@ -29,7 +29,7 @@ from pyoneer.engines.ray.outputs import Files, gather, place
 from pyoneer.errors import PyoneerError
 from pyoneer.machine.processes import Watchdog
 from pyoneer.pyoneers.context import RunContext
-from pyoneer.pyoneers.events import Event, Faulted, JobEnded, TaskStarted
+from pyoneer.pyoneers.events import Event, Faulted, JobEnded, Resume, TaskStarted
 from pyoneer.pyoneers.worker import Worker
 from pyoneer.status import BlueprintStatus
 
@@ -53,9 +53,12 @@ class NodeWorker:
         self._logs: dict[str, Path] = {}
         self._ended = threading.Event()
         self._fault: PyoneerError | None = None
+        self._paused: Resume | None = None  # where the job in progress goes on, if handed back
         self._worker: Worker | None = None
         self._watchdog: Watchdog | None = None
         self._workdir: Path | None = None
+        #: the directories of jobs handed back to wait for a retry, kept for when they go on
+        self._resting: dict[str, Path] = {}
 
     def where(self) -> tuple[str, int]:
         """The host and process this worker lives in."""
@@ -63,24 +66,38 @@ class NodeWorker:
 
     def run_job(
         self, project: Project, job_name: str, inputs: Files, earlier: dict[str, int] | None = None,
-        learned: tuple[str, ...] | None = None,
-    ) -> tuple[str, Files]:
-        """Run ``job_name`` in a directory of its own; its status and its declared outputs.
+        learned: tuple[str, ...] | None = None, resume: Resume | None = None,
+    ) -> tuple[str, Files, Resume | None]:
+        """Run ``job_name`` in a directory of its own; its status, its declared outputs,
+        and where it goes on if it was handed back to wait for a retry (status ``ready``).
 
         ``earlier``: the attempts of its tasks that workers lost with it made (numbered after);
-        ``learned``: what its fork server preloads, learned from earlier runs (None: it learns nothing)."""
+        ``learned``: what its fork server preloads, learned from earlier runs (None: it learns nothing);
+        ``resume``: it goes on after such a wait, in the directory it left here. Its earlier
+        tasks' files are there only: on another node it starts over from its first task
+        (its attempts numbered after those made), as a job whose worker was lost does."""
         with self._lock:
             # a new job: the manager's side follows it from a cursor and offsets of 0,
             # from the moment this call begins (copying the project may take a while)
             self._events.clear()
             self._logs.clear()
-        workdir = self._fresh_workdir(job_name)
-        place(workdir, inputs)
+        kept = self._resting.pop(job_name, None)
+        if kept is not None and resume is not None:
+            if self._workdir is not None and self._workdir not in self._resting.values():
+                shutil.rmtree(self._workdir, ignore_errors=True)
+            workdir = self._workdir = kept
+        else:
+            if kept is not None:
+                shutil.rmtree(kept, ignore_errors=True)
+            resume = None
+            workdir = self._fresh_workdir(job_name)
+            place(workdir, inputs)
         here = dataclasses.replace(project, root=workdir)
         job = here.job(job_name)
         with self._lock:
             self._ended.clear()
             self._fault = None
+            self._paused = None
             if self._watchdog is None:
                 self._watchdog = Watchdog()
                 # the raylet (the actor's parent): its end is this worker's, even if the
@@ -91,7 +108,7 @@ class NodeWorker:
             self._worker = worker = Worker(self.name, RunContext(self.run_id, here, taught), self._report,
                                            self._watchdog)
         worker.start()
-        worker.assign(job, earlier=earlier)
+        worker.assign(job, earlier=earlier, resume=resume)
         worker.run()
         self._ended.wait()
         status = worker.get_blueprint_status()
@@ -99,7 +116,9 @@ class NodeWorker:
         if self._fault is not None:  # this node refused the job's files: the job fails, saying why
             raise RuntimeError(str(self._fault))
         outputs = gather(workdir, job.outputs) if status is BlueprintStatus.SUCCEEDED else {}
-        return status.value, outputs
+        if self._paused is not None:
+            self._resting[job_name] = workdir  # kept: the next job gets a directory of its own
+        return status.value, outputs, self._paused
 
     def poll(self, cursor: int, offsets: dict[str, int]) -> tuple[list[Event], dict[str, bytes]]:
         """Events from ``cursor`` on, and what each attempt's log gained past ``offsets``."""
@@ -126,8 +145,9 @@ class NodeWorker:
         if self._watchdog is not None:
             self._watchdog.close()
             self._watchdog = None
-        if self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
+        for workdir in {self._workdir, *self._resting.values()} - {None}:
+            shutil.rmtree(workdir, ignore_errors=True)
+        self._resting.clear()
 
     def _report(self, event: Event) -> None:
         with self._lock:
@@ -136,6 +156,8 @@ class NodeWorker:
                 self._logs[log_key(attempt.job, attempt.task, attempt.number)] = attempt.log
             if isinstance(event, Faulted):
                 self._fault = event.error
+            elif isinstance(event, JobEnded):
+                self._paused = event.resume
             elif not isinstance(event, JobEnded):
                 self._events.append(event)
         if isinstance(event, (JobEnded, Faulted)):
@@ -143,8 +165,9 @@ class NodeWorker:
 
     def _fresh_workdir(self, job_name: str) -> Path:
         # one directory a job, so two jobs on a node never see each other's files; the
-        # last job's directory is kept until now, so its logs could still be read
-        if self._workdir is not None:
+        # last job's directory is kept until now, so its logs could still be read (one
+        # that waits to retry is kept until it goes on)
+        if self._workdir is not None and self._workdir not in self._resting.values():
             shutil.rmtree(self._workdir, ignore_errors=True)
         workdir = Path(tempfile.mkdtemp(prefix=f"pyoneer-{job_name}-"))
         shutil.copytree(self.base, workdir, dirs_exist_ok=True, symlinks=True)

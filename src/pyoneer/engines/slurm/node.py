@@ -25,7 +25,7 @@ from pathlib import Path
 from pyoneer.engines.slurm.mailbox import Heartbeat, Mailbox, Pace
 from pyoneer.machine.processes import Watchdog
 from pyoneer.pyoneers.context import RunContext
-from pyoneer.pyoneers.events import Event, JobEnded, TaskEnded
+from pyoneer.pyoneers.events import Event, JobEnded, Resume, TaskEnded
 from pyoneer.pyoneers.wire import event_to_wire
 from pyoneer.pyoneers.worker import Worker
 
@@ -74,7 +74,8 @@ class NodeWorker:
                 if any(order.get("stop") for order in orders):  # a stop wins over a job told with it
                     return "stopped by its manager"
                 for order in orders:
-                    self._worker.assign(self.project.job(order["job"]), earlier=order.get("earlier"))
+                    resume = Resume(**order["resume"]) if order.get("resume") else None
+                    self._worker.assign(self.project.job(order["job"]), earlier=order.get("earlier"), resume=resume)
                     self._worker.run()
                 now = time.monotonic()
                 if now - listened >= 1.0:  # the heartbeat, once a second however fast the looks

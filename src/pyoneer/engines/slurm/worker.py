@@ -12,7 +12,7 @@ engine's one ``squeue`` for the whole run, and reports itself lost with Slurm's 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from pyoneer.blueprints.job import Job, Resources
@@ -87,6 +87,8 @@ class SlurmWorker(BaseWorker):
                 self._end(job, BlueprintStatus.CANCELLED)
                 return
             order = {"job": job.name, "earlier": self._earlier}
+            if self._resume is not None:  # it goes on after a wait for a retry, from there
+                order["resume"] = asdict(self._resume)
             if self._said_hello:
                 self._box.send(order)
             else:
@@ -189,7 +191,7 @@ class SlurmWorker(BaseWorker):
                 continue
             event = event_from_wire(message, self._context.project.root)
             if isinstance(event, JobEnded):
-                self._end(job, event.status, event.reason)
+                self._end(job, event.status, event.reason, event.resume)
                 return True
             if isinstance(event, Faulted):
                 self._report(event)
