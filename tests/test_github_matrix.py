@@ -2,7 +2,8 @@
 in our own words and values, each with the members it must give.
 
 Covered here: products, ``include`` extending versus adding, include-only, partial
-``exclude``, hyphenated keys, the case and type rules of GitHub's expressions (strings
+``exclude``, hyphenated keys, values with spaces and slashes, object (table) values and
+matching inside them, the case and type rules of GitHub's expressions (strings
 regardless of case, a string against a number as numbers), and an ``exclude`` that
 removes nothing (refused, as actionlint refuses it).
 """
@@ -55,6 +56,24 @@ CASES = [
                  [{"python": 3.8, "extra": "lint"}, {"python": 3.9}], id="include-extends-across-types"),
     pytest.param("{ debug = [true, false], exclude = [{ debug = 1 }] }",
                  [{"debug": False}], id="boolean-against-number"),
+    pytest.param("{ image = ['ubuntu 22.04', '16/Dockerfile.c9s'], greeting = ['Hello World'] }",
+                 [{"image": "ubuntu 22.04", "greeting": "Hello World"},
+                  {"image": "16/Dockerfile.c9s", "greeting": "Hello World"}], id="spaces-and-slashes"),
+    pytest.param("{ os = [{ name = 'ubuntu', version = '22.04' }, { name = 'mac', version = 14 }] }",
+                 [{"os": {"name": "ubuntu", "version": "22.04"}}, {"os": {"name": "mac", "version": 14}}],
+                 id="object-values"),
+    pytest.param("{ os = [{ name = 'ubuntu', version = 22 }, { name = 'ubuntu', version = 24 }, { name = 'mac', version = 14 }],"
+                 " exclude = [{ os = { name = 'UBUNTU', version = '22' } }] }",
+                 [{"os": {"name": "ubuntu", "version": 24}}, {"os": {"name": "mac", "version": 14}}],
+                 id="exclude-matches-inside-a-table"),
+    pytest.param("{ os = [{ name = 'ubuntu', version = 22 }, { name = 'mac', version = 14 }],"
+                 " exclude = [{ os = { name = 'mac' } }] }",
+                 [{"os": {"name": "ubuntu", "version": 22}}], id="partial-exclude-inside-a-table"),
+    pytest.param("{ os = [{ name = 'ubuntu', arch = 'x64' }, { name = 'mac', arch = 'arm' }],"
+                 " include = [{ os = { arch = 'ARM' }, runner = 'big' }, { os = { name = 'windows' } }] }",
+                 [{"os": {"name": "ubuntu", "arch": "x64"}}, {"os": {"name": "mac", "arch": "arm"}, "runner": "big"},
+                  {"os": {"name": "windows"}}],
+                 id="include-matches-a-tables-fields-or-adds"),
 ]
 
 

@@ -143,8 +143,9 @@ class Job:
 
     def _name_member(self) -> None:
         # here, not at the top: a project without a matrix never needs these modules
-        from pyoneer.blueprints.matrix import check_key, check_name_value, member_name
-        from pyoneer.blueprints.placeholders import check_value
+        from pyoneer.blueprints.matrix import check_key
+        from pyoneer.blueprints.member_names import member_name
+        from pyoneer.blueprints.placeholders import check_matrix_value
 
         pairs = self.matrix.items() if isinstance(self.matrix, Mapping) else self.matrix
         try:
@@ -153,8 +154,7 @@ class Job:
             raise ProjectError(f"must be a table of values, got {type_name(self.matrix)}", key="matrix") from None
         for name, value in values.items():
             check_key(name, f"matrix.{name}")
-            check_value(value, f"matrix.{name}")
-            check_name_value(value, f"matrix.{name}")
+            values[name] = check_matrix_value(value, f"matrix.{name}")
         group = self.name.partition("[")[0] if isinstance(self.name, str) else self.name
         check_name(group, "name", "job")
         full = member_name(group, values)
@@ -162,6 +162,16 @@ class Job:
             raise ProjectError(f"a member of {group!r} with these values is named {full!r}, not {self.name!r}", key="name")
         object.__setattr__(self, "name", full)
         object.__setattr__(self, "matrix", tuple(values.items()))
+
+    @property
+    def folder(self) -> str:
+        """Where its logs go under its run's folder: a member's escaped name (see
+        ``pyoneer.blueprints.member_names``), a plain job's own name."""
+        if not self.matrix:
+            return self.name
+        from pyoneer.blueprints.member_names import folder_name
+
+        return folder_name(self.group, dict(self.matrix))
 
     @property
     def group(self) -> str:

@@ -24,13 +24,11 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from pyoneer.blueprints.checks import did_you_mean, toml_key, type_name
-from pyoneer.blueprints.placeholders import Value, check_value, render
+from pyoneer.blueprints.member_names import parse_reference, selector_keys, selects
+from pyoneer.blueprints.placeholders import Value, check_matrix_value, render
 from pyoneer.errors import ProjectError
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-#: what a value may be made of when it is part of a member's name (and of a log's path)
-_NAME_VALUE = re.compile(r"^[A-Za-z0-9_.+:@-]+$")
-_REFERENCE = re.compile(r"^(?P<job>[^\[\]]+)\[(?P<selector>[^\[\]]*)\]$")
 
 Values = dict[str, Value]
 
@@ -53,7 +51,7 @@ def expand(table: object, key: str = "matrix") -> list[Values]:
                 f"must be a non-empty list of values, got {type_name(values)}", key=where,
                 hint=f"e.g. {name} = [1, 2, 3]",
             )
-        lists[name] = [check_value(value, f"{where}[{index}]") for index, value in enumerate(values)]
+        lists[name] = [check_matrix_value(value, f"{where}[{index}]") for index, value in enumerate(values)]
     combinations = [dict(zip(lists, chosen)) for chosen in itertools.product(*lists.values())] if lists else []
     excludes = _entries(table.get("exclude", []), f"{key}.exclude", known=lists)
     for index, entry in enumerate(excludes):
@@ -89,6 +87,7 @@ def _entries(value: object, key: str, known: Mapping[str, object] | None) -> lis
         where = f"{key}[{index}]"
         if not isinstance(entry, Mapping) or not entry:
             raise ProjectError(f"must be a table of values, got {type_name(entry)}", key=where)
+        checked: Values = {}
         for name, item in entry.items():
             at = f"{where}.{toml_key(name)}"
             check_key(name, at)
@@ -97,8 +96,8 @@ def _entries(value: object, key: str, known: Mapping[str, object] | None) -> lis
                     f"{name!r} is not a key of the matrix", key=at,
                     hint=did_you_mean(name, known) or f"its keys: {', '.join(known)}",
                 )
-            check_value(item, at)
-        entries.append(dict(entry))
+            checked[name] = check_matrix_value(item, at)
+        entries.append(checked)
     return entries
 
 
@@ -108,7 +107,12 @@ def _agrees(values: Mapping[str, Value], entry: Mapping[str, Value]) -> bool:
 
 def _same(a: Value, b: Value) -> bool:
     """Equal as GitHub's expressions compare: strings regardless of case; a boolean, number
-    or string against a value of another of those types, as numbers."""
+    or string against a value of another of those types, as numbers. An entry's table
+    matches partly, as GitHub's filters do: each of its fields, the value's alike."""
+    if isinstance(b, Mapping):
+        return isinstance(a, Mapping) and all(name in a and _same(a[name], item) for name, item in b.items())
+    if isinstance(a, (Mapping, tuple)) or isinstance(b, tuple):
+        return a == b
     if isinstance(a, str) and isinstance(b, str):
         return a.casefold() == b.casefold()
     if type(a) is type(b):
@@ -137,6 +141,8 @@ def _written(entry: Mapping[str, Value]) -> str:
 
 
 def _toml(value: Value) -> str:
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{toml_key(name)} = {_toml(item)}" for name, item in value.items()) + " }"
     return f'"{value}"' if isinstance(value, str) else render(value)
 
 
@@ -156,38 +162,6 @@ def _include(combinations: list[Values], entries: list[Values], original: set[st
         if not matched:
             added.append(dict(entry))
     return extended + added
-
-
-def member_name(group: str, values: Mapping[str, Value]) -> str:
-    """``train[data=sea,lr=0.1]``: the job's name, then its values in the order written."""
-    return f"{group}[{','.join(f'{name}={render(value)}' for name, value in values.items())}]"
-
-
-def check_name_value(value: Value, key: str) -> None:
-    """A value that is part of a member's name must be short and plain (it is in paths)."""
-    if not _NAME_VALUE.match(render(value)):
-        raise ProjectError(
-            f"{render(value)!r} cannot be part of a member's name", key=key,
-            hint="use letters, digits and . _ + : @ - (no spaces or slashes); "
-            "build paths in the task instead, e.g. texts/{data}.txt",
-        )
-
-
-def parse_reference(reference: str) -> tuple[str, dict[str, str]]:
-    """``"train[seed=1,lr=0.1]"`` -> ``("train", {"seed": "1", "lr": "0.1"})``; a plain name has no selector."""
-    match = _REFERENCE.match(reference)
-    if match is None:
-        return reference, {}
-    selector: dict[str, str] = {}
-    for part in filter(None, (piece.strip() for piece in match["selector"].split(","))):
-        name, equals, value = part.partition("=")
-        if not equals or not name.strip():
-            raise ProjectError(f"{part!r} in {reference!r} is not KEY=VALUE", hint="e.g. train[seed=1]")
-        if name.strip() in selector:
-            raise ProjectError(f"{name.strip()!r} is given twice in {reference!r}",
-                               hint="a selector picks one value of each key")
-        selector[name.strip()] = value.strip()
-    return match["job"], selector
 
 
 class MemberIndex:
@@ -213,7 +187,7 @@ class MemberIndex:
             raise ProjectError(exc.message, key=key, hint=exc.hint) from None
         chosen = self._selected(reference, group, selector, key)
         keys = self._keys[group]
-        shared = tuple(name for name in member if name in keys and name not in selector)
+        shared = tuple(name for name in member if name in keys and name not in selector_keys(selector))
         if not shared:
             return [name for name, _ in chosen]
         index = self._index(reference, shared, chosen)
@@ -240,16 +214,13 @@ class MemberIndex:
                 hint=did_you_mean(group, self._groups) or f"known jobs: {', '.join(self._groups)}",
             )
         keys = self._keys[group]
-        for name in selector:
+        for name in selector_keys(selector):
             if name not in keys:
                 raise ProjectError(
                     f"{group!r} has no matrix key {name!r}", key=key,
                     hint=did_you_mean(name, keys) or (f"its keys: {', '.join(keys)}" if keys else f"{group!r} has no matrix"),
                 )
-        chosen = [
-            (name, values) for name, values in self._groups[group]
-            if all(k in values and render(values[k]) == wanted for k, wanted in selector.items())
-        ]
+        chosen = [(name, values) for name, values in self._groups[group] if selects(values, selector)]
         if not chosen:
             raise ProjectError(f"no member of {group!r} matches {reference!r}", key=key)
         self._chosen[reference] = chosen

@@ -234,6 +234,7 @@ def _project(document: dict[str, Any], root: Path, overrides: Mapping[str, objec
             members = _members(table, params)
             jobs = [_job(job_name, table, values, params, (root, used, warnings)) for values in members]
             jobs = [tried_as_set(job, table["tasks"], table, settings) for job in jobs]
+            _distinct(jobs)
             needs = list(check_strings(table.get("needs", ()), "needs"))
         except ProjectError as exc:
             # a bad job name is the table's own key, not a "name" key inside it
@@ -302,6 +303,29 @@ def _members(table: Mapping[str, Any], params: Mapping[str, Value]) -> list[Valu
                     hint="they share one namespace: rename one of them",
                 )
     return members
+
+
+def _distinct(members: list[Job]) -> None:
+    """Refuse two members of one job with one name (or one log folder): values that read
+    alike, such as ``1`` and ``"1"``, would share their logs and their history."""
+    seen: dict[str, Job] = {}
+    for job in members:
+        for name in dict.fromkeys((job.name, job.folder)):
+            if name in seen and seen[name] is not job:
+                first = seen[name]
+                raise ProjectError(
+                    f"two members are both named {name!r}: {_values(first)} and {_values(job)}", key="matrix",
+                    hint="values that read alike (1 and \"1\") make one name: make them differ",
+                )
+            seen[name] = job
+
+
+def _values(job: Job) -> str:
+    import json
+
+    from pyoneer.blueprints.placeholders import as_json
+
+    return json.dumps(as_json(dict(job.matrix)), ensure_ascii=False)
 
 
 def _job(

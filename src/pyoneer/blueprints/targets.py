@@ -1,8 +1,9 @@
 """Targets: the jobs a user names with ``--only`` and ``--from``, and what they bring along.
 
 A target is a job's name, a matrix job as written (all its members), a member
-(``train[seed=1,lr=0.1]``), a selector (``train[seed=1]``: the members with those
-values) or a glob over names (``train*``, ``count_?``; ``*`` and ``?`` only).
+(``train[seed=1,lr=0.1]``, or its escaped name, ``test[os=ubuntu%2022.04]``), a selector
+(``train[seed=1]``: the members with those values, each readable or escaped) or a glob
+over names (``train*``, ``count_?``; ``*`` and ``?`` only).
 """
 
 from __future__ import annotations
@@ -50,6 +51,12 @@ def named(project: Project, target: str, option: str) -> list[str]:
     names = [job.name for job in project.jobs]
     if target in names:
         return [target]
+    if "%" in target or "~" in target:  # a member's escaped name, or its log folder's
+        from pyoneer.blueprints.member_names import forms
+
+        escaped = [job.name for job in project.jobs if job.matrix and target in forms(job.group, dict(job.matrix))]
+        if escaped:
+            return escaped
     groups: dict[str, list[str]] = {}
     for job in project.jobs:
         groups.setdefault(job.group, []).append(job.name)
@@ -67,8 +74,7 @@ def named(project: Project, target: str, option: str) -> list[str]:
 
 
 def _selected(project: Project, target: str, option: str) -> list[str]:
-    from pyoneer.blueprints.matrix import parse_reference
-    from pyoneer.blueprints.placeholders import render
+    from pyoneer.blueprints.member_names import parse_reference, selects
 
     try:
         group, selector = parse_reference(target)
@@ -79,10 +85,7 @@ def _selected(project: Project, target: str, option: str) -> list[str]:
         groups = list(dict.fromkeys(job.group for job in project.jobs))
         hint = did_you_mean(group, groups) or f"its jobs: {_some(groups)}"
         raise UsageError(f"{option} {target!r}: the project has no job {group!r}\n  hint: {hint}")
-    chosen = [
-        job.name for job in members
-        if all(key in dict(job.matrix) and render(dict(job.matrix)[key]) == value for key, value in selector.items())
-    ]
+    chosen = [job.name for job in members if selects(dict(job.matrix), selector)]
     if not chosen:
         keys = list(dict.fromkeys(key for job in members for key, _ in job.matrix))
         hint = f"its matrix keys: {', '.join(keys)}" if keys else f"{group!r} has no matrix"

@@ -186,7 +186,8 @@ def logs(where: tuple[str, ...], run_id: str | None, attempt: int | None, follow
     _refresh(root)
     with contextlib.closing(history.ledger_of(root)) as ledger:
         chosen = ledger.run(_script_run(ledger, path, run_id))
-        pattern, slash, task = target.partition("/")
+        pattern, task = history.split_target(target)  # a member's values may hold "/"
+        slash = "/" if task else ""
         from pyoneer.cli import several_logs
 
         several = several_logs.matching(ledger, chosen, pattern)

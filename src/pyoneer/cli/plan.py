@@ -6,6 +6,7 @@ needs every member of another job says so in one word instead of listing them al
 
 from __future__ import annotations
 
+import shlex
 from itertools import groupby
 
 from pyoneer.blueprints.job import Job, Resources
@@ -27,12 +28,16 @@ def describe(project: Project) -> list[str]:
             names = list(names)
             if project.job(names[0]).matrix:
                 members = len(groups[group])
-                here = f"{len(names)} of its {members} members" if len(names) < members else f"{members} members"
+                here = f"{len(names)} of its {members} members" if len(names) < members else _members(members)
                 lines.append(f"  {group}  ({here})")
                 lines += [line for name in names for line in _job(project.job(name), dependencies[name], groups, "    ")]
             else:
                 lines += _job(project.job(names[0]), dependencies[names[0]], groups, "  ")
     return lines
+
+
+def _members(count: int) -> str:
+    return f"{count} member" if count == 1 else f"{count} members"
 
 
 def _jobs(count: int) -> str:
@@ -61,7 +66,7 @@ def _job(job: Job, needs: tuple[str, ...], groups: dict[str, list[str]], indent:
             limits.append(f"timeout {task.timeout:g} s")
         if task.retries:
             limits.append(f"retries {task.retries}")
-        command = " ".join([task.script, *task.args])
+        command = shlex.join([task.script, *task.args])  # an argument with a space shows as one
         lines.append(f"{inner}{task_name}: {command}" + (f"  [{', '.join(limits)}]" if limits else ""))
     return lines
 

@@ -60,7 +60,7 @@ def follow_several(ledger: Ledger, run_id: str, jobs: list[str], task: str, root
                 pieces.append(rest)  # its attempt has ended: the last line, even without a newline
             elif rest:
                 partial[key] = rest
-            prefix = row["name"].partition("/")[0].encode() + b" | "
+            prefix = history.job_of(row["name"]).encode() + b" | "
             out.write(b"".join(prefix + piece + b"\n" for piece in pieces))
         out.flush()
         if finished:
@@ -69,5 +69,5 @@ def follow_several(ledger: Ledger, run_id: str, jobs: list[str], task: str, root
 
 
 def _wanted(name: str, jobs: set[str], task: str) -> bool:
-    job, _, its_task = name.partition("/")
+    job, _, its_task = name.rpartition("/")
     return job in jobs and (not task or its_task == task)

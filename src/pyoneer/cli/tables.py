@@ -186,7 +186,8 @@ def print_plan(
     print_table(console, ("action", "job", "why"), rows)
     runs = sum(1 for decision in decisions if decision.runs)
     console.print(f"dry run: {runs} to run, {len(decisions) - runs} to reuse; nothing was run")
-    print_preloads(preloads or {}, console)
+    planned = {decision.job for decision in decisions}  # --only: the jobs of this run alone
+    print_preloads({job: told for job, told in (preloads or {}).items() if job in planned}, console)
 
 
 def print_preloads(preloads: Mapping[str, list[tuple[str, int, str]]], console: Console) -> None:

@@ -121,11 +121,26 @@ def _lost(status: str | None) -> str | None:
 # logs --------------------------------------------------------------------------------
 
 
+def split_target(target: str) -> tuple[str, str]:
+    """``JOB/TASK`` -> ``(JOB, TASK)``; a member's values may hold ``/``
+    (``test[dockerfile=16/a]/main``), so its name ends at its last ``]``."""
+    close = target.rfind("]") if "[" in target else -1
+    if close != -1 and (close == len(target) - 1 or target[close + 1] == "/"):
+        return target[: close + 1], target[close + 2:]
+    job, _, task = target.partition("/")
+    return job, task
+
+
+def job_of(task_row: str) -> str:
+    """The job of a task's assignment name (``JOB/TASK``; a task's name has no ``/``)."""
+    return task_row.rpartition("/")[0]
+
+
 def log_attempts(ledger: Ledger, run: RunRow, target: str, attempt: int | None) -> list[dict[str, Any]]:
     """The attempts whose logs ``JOB`` or ``JOB/TASK`` names: the chosen or latest of each task."""
     rows = [row for row in ledger.assignments(run.id) if row["kind"] == "task"]
-    job, _, task = target.partition("/")
-    chosen = [row for row in rows if row["name"] == target or (not task and row["name"].startswith(job + "/"))]
+    job, task = split_target(target)
+    chosen = [row for row in rows if row["name"] == target or (not task and job_of(row["name"]) == job)]
     if attempt is not None:
         chosen = [row for row in chosen if row["attempt"] == attempt]
     latest: dict[str, dict[str, Any]] = {}
@@ -164,9 +179,13 @@ def reused_from(ledger: Ledger, run: RunRow, job: str) -> RunRow | None:
 def resolve_job(ledger: Ledger, run: RunRow, pattern: str) -> str:
     """The job (or matrix member) of ``run`` that ``pattern`` names: its very name, or a
     glob (``*``, ``?``; brackets are literal) that matches exactly one of its jobs."""
-    jobs = [row["name"] for row in ledger.assignments(run.id) if row["kind"] == "job"]
+    rows = [row for row in ledger.assignments(run.id) if row["kind"] == "job"]
+    jobs = [row["name"] for row in rows]
     if pattern in jobs:
         return pattern
+    escaped = _escaped(rows, pattern)
+    if escaped:
+        return escaped
     members = [name for name in jobs if name.startswith(pattern + "[")]
     if members:
         raise LedgerError(f"{pattern!r} is a matrix of {len(members)} members in run {run.id}: {_some(members)}",
@@ -183,6 +202,18 @@ def resolve_job(ledger: Ledger, run: RunRow, pattern: str) -> str:
                       hint="make the pattern match exactly one, e.g. 'train*seed=1*'")
 
 
+def _escaped(rows: list[dict[str, Any]], pattern: str) -> str | None:
+    """The member whose escaped name (or log folder's) is ``pattern``, or None."""
+    if "%" not in pattern and "~" not in pattern:
+        return None
+    from pyoneer.blueprints.member_names import forms, from_json
+
+    for row in rows:
+        if row.get("matrix") and pattern in forms(row["name"].partition("[")[0], from_json(json.loads(row["matrix"]))):
+            return row["name"]
+    return None
+
+
 def _some(names: list[str], most: int = 8) -> str:
     return ", ".join(names[:most]) + (f", ... ({len(names) - most} more)" if len(names) > most else "")
 
@@ -191,11 +222,11 @@ def check_target(ledger: Ledger, run: RunRow, target: str) -> None:
     """Refuse a ``JOB[/TASK]`` that the run does not have."""
     rows = ledger.assignments(run.id)
     jobs = [row["name"] for row in rows if row["kind"] == "job"]
-    job, _, task = target.partition("/")
+    job, task = split_target(target)
     if job not in jobs:
         raise LedgerError(f"run {run.id} has no job {job!r}", hint=f"its jobs: {_some(jobs)}")
     if task:
-        tasks = sorted({row["name"].partition("/")[2] for row in rows if row["kind"] == "task" and row["name"].startswith(job + "/")})
+        tasks = sorted({row["name"].rpartition("/")[2] for row in rows if row["kind"] == "task" and job_of(row["name"]) == job})
         if task not in tasks:
             hint = f"its tasks so far: {', '.join(tasks)}" if tasks else "none of its tasks has started"
             raise LedgerError(f"job {job!r} of run {run.id} has no task {task!r}", hint=hint)
@@ -228,7 +259,7 @@ def _header(row: dict[str, Any]) -> bytes:
 def follow_logs(ledger: Ledger, run_id: str, target: str, root: Path, out: BinaryIO | None = None) -> None:
     """Print ``target``'s logs as they grow, attempt after attempt, until its job has ended."""
     out = out or sys.stdout.buffer
-    job = target.partition("/")[0]
+    job = split_target(target)[0]
     offsets: dict[tuple[str, int], int] = {}
     followed = False  # the job was still open at some look: its end may come before its last bytes
     quiet = 0.0
@@ -260,7 +291,7 @@ def follow_logs(ledger: Ledger, run_id: str, target: str, root: Path, out: Binar
 
 
 def _names(name: str, target: str) -> bool:
-    return name == target or ("/" not in target and name.startswith(target + "/"))
+    return name == target or (not split_target(target)[1] and job_of(name) == target)
 
 
 def _job_status(ledger: Ledger, run_id: str, job: str) -> str:

@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from pyoneer.blueprints.job import Job
@@ -43,8 +44,14 @@ class RunContext:
         return self.project.root / WORKSPACE / "runs" / self.run_id
 
     def log_path(self, job: str, task: str, attempt: int) -> Path:
-        """The log file of one attempt of one task."""
-        return self.directory / job / f"{task}.{attempt}.log"
+        """The log file of one attempt of one task; a matrix member's folder is its escaped
+        name (``test[os=ubuntu%2022.04]``: see ``pyoneer.blueprints.member_names``)."""
+        return self.directory / self._folders.get(job, job) / f"{task}.{attempt}.log"
+
+    @cached_property
+    def _folders(self) -> dict[str, str]:
+        """Each member's log folder, where it differs from its name (values to escape)."""
+        return {job.name: job.folder for job in self.project.jobs if job.matrix and job.folder != job.name}
 
     def task_environment(self, job: Job, task: str, attempt: int) -> dict[str, str]:
         """The ``PYONEER_*`` variables every task sees (names are part of the contract).

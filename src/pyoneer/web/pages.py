@@ -28,7 +28,7 @@ def run_page(ledger: Ledger, run_id: str) -> dict[str, Any]:
     rows = state["blueprints"]
     for row in rows:
         if row["kind"] == "task":
-            job, _, task = row["name"].partition("/")
+            job, _, task = row["name"].rpartition("/")  # a member's values may hold "/"
             row["link"] = log_link(state["run"]["id"], job, task, row["attempt"])
     jobs = [row for row in rows if row["kind"] == "job"]
     return {
@@ -52,7 +52,7 @@ def timeline(state: dict[str, Any]) -> dict[str, Any]:
     for row in state["blueprints"]:
         if row["kind"] != "task" or row["started"] is None:
             continue
-        job, _, task = row["name"].partition("/")
+        job, _, task = row["name"].rpartition("/")  # a member's values may hold "/"
         bars.append({
             "lane": f"{row['host']} · {row['pyoneer']}" if row["host"] else row["pyoneer"],
             "job": job, "task": task, "attempt": row["attempt"],

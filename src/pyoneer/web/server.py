@@ -56,10 +56,10 @@ def make_app(root: Path, token: str, hosts: set[str], cookie: str = "pyoneer_tok
         Route("/runs/{run}", view.run),
         Route("/api/runs/{run}", view.run_json),
         Route("/api/runs/{run}/live", view.run_live),
-        Route("/runs/{run}/logs/{job}/{task}/{attempt:int}", view.log),
-        Route("/api/runs/{run}/logs/{job}/{task}/{attempt:int}", view.log_json),
-        Route("/api/runs/{run}/logs/{job}/{task}/{attempt:int}/stream", view.log_stream),
-        Route("/raw/runs/{run}/logs/{job}/{task}/{attempt:int}", view.log_raw),
+        Route("/runs/{run}/logs/{job:path}/{task}/{attempt:int}", view.log),
+        Route("/api/runs/{run}/logs/{job:path}/{task}/{attempt:int}", view.log_json),
+        Route("/api/runs/{run}/logs/{job:path}/{task}/{attempt:int}/stream", view.log_stream),
+        Route("/raw/runs/{run}/logs/{job:path}/{task}/{attempt:int}", view.log_raw),
     ]
     app = Starlette(routes=routes, exception_handlers={LedgerError: _not_found})
     return Door(app, token, hosts, cookie)
