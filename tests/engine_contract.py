@@ -132,6 +132,34 @@ class EngineContract:
         assert slow["reason"] == "timed out after 1 s"
         assert slow["ended"] - slow["started"] < 30
 
+    def test_a_retry_that_waits_gives_its_slot_to_another_job(self, tmp_path: Path) -> None:
+        # one slot: while fetch waits to retry its second task, other runs in it; fetch then
+        # goes on from that task's next attempt, wherever it runs, with its first task's file
+        root = write_project(
+            tmp_path / "proj",
+            """
+            [jobs.fetch]
+            tasks = ["make.py", { script = "flaky.py", retries = 1, retry_delay = "3s" }]
+
+            [jobs.other]
+            tasks = ["ok.py"]
+            """,
+            {
+                "make.py": "from pathlib import Path\nPath('made.txt').write_text('made')\n",
+                "flaky.py": "import os, sys\nfrom pathlib import Path\nassert Path('made.txt').read_text() == 'made'\n"
+                            "sys.exit(1 if os.environ['PYONEER_ATTEMPT'] == '1' else 0)\n",
+                "ok.py": "print('fine')\n",
+            },
+        )
+        result = self.run(root, "--workers", "1")
+        assert result.returncode == 0, _explain(result)
+        state = _state(root)
+        assert [(row["attempt"], row["status"]) for row in _attempts(state, "fetch/make")] == [(1, "succeeded")]
+        first, second = _attempts(state, "fetch/flaky")
+        assert (first["attempt"], first["status"], second["attempt"], second["status"]) == (1, "failed", 2, "succeeded")
+        (other,) = _attempts(state, "other/ok")
+        assert first["ended"] <= other["started"] <= other["ended"] <= second["started"]
+
     def test_tasks_see_their_names_and_the_environment(self, tmp_path: Path) -> None:
         root = write_project(
             tmp_path / "proj",
