@@ -6,6 +6,7 @@ draws it, and importing ``rich`` costs more than a small run takes.
 
 from __future__ import annotations
 
+import math
 import time
 from itertools import groupby
 from typing import TYPE_CHECKING
@@ -90,6 +91,8 @@ class LiveDisplay:
         self._detail: dict[str, str] = {}
         self._why: Mapping[str, str] = {}
         self._since: dict[str, float] = {}
+        #: when each job that waits to retry a task tries it again (counted down as drawn)
+        self._retry_at: dict[str, float] = {}
         self._done = 0  # jobs whose status is final
         self._running = 0  # attempts under way, for the words of a stop
         self._stopping = False
@@ -119,7 +122,7 @@ class LiveDisplay:
                 self._detail[event.job] = "reused"
             elif event.reason and event.status in (BlueprintStatus.SKIPPED, BlueprintStatus.CANCELLED):
                 self._detail[event.job] = event.reason
-            elif event.status is BlueprintStatus.READY and self._why.get(event.job):
+            elif event.status is BlueprintStatus.READY and self._why.get(event.job) and event.job not in self._retry_at:
                 self._detail[event.job] = self._why[event.job]  # until its first task starts
             if event.status is BlueprintStatus.RUNNING:
                 self._since[event.job] = event.at
@@ -132,11 +135,13 @@ class LiveDisplay:
             attempt = event.attempt
             tries = f" (attempt {attempt.number}/{event.retries + 1})" if attempt.number > 1 else ""
             self._detail[attempt.job] = f"{attempt.task}{tries}"
+            self._retry_at.pop(attempt.job, None)
         if isinstance(event, TaskEnded):
             self._running -= 1
         if isinstance(event, TaskEnded) and not event.attempt.ok:
-            again = f", retrying in {event.retry_in:.0f} s" if event.retry_in else ""
-            self._detail[event.attempt.job] = f"{event.attempt.task}: {event.attempt.reason}{again}"
+            self._detail[event.attempt.job] = f"{event.attempt.task}: {event.attempt.reason}"
+            if event.retry_in:  # "retrying in 8 s", counted down as the table is drawn
+                self._retry_at[event.attempt.job] = (event.attempt.ended or event.at) + event.retry_in
         if isinstance(event, Queued):
             self._detail[event.job] = f"waiting in the queue: {event.reason}" if event.reason else ""
 
@@ -184,8 +189,8 @@ class LiveDisplay:
             if names[0] != group:  # the members of a matrix: one line, then those worth one
                 ends = [(self._status[name], self._detail.get(name) == "reused") for name in names]
                 table.add_row(f"[bold]{escape(group)}[/]", escape(group_status(ends)), "", "")
-                names = [name for name in names if self._status[name] in _WORTH_A_ROW]
-            elif big and self._status[names[0]] not in _WORTH_A_ROW:
+                names = [name for name in names if self._status[name] in _WORTH_A_ROW or name in self._retry_at]
+            elif big and self._status[names[0]] not in _WORTH_A_ROW and names[0] not in self._retry_at:
                 continue
             for name in names:
                 if shown >= SUMMARY_ROWS:
@@ -197,7 +202,10 @@ class LiveDisplay:
                 label = escape(name) if name == group else "  " + escape(name)
                 shown_status = "[magenta]stopping[/]" if self._stopping and status is BlueprintStatus.RUNNING else (
                     _status_text(status))
-                table.add_row(label, shown_status, escape(self._detail.get(name, "")), elapsed)
+                detail = self._detail.get(name, "")
+                if name in self._retry_at and not status.is_final:
+                    detail += f", retrying in {max(0, math.ceil(self._retry_at[name] - now))} s"
+                table.add_row(label, shown_status, escape(detail), elapsed)
         return Group(table, self._progress)
 
     def close(self) -> None:
