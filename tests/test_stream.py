@@ -33,7 +33,7 @@ tasks = ["a.py"]
 tasks = ["b.py", "b.py"]
 needs = ["a"]
 [jobs.flaky]
-tasks = [{ script = "flaky.py", retries = 1 }]
+tasks = [{ script = "flaky.py", retries = 1, retry_delay = 0.2 }]  # handed back for its wait: told too
 """
 SCRIPTS = {
     "a.py": "import sys\nfor n in range(300): print('a line', n)\nsys.stdout.buffer.write(b'\\xff\\xfe raw\\n')\n",
