@@ -110,6 +110,29 @@ def test_preload_false_learns_nothing(tmp_path: Path) -> None:
     assert len(_imports(tmp_path)) == 4
 
 
+def test_a_module_imported_with_importlib_import_module_is_learned_as_its_own(tmp_path: Path) -> None:
+    # import_module raises no "import" audit event of its own: what it imports is heard
+    # from inside, and is neither lost nor counted as the cost of the import before it
+    script = "import importlib\nmodule = importlib.import_module('slowmod')\nprint(module.VALUE)\n"
+    project, env = _setup(tmp_path, TWO_TASKS, script)
+    _run(project, env)
+    learned = _learned(project)
+    assert learned["slowmod"][0] >= 50_000 and learned["slowmod"][1] is None
+    assert learned.get("importlib", (0,))[0] < 50_000, learned  # slowmod's 60 ms are not importlib's
+    _run(project, env)
+    assert len(_imports(tmp_path)) == 3  # the second run's server imported it, once
+    assert _outputs(project) == ["42\n"] * 4
+
+
+def test_import_module_inside_a_librarys_import_comes_along_with_it(tmp_path: Path) -> None:
+    project, env = _setup(tmp_path, TWO_TASKS, "import wrapmod\nprint(wrapmod.VALUE)\n")
+    (tmp_path / "site" / "wrapmod.py").write_text("import importlib\nVALUE = importlib.import_module('slowmod').VALUE\n")
+    _run(project, env)
+    learned = _learned(project)
+    assert "slowmod" not in learned and learned["wrapmod"][0] >= 50_000, learned
+    assert _outputs(project) == ["42\n"] * 2
+
+
 def test_a_module_that_starts_a_thread_is_never_preloaded(tmp_path: Path) -> None:
     project, env = _setup(tmp_path, TWO_TASKS, "import slowmod, threadmod, sys\nprint(sys.modules['slowmod'].VALUE)\n")
     _run(project, env)

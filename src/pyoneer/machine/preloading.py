@@ -37,12 +37,15 @@ def _heard(event: str, args: tuple) -> None:
     now = _perf()
     _looking.append(True)
     try:
-        nested = _nested()
+        nested, asked = _nested()
     except ValueError:  # no Python frame that deep: not from inside an import
-        nested = False
+        nested, asked = False, None
     finally:
         _looking.clear()
-    if nested:
+    if asked is not None:  # the first event of a script's importlib.import_module(name)
+        _imports.append([asked, now, now])
+        _open[:] = [True]
+    elif nested:
         if _imports:
             _imports[-1][2] = now  # the import in progress is still busy
     elif event == "import":
@@ -55,16 +58,44 @@ def _heard(event: str, args: tuple) -> None:
 #: non-empty while the script's last import may still run; while the hook looks at frames
 _open: list[bool] = []
 _looking: list[bool] = []
+#: (id of the frame, name) of the importlib.import_module call heard last
+_asking: list[tuple[int, str]] = []
+_IMPORTLIB = os.sep + "importlib" + os.sep + "__init__.py"
 
 
-def _nested() -> bool:
-    """Whether the event comes from inside another import (the machinery's frames)."""
+def _nested() -> tuple[bool, str | None]:
+    """Whether the event comes from inside another import (the machinery's frames), and
+    the name a script's own ``importlib.import_module(name)`` imports, when the event is
+    the first heard of that call.
+
+    ``import_module`` raises no ``import`` event of its own (only the ``import``
+    statement does): what it imports is heard from inside, as events raised by the
+    import machinery's frames right below its own (looking for the module, reading it,
+    running it), with no import further out."""
     frame = _getframe(2)
-    while frame is not None:
-        if frame.f_code.co_filename.startswith("<frozen importlib"):
-            return True
-        frame = frame.f_back
-    return False
+    below = None  # the last of the innermost frames while they are the machinery's
+    while frame is not None and frame.f_code.co_filename.startswith("<frozen importlib"):
+        below, frame = frame, frame.f_back
+    if below is None:  # raised by code that is not the machinery's: inside an import if one runs further out
+        while frame is not None:
+            if frame.f_code.co_filename.startswith("<frozen importlib"):
+                return True, None
+            frame = frame.f_back
+        return False, None
+    code = frame.f_code if frame is not None else None
+    if not (code is not None and code.co_name == "import_module" and code.co_filename.endswith(_IMPORTLIB)):
+        return True, None
+    outer = frame.f_back
+    while outer is not None:
+        if outer.f_code.co_filename.startswith("<frozen importlib"):
+            return True, None  # import_module called by a module while it is imported
+        outer = outer.f_back
+    name = below.f_locals.get("name")  # _gcd_import's, relative names resolved
+    key = (id(frame), name)
+    if not isinstance(name, str) or _asking and _asking[-1] == key:
+        return True, None  # the same call, still importing
+    _asking[:] = [key]
+    return True, name
 
 
 def of_the_project(path: object, root: str) -> bool:
