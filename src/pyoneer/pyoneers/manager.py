@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import queue
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 
@@ -438,16 +437,8 @@ class Manager(Pyoneer):
     def _release_workers(self) -> None:
         if self._pool is None:
             return
-        working = self._pool.not_stopped()
-        # side by side: each stop may wait out a grace period before its SIGKILL
-        stoppers = [threading.Thread(target=worker.stop) for worker in working]
-        for stopper in stoppers:
-            stopper.start()
-        for stopper in stoppers:
-            stopper.join()
-        for worker in working:
+        for worker in self._pool.stop_all():
             self._tell(worker)
-        self._pool.drain_idle()
 
     def _tell(self, pyoneer: Pyoneer) -> None:
         self._notify(

@@ -7,6 +7,7 @@ one that went idle last is handed out first (its interpreter is the warmest).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 from pyoneer.pyoneers.pyoneer import Pyoneer
@@ -79,3 +80,15 @@ class WorkerPool:
     def not_stopped(self) -> list[Pyoneer]:
         """The workers that still have to be stopped."""
         return [worker for worker in self.workers.values() if worker.get_status() is not PyoneerStatus.STOPPED]
+
+    def stop_all(self) -> list[Pyoneer]:
+        """Stop every worker not stopped yet, side by side (each stop may wait out a grace
+        period before its SIGKILL), and let the idle ones go; those it stopped."""
+        working = self.not_stopped()
+        stoppers = [threading.Thread(target=worker.stop) for worker in working]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join()
+        self.drain_idle()
+        return working
