@@ -1523,3 +1523,14 @@ def test_a_job_on_a_removed_node_is_reassigned_and_succeeds(cluster: RayCluster,
 
 
 
+
+
+def test_members_whose_values_hold_slashes_and_spaces_run_and_log_on_a_node(cluster: RayCluster, tmp_path: Path) -> None:
+    root = make_project(tmp_path / "odd", '[jobs.build]\nmatrix = { image = ["16/Dockerfile.c9s", "ubuntu 22.04"] }\n'
+                                          'tasks = ["say.py {image}"]\n',
+                        {"say.py": "import sys\nprint('built', sys.argv[1])\n"})
+    result = ray_run(cluster, root)
+    assert result.returncode == 0, explain(result)
+    for value in ("16/Dockerfile.c9s", "ubuntu 22.04"):  # its log folder on the node and at home: escaped
+        shown = run_cli("logs", str(root), f"build[image={value}]/say")
+        assert shown.stdout == f"built {value}\n", shown.stderr

@@ -90,7 +90,7 @@ class NodeWorker:
             if kept is not None:
                 shutil.rmtree(kept, ignore_errors=True)
             resume = None
-            workdir = self._fresh_workdir(job_name)
+            workdir = self._fresh_workdir(project.job(job_name).folder)
             place(workdir, inputs)
         here = dataclasses.replace(project, root=workdir)
         job = here.job(job_name)
@@ -163,13 +163,14 @@ class NodeWorker:
         if isinstance(event, (JobEnded, Faulted)):
             self._ended.set()
 
-    def _fresh_workdir(self, job_name: str) -> Path:
+    def _fresh_workdir(self, folder: str) -> Path:
         # one directory a job, so two jobs on a node never see each other's files; the
         # last job's directory is kept until now, so its logs could still be read (one
         # that waits to retry is kept until it goes on)
         if self._workdir is not None and self._workdir not in self._resting.values():
             shutil.rmtree(self._workdir, ignore_errors=True)
-        workdir = Path(tempfile.mkdtemp(prefix=f"pyoneer-{job_name}-"))
+        # named by the job's folder: a member's escaped name (its values may hold "/")
+        workdir = Path(tempfile.mkdtemp(prefix=f"pyoneer-{folder}-"))
         shutil.copytree(self.base, workdir, dirs_exist_ok=True, symlinks=True)
         self._workdir = workdir
         return workdir
