@@ -295,7 +295,7 @@ def _become(request: dict, server_fds: tuple[int, ...]) -> str:
         replies = f"/proc/{os.getppid()}/fd/{server_fds[0]}"
         _imports_to[:] = [replies, request["imports"], os.path.realpath(request["cwd"]) + os.sep]
         if request.get("learning"):
-            preloading.clock()  # what it imports, and what that cost: the next run's preload
+            preloading.clock(_imports_to[2])  # what it imports, and what that cost: the next run's preload
     _reopen_stdio()
     return script
 

@@ -2,8 +2,9 @@
 ``forkserver.py``, which imports it as it imports ``exiting``).
 
 In a warm child, ``clock`` notes, with an audit hook, each module the script imported
-from its own code (not one imported by another module's import: that one comes along)
-and how long that import took, measured in the child; ``learned`` says them as the child
+from its own code or from the code of the project's own modules (not one imported by a
+library's import: that one comes along) and how long that import took, measured in the
+child; ``learned`` says them as the child
 ends. In the server, ``checked_import`` imports a learned module with the job's own
 environment, and says why not where it is not safe to fork after: a thread started, a
 socket or another file left open, something printed, a GPU touched.
@@ -19,12 +20,14 @@ _perf = time.perf_counter
 _getframe = sys._getframe
 
 
-def clock() -> None:
-    """In a warm child, before its script runs: time the imports it makes from now on.
+def clock(root: str = "") -> None:
+    """In a warm child, before its script runs: time the imports it makes from now on,
+    and those that the project's own modules (under ``root``, ending in a separator) make.
 
     An audit hook is invisible to the script (it cannot be listed), unlike an entry on
     ``sys.meta_path`` or a wrapped ``__import__``, which a script could see.
     """
+    _root[:] = [root] if root else []
     sys.addaudithook(_heard)
 
 
@@ -61,6 +64,8 @@ _looking: list[bool] = []
 #: (id of the frame, name) of the importlib.import_module call heard last
 _asking: list[tuple[int, str]] = []
 _IMPORTLIB = os.sep + "importlib" + os.sep + "__init__.py"
+#: the project's root, ending in a separator (see ``clock``)
+_root: list[str] = []
 
 
 def _nested() -> tuple[bool, str | None]:
@@ -71,12 +76,17 @@ def _nested() -> tuple[bool, str | None]:
     ``import_module`` raises no ``import`` event of its own (only the ``import``
     statement does): what it imports is heard from inside, as events raised by the
     import machinery's frames right below its own (looking for the module, reading it,
-    running it), with no import further out."""
+    running it), with no import further out.
+
+    The project's own code imports as the script does: ``train.py`` importing its
+    ``model.py``, which imports torch, learns torch."""
     frame = _getframe(2)
     below = None  # the last of the innermost frames while they are the machinery's
     while frame is not None and frame.f_code.co_filename.startswith("<frozen importlib"):
         below, frame = frame, frame.f_back
     if below is None:  # raised by code that is not the machinery's: inside an import if one runs further out
+        if frame is not None and _root and _own(frame.f_code.co_filename):
+            return False, None
         while frame is not None:
             if frame.f_code.co_filename.startswith("<frozen importlib"):
                 return True, None
@@ -86,6 +96,8 @@ def _nested() -> tuple[bool, str | None]:
     if not (code is not None and code.co_name == "import_module" and code.co_filename.endswith(_IMPORTLIB)):
         return True, None
     outer = frame.f_back
+    if outer is not None and _root and _own(outer.f_code.co_filename):
+        outer = None  # called by the project's own code: the script's import
     while outer is not None:
         if outer.f_code.co_filename.startswith("<frozen importlib"):
             return True, None  # import_module called by a module while it is imported
@@ -96,6 +108,13 @@ def _nested() -> tuple[bool, str | None]:
         return True, None  # the same call, still importing
     _asking[:] = [key]
     return True, name
+
+
+def _own(filename: str) -> bool:
+    """Whether code of this file is the project's (the script run by a relative path too)."""
+    if not filename.startswith(os.sep):
+        return not filename.startswith("<")  # not <frozen ...>, <string>
+    return of_the_project(filename, _root[0])
 
 
 def of_the_project(path: object, root: str) -> bool:
