@@ -6,14 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_preload import _imports, _learned, _outputs, _run, _setup
-
-TWO_TASKS = """
-    [project]
-    name = "p"
-    [jobs.a]
-    tasks = ["a.py", "a.py"]
-"""
+from test_preload import TWO_TASKS, _imports, _learned, _outputs, _run, _setup
 
 
 def test_a_library_imported_by_a_project_module_is_learned_and_preloaded(tmp_path: Path) -> None:
