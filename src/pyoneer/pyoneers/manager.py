@@ -119,7 +119,8 @@ class Manager(Pyoneer):
         self._tally: Tally | None = None
         #: workers not placed yet (in a cluster's queue), and the job each holds
         self._waiting: dict[str, str] = {}
-        #: jobs handed back to wait for a retry, and where each goes on
+        #: jobs handed back to wait for a retry, and where each goes on (until it has: a
+        #: job moved before its worker began it still goes on from there)
         self._resume: dict[str, Resume] = {}
 
     # The seven methods of the seed -------------------------------------------------
@@ -297,7 +298,6 @@ class Manager(Pyoneer):
             if worker is None:
                 self._slots.give_back(name)
                 return
-            self._resume.pop(name, None)
             self._tally.holders[name] = worker.name
             self._publish([plan.start(name)], worker.name)
             worker.assign(job, grant, earlier=self._tally.earlier(name), resume=resume)
@@ -332,6 +332,7 @@ class Manager(Pyoneer):
             self._queued(event)
         elif isinstance(event, TaskStarted):
             self._tally.began(event.attempt)
+            self._resume.pop(event.attempt.job, None)  # it went on: a worker lost from now starts it over
         elif isinstance(event, TaskEnded):
             self._tally.attempted(event.attempt)
         self._notify(event)
@@ -384,6 +385,7 @@ class Manager(Pyoneer):
             self._resume[event.job] = event.resume
             self._publish([self._plan.rest(event.job, event.resume.at)])
         else:
+            self._resume.pop(event.job, None)
             if event.resume is not None:
                 status = BlueprintStatus.CANCELLED  # the run stops: its next attempt never comes
             if not reason and status is BlueprintStatus.CANCELLED and self._interrupted:
