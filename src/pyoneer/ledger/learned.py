@@ -8,14 +8,17 @@ preloaded later is no longer imported by the task, so it is not told again: what
 learned stays), and why a fork server refused one (never preloaded again).
 ``preloads`` says, per job, the modules worth preloading: those that cost at least
 ``THRESHOLD_US`` and were never refused, in the order first imported. What is learned
-changes no fingerprint: it is kept apart from what ``--resume`` compares.
+changes no fingerprint: it is kept apart from what ``--resume`` compares. Each module
+keeps the run that learned it (since schema 9), for the web view's job page (``told``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Iterable
+from typing import Any
 
 from pyoneer.blueprints.project import Project
 from pyoneer.errors import PyoneerError
@@ -43,10 +46,21 @@ def note(ledger: Ledger, job: str, imported: Iterable[tuple[str, int]], refused:
     unknown = [(job, module, -1, 0, why) for module, why in refused if module not in known]
     if not (rows or verdicts or unknown):
         return
+    run = _running(db)
     with ledger.writing():
-        db.executemany("INSERT INTO learned (job, module, position, cost_us) VALUES (?, ?, ?, ?)", rows)
+        db.executemany("INSERT INTO learned (job, module, position, cost_us, run_id) VALUES (?, ?, ?, ?, ?)",
+                       [(*row, run) for row in rows])
         db.executemany("UPDATE learned SET verdict = ? WHERE job = ? AND module = ?", verdicts)
-        db.executemany("INSERT OR IGNORE INTO learned VALUES (?, ?, ?, ?, ?)", unknown)
+        db.executemany("INSERT OR IGNORE INTO learned (job, module, position, cost_us, verdict, run_id)"
+                       " VALUES (?, ?, ?, ?, ?, ?)", [(*row, run) for row in unknown])
+
+
+def _running(db: sqlite3.Connection) -> str | None:
+    """The run this process manages (what a task tells is heard by its run's recorder,
+    in the manager's process), or None if there is none."""
+    row = db.execute("SELECT id FROM runs WHERE pid = ? AND result = 'running' ORDER BY started DESC LIMIT 1",
+                     (os.getpid(),)).fetchone()
+    return row[0] if row else None
 
 
 def preloads(ledger: Ledger, project: Project) -> dict[str, tuple[str, ...]]:
@@ -99,3 +113,37 @@ def explained(ledger: Ledger, job: str) -> list[tuple[str, int, str]]:
         else:
             told.append((module, cost, f"not preloaded: under {THRESHOLD_US // 1000} ms"))
     return told
+
+
+def told(ledger: Ledger, job: str, given: Iterable[str] = (), learn: bool = True) -> list[dict[str, Any]]:
+    """What the next run's fork server of ``job`` does with each module, for the web
+    view's job page: first those ``given`` in ``preload = [...]`` (always preloaded),
+    then each learned one (see ``explained``), with what its import cost (microseconds,
+    in the task), the run that learned it (None: one from before schema 9), and whether
+    it is preloaded. A ledger from before learning has nothing learned; a job that does
+    not ``learn`` (``preload = false``) preloads only what is given."""
+    rows: list[dict[str, Any]] = [{"module": module, "cost_us": None, "becomes": "preloaded: the project file asks for it",
+                                   "preloaded": True, "source": "given", "run": None, "verdict": None}
+                                  for module in given]
+    if not learn:
+        return rows
+    learned = []
+    for run in ("run_id", "NULL"):  # a ledger of schema 7 or 8, read as it is, keeps no run
+        try:
+            learned = ledger.connection.execute(
+                f"SELECT module, cost_us, verdict, {run} FROM learned WHERE job = ? ORDER BY position", (job,)
+            ).fetchall()
+            break
+        except sqlite3.OperationalError:  # and one from before learning has no table at all
+            continue
+    if not learned:
+        return rows
+    becomes = dict((module, what) for module, _, what in explained(ledger, job))
+    for module, cost, verdict, run in learned:
+        if module in given:
+            continue
+        preloaded = becomes[module] == "preloaded"
+        why = f"preloaded: its import costs {THRESHOLD_US // 1000} ms or more, and no fork server refused it"
+        rows.append({"module": module, "cost_us": cost, "becomes": why if preloaded else becomes[module],
+                     "preloaded": preloaded, "source": "learned", "run": run, "verdict": verdict})
+    return rows

@@ -11,7 +11,7 @@ import sqlite3
 from pathlib import Path
 
 #: the schema this Pyoneer writes; bump it (and add its migration) when the tables change
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 APPLICATION = "pyoneer-ledger"
 
 #: runs submitted to a cluster (``pyoneer submit``): where, and how much of each this
@@ -35,6 +35,8 @@ LEARNED = """CREATE TABLE learned (
         cost_us INTEGER NOT NULL,       -- what its import cost, measured in the task
         verdict TEXT,                   -- why it is never preloaded (NULL: it may be)
         PRIMARY KEY (job, module))"""
+#: the run whose task first said it imported the module (NULL: learned before schema 9)
+LEARNED_RUN = "ALTER TABLE learned ADD COLUMN run_id TEXT"
 
 DDL = (
     """CREATE TABLE meta (
@@ -96,6 +98,7 @@ DDL = (
     "CREATE INDEX events_by_run ON events (run_id, seq)",
     SUBMISSIONS,
     LEARNED,
+    LEARNED_RUN,
 )
 
 
@@ -111,6 +114,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     5: ("ALTER TABLE assignments ADD COLUMN upstream TEXT",),
     6: (LEARNED,),
     7: ("ALTER TABLE assignments ADD COLUMN retry_at REAL",),
+    # what was learned before keeps no run: the web view says "an earlier run"
+    8: (LEARNED_RUN,),
 }
 
 

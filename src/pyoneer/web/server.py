@@ -36,7 +36,7 @@ from pyoneer.web import logs
 from pyoneer.web.door import Door, cookie_name, refused
 from pyoneer.web.names import host_names
 from pyoneer.web.opener import browser_opened
-from pyoneer.web.pages import log_link, run_page, runs_page
+from pyoneer.web.pages import given_preload, job_link, job_page, log_link, run_page, runs_page
 from pyoneer.web.shell import embedded, page, policy
 
 #: seconds between looks at the ledger (or a log) for a change
@@ -56,6 +56,8 @@ def make_app(root: Path, token: str, hosts: set[str], cookie: str = "pyoneer_tok
         Route("/runs/{run}", view.run),
         Route("/api/runs/{run}", view.run_json),
         Route("/api/runs/{run}/live", view.run_live),
+        Route("/runs/{run}/jobs/{job:path}", view.job),
+        Route("/api/runs/{run}/jobs/{job:path}", view.job_json),
         Route("/runs/{run}/logs/{job:path}/{task}/{attempt:int}", view.log),
         Route("/api/runs/{run}/logs/{job:path}/{task}/{attempt:int}", view.log_json),
         Route("/api/runs/{run}/logs/{job:path}/{task}/{attempt:int}/stream", view.log_stream),
@@ -107,6 +109,19 @@ class _View:
     async def run_json(self, request: Request) -> Response:
         run_id = request.path_params["run"]
         return JSONResponse(await self._data(lambda ledger: run_page(ledger, run_id)))
+
+    async def job(self, request: Request) -> Response:
+        data = await self._job_data(request)
+        link = job_link(data["run"]["id"], data["job"]["name"])
+        return _html(data, {"api": "/api" + link}, f"Pyoneer: {data['job']['name']} in run {data['run']['id']}")
+
+    async def job_json(self, request: Request) -> Response:
+        return JSONResponse(await self._job_data(request))
+
+    async def _job_data(self, request: Request) -> dict[str, Any]:
+        run, job = request.path_params["run"], request.path_params["job"]
+        given = await anyio.to_thread.run_sync(given_preload, self.root, job)
+        return await self._data(lambda ledger: job_page(ledger, run, job, given))
 
     async def log(self, request: Request) -> Response:
         data = await self._log_data(request)

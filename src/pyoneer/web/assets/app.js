@@ -282,7 +282,7 @@
       if (shown >= ROWS && !opened.has("all rows")) { left += 1; continue; }  // a big run: the rest on demand
       shown += 1;
       const word = row.reused ? "reused" : row.status;
-      const href = row.kind === "task" ? logLink(row) : null;
+      const href = row.kind === "task" ? logLink(row) : row.kind === "job" && !report ? jobLink(row.name) : null;
       const name = href ? el("a", { href: href, text: row.name }) : el("span", { text: row.name, title: row.kind === "task" && report ? "its log is not in this report" : null });
       const held = !["ready", "not_ready"].includes(row.status);  // before it runs, no pyoneer works on it
       const tr = el("tr", { class: row.kind + (member && row.kind === "job" ? " member" : ""), id: row.kind === "job" ? "job-" + row.name : null },
@@ -317,6 +317,50 @@
     const row = document.getElementById("job-" + name);
     if (row) { row.classList.add("hl"); row.scrollIntoView({ block: "center" }); }
     else if (!opened.has("all rows") && document.getElementById("more-rows")) { opened.add("all rows"); drawRun(); }
+  }
+
+  // A job -------------------------------------------------------------------------
+  // Its row and its tasks' attempts, then what its fork server preloads and why.
+  function jobLink(name) { return config.base + "/runs/" + encodeURIComponent(data.run.id) + "/jobs/" + encodeURIComponent(name); }
+
+  function drawJob() {
+    const run = data.run, job = data.job;
+    const title = el("h1", {}, el("a", { href: runLink(run.id), class: "mono", text: run.id }), " / job " + job.name + " ", state(job.reused ? "reused" : job.status));
+    const summary = el("div", { class: "summary" }, job.why ? el("span", { text: job.why }) : null,
+      el("span", { text: "started " + day(job.started) }), el("span", { text: span(job.started, job.ended) }));
+    const tasks = el("table", { id: "tasks" }, el("tr", {}, ...["task", "status", "attempt", "started", "duration", "exit"].map((name) => el("th", { text: name }))));
+    for (const row of data.tasks) {
+      tasks.append(el("tr", {}, el("td", {}, el("a", { href: logLink(row), text: row.name.slice(job.name.length + 1) })),
+        el("td", {}, state(row.status), row.reason ? el("span", { class: "muted", text: " (" + row.reason + ")" }) : null),
+        el("td", { class: "num", text: String(row.attempt) }), el("td", { text: clock(row.started) }),
+        el("td", { text: span(row.started, row.ended) }), el("td", { class: "num", text: row.exit_code === null ? "" : String(row.exit_code) })));
+    }
+    main.replaceChildren(title, summary, el("h2", { text: "Tasks" }), el("div", { class: "panel" }, tasks),
+      el("h2", { text: "Preload" }), drawPreload());
+  }
+
+  function verdict(row) {
+    const [look, icon, word] = row.preloaded ? ["succeeded", "✓", "preloaded"] : row.verdict ? ["failed", "✗", "refused"] : ["skipped", "↷", "not preloaded"];
+    return el("span", { class: "state s-" + look }, el("span", { class: "icon", "aria-hidden": "true", text: icon }), " " + word);
+  }
+
+  function drawPreload() {
+    const about = el("p", { class: "muted", text: "What this job's fork server imports before it forks each task, on the next run: " +
+      "the modules given in preload, then those its tasks imported from outside the project that cost at least " +
+      data.threshold_ms + " ms and are safe to import before a fork." });
+    const note = data.preload_note ? el("p", { class: "notice", text: data.preload_note }) : null;
+    if (!data.preload.length) return el("div", { class: "panel", id: "preload" }, note, about, el("p", { text: "Nothing yet: the first warm run of this job teaches it." }));
+    const table = el("table", {}, el("tr", {}, ...["module", "next run", "import cost", "from", "why"].map((name) => el("th", { class: name === "import cost" ? "num" : null, text: name }))));
+    for (const row of data.preload) {
+      const from = row.source === "given" ? el("span", { text: "given in preload" })
+        : row.run ? el("span", {}, "learned in ", row.when === "this run" ? el("strong", { text: "this run" }) : el("a", { href: runLink(row.run), class: "mono", text: row.run }))
+        : el("span", { class: "muted", text: "learned in an earlier run" });
+      table.append(el("tr", { class: row.preloaded ? "preloaded" : "refused", "data-module": row.module },
+        el("td", { class: "mono", text: row.module }), el("td", {}, verdict(row)),
+        el("td", { class: "num", text: row.cost_us === null ? "" : (row.cost_us / 1000).toFixed(1) + " ms" }),
+        el("td", {}, from), el("td", { class: "why", text: row.becomes })));
+    }
+    return el("div", { class: "panel", id: "preload" }, note, about, table);
   }
 
   // A log -------------------------------------------------------------------------
@@ -421,6 +465,7 @@
     if (data.page === "runs") drawRuns();
     else if (data.page === "run") drawRun();
     else if (data.page === "log") drawLog();
+    else if (data.page === "job") drawJob();
   }
 
   window.addEventListener("hashchange", () => { if (data.page === "run") highlightFromHash(); });
