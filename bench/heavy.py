@@ -159,13 +159,15 @@ def measure(command: list[str], lib: str, repeat: int, peers: bool) -> dict:
         for rep in range(repeat):
             write_project(warm, lib, fresh=False)
             write_project(fresh, lib, fresh=True)
+            got: dict[str, list[str]] = {}
             for group in groups[rep % len(groups):] + groups[:rep % len(groups)]:  # rotating, the warm pair kept
                 for mode, run in group:
-                    wall, peak, outputs = _timed(run)
+                    wall, peak, got[mode] = _timed(run)
                     _add(rows[mode], wall, peak.rss, peak.pss)
-                    expected = outputs if expected is None else expected
-                    rows[mode]["same"] = rows[mode]["same"] and outputs == expected
                     log(f"  G {lib} {rep + 1}/{repeat} {mode:<27} {wall:8.2f} s, peak PSS {peak.pss / 2**20:6.0f} MiB")
+            expected = got["by hand"]
+            for mode, outputs in got.items():
+                rows[mode]["same"] = rows[mode]["same"] and outputs == expected
     if peers:
         for peer, module in G_PEERS.items():
             if importlib.util.find_spec(module) is None:
