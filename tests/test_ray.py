@@ -790,6 +790,40 @@ def test_a_worker_reused_for_a_job_of_a_big_project_reports_each_job_once(cluste
     _check_reused_worker_run(root)
 
 
+def test_a_job_that_waits_to_retry_and_goes_on_in_another_actor_starts_over(cluster: RayCluster, tmp_path: Path) -> None:
+    # two slots: fetch (on worker-1) is handed back to wait 3 s; late takes its slot and its
+    # idle worker for 10 s; when long's 8 s end, fetch goes on in long's actor, where its
+    # first task's file is not: it starts over there, its attempts numbered after the first
+    root = make_project(
+        tmp_path / "proj",
+        """
+        [jobs.fetch]
+        tasks = ["make.py", { script = "flaky.py", retries = 1, retry_delay = "3s" }]
+
+        [jobs.long]
+        tasks = ["sleep.py 8"]
+
+        [jobs.late]
+        tasks = ["sleep.py 10"]
+        """,
+        {
+            "make.py": "from pathlib import Path\nPath('made.txt').write_text('made')\n",
+            "flaky.py": "import os, sys\nfrom pathlib import Path\nassert Path('made.txt').read_text() == 'made'\n"
+                        "sys.exit(1 if os.environ['PYONEER_ATTEMPT'] == '1' else 0)\n",
+            "sleep.py": "import sys, time\ntime.sleep(float(sys.argv[1]))\n",
+        },
+    )
+    result = ray_run(cluster, root, "--workers", "2")
+    assert result.returncode == 0, explain(result)
+    tasks = {(row["name"], row["attempt"]): row for row in status_of(root)["blueprints"] if row["kind"] == "task"}
+    assert [(name, number, row["status"]) for (name, number), row in sorted(tasks.items()) if name.startswith("fetch/")] == [
+        ("fetch/flaky", 1, "failed"), ("fetch/flaky", 2, "succeeded"),
+        ("fetch/make", 1, "succeeded"), ("fetch/make", 2, "succeeded"),
+    ]
+    assert tasks["fetch/flaky", 1]["pyoneer"] == tasks["late/sleep", 1]["pyoneer"]  # its worker, taken meanwhile
+    assert tasks["fetch/make", 2]["pyoneer"] == tasks["long/sleep", 1]["pyoneer"]
+
+
 def test_failing_tasks_on_a_node_fail_or_retry_like_local_ones(cluster: RayCluster, tmp_path: Path) -> None:
     tried = tmp_path / "tried-once"
     root = make_project(
