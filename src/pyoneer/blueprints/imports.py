@@ -38,6 +38,13 @@ class ModuleScan:
             self._found[key] = self._modules(script, search)
         return self._found[key]
 
+    def named(self, script: str, search: Sequence[str] = ()) -> set[str]:
+        """The top-level names that ``script`` and the project modules it imports ask
+        for in an absolute import (``import torch.nn`` names ``torch``; a string given
+        to ``importlib.import_module`` counts), from the project and from outside it."""
+        files = [(self.root / script).resolve(), *(self.root / path for path in self.modules(script, search))]
+        return {name.split(".")[0] for path in files for name, level in self._imports_of(path) if name and not level}
+
     def _modules(self, script: str, search: Sequence[str]) -> list[str]:
         start = (self.root / script).resolve()
         folders = [start.parent, *(self.root / folder for folder in search)]

@@ -65,7 +65,11 @@ def _running(db: sqlite3.Connection) -> str | None:
 
 def preloads(ledger: Ledger, project: Project) -> dict[str, tuple[str, ...]]:
     """Per job of ``project`` that learns (not ``preload = false``), the modules its fork
-    server is to preload: costly enough, never refused, in the order first imported."""
+    server is to preload: costly enough, never refused, in the order first imported.
+    What a job's code no longer imports is forgotten first (``pyoneer.ledger.forgetting``)."""
+    from pyoneer.ledger.forgetting import forget_stale
+
+    forget_stale(ledger, project)
     on = getattr(project, "learn", True)
     found: dict[str, list[str]] = {job.name: [] for job in project.jobs if on and getattr(job, "learn", True)}
     for job, module in ledger.connection.execute(

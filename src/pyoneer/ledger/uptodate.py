@@ -186,7 +186,7 @@ def _modules(
     known = {path: FileState(*entry[:3]) for path, entry in (before or {}).items()}
     found: dict[str, Module] = {}
     for task in job.tasks:
-        search = _search_path(project, task)
+        search = search_path(project, task)
         for path in scan.modules(task.script, search):
             if path not in found:
                 found[path] = (scan.state(path, known.get(path)), task.script)
@@ -196,7 +196,7 @@ def _modules(
     return found
 
 
-def _search_path(project: Project, task: Any) -> list[str]:
+def search_path(project: Project, task: Any) -> list[str]:
     """The project folders ``PYTHONPATH`` adds for ``task`` (relative to the root)."""
     value = dict(task.env).get("PYTHONPATH", dict(project.environment.env).get("PYTHONPATH", ""))
     folders = []
