@@ -242,7 +242,9 @@ class Worker(BaseWorker):
         """Run the job's tasks in order (from ``resume``'s task on, if given): how the job
         ended, or where it goes on once a failed attempt's wait (``retry_delay``) is over."""
         names = job.task_names
-        skip = names.index(resume.task) if resume is not None and resume.task in names else 0
+        if resume is not None and resume.task not in names:
+            resume = None  # (never: the job is the same blueprint) all of it, then
+        skip = names.index(resume.task) if resume is not None else 0
         for index, (task, name) in enumerate(zip(job.tasks, names)):
             if index < skip:
                 continue  # done before the job was handed back
