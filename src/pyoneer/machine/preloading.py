@@ -63,7 +63,10 @@ _open: list[bool] = []
 _looking: list[bool] = []
 #: (id of the frame, name) of the importlib.import_module call heard last
 _asking: list[tuple[int, str]] = []
-_IMPORTLIB = os.sep + "importlib" + os.sep + "__init__.py"
+#: the import machinery's globals: a frame running its code has them. Compared by
+#: identity: reading a frame's ``f_code`` is itself an audited event (one more call of
+#: the hook for each frame looked at), reading its ``f_globals`` is not
+_MACHINERY = (sys.modules["_frozen_importlib"].__dict__, sys.modules["_frozen_importlib_external"].__dict__)
 #: the project's root, ending in a separator (see ``clock``)
 _root: list[str] = []
 
@@ -80,26 +83,26 @@ def _nested() -> tuple[bool, str | None]:
 
     The project's own code imports as the script does: ``train.py`` importing its
     ``model.py``, which imports torch, learns torch."""
+    boot, external = _MACHINERY
     frame = _getframe(2)
     below = None  # the last of the innermost frames while they are the machinery's
-    while frame is not None and frame.f_code.co_filename.startswith("<frozen importlib"):
+    while frame is not None and (frame.f_globals is boot or frame.f_globals is external):
         below, frame = frame, frame.f_back
     if below is None:  # raised by code that is not the machinery's: inside an import if one runs further out
         if frame is not None and _root and _own(frame.f_code.co_filename):
             return False, None
         while frame is not None:
-            if frame.f_code.co_filename.startswith("<frozen importlib"):
+            if frame.f_globals is boot or frame.f_globals is external:
                 return True, None
             frame = frame.f_back
         return False, None
-    code = frame.f_code if frame is not None else None
-    if not (code is not None and code.co_name == "import_module" and code.co_filename.endswith(_IMPORTLIB)):
+    if frame is None or frame.f_globals.get("__name__") != "importlib" or frame.f_code.co_name != "import_module":
         return True, None
     outer = frame.f_back
     if outer is not None and _root and _own(outer.f_code.co_filename):
         outer = None  # called by the project's own code: the script's import
     while outer is not None:
-        if outer.f_code.co_filename.startswith("<frozen importlib"):
+        if outer.f_globals is boot or outer.f_globals is external:
             return True, None  # import_module called by a module while it is imported
         outer = outer.f_back
     name = below.f_locals.get("name")  # _gcd_import's, relative names resolved
