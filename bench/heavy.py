@@ -256,7 +256,10 @@ def report_g(g: dict) -> list[str]:
         out.append("")
     out.append("ratio = median / by hand's median; peak = the highest, over the repeats, of the summed memory of "
                "every process of the tree (sampled every 0.1 s): PSS splits a page shared by several processes "
-               "(a fork server's library and its children) between them, RSS counts it in each")
+               "(a fork server's library and its children) between them, RSS counts it in each; Ray's and Dask's "
+               "include their daemons and workers. Both set OMP_NUM_THREADS=1 (and MKL_, OPENBLAS_) for their "
+               "workers, which the scripts inherit: torch then sums a product in another order, and its last "
+               "digit can differ from by hand's")
     out.append("")
     return out
 
