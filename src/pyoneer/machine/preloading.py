@@ -89,7 +89,7 @@ def _nested() -> tuple[bool, str | None]:
     while frame is not None and (frame.f_globals is boot or frame.f_globals is external):
         below, frame = frame, frame.f_back
     if below is None:  # raised by code that is not the machinery's: inside an import if one runs further out
-        if frame is not None and _root and _own(frame.f_code.co_filename):
+        if frame is not None and _root and _own(frame.f_globals):
             return False, None
         while frame is not None:
             if frame.f_globals is boot or frame.f_globals is external:
@@ -99,7 +99,7 @@ def _nested() -> tuple[bool, str | None]:
     if frame is None or frame.f_globals.get("__name__") != "importlib" or frame.f_code.co_name != "import_module":
         return True, None
     outer = frame.f_back
-    if outer is not None and _root and _own(outer.f_code.co_filename):
+    if outer is not None and _root and _own(outer.f_globals):
         outer = None  # called by the project's own code: the script's import
     while outer is not None:
         if outer.f_globals is boot or outer.f_globals is external:
@@ -113,8 +113,12 @@ def _nested() -> tuple[bool, str | None]:
     return True, name
 
 
-def _own(filename: str) -> bool:
-    """Whether code of this file is the project's (the script run by a relative path too)."""
+def _own(namespace: dict) -> bool:
+    """Whether code of the module with these globals is the project's (the script run by
+    a relative path too); its ``__file__``, not its frame's ``f_code``, which is audited."""
+    filename = namespace.get("__file__")
+    if not isinstance(filename, str):
+        return False
     if not filename.startswith(os.sep):
         return not filename.startswith("<")  # not <frozen ...>, <string>
     return of_the_project(filename, _root[0])
