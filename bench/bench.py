@@ -22,7 +22,7 @@ E  the manager alone on layered DAGs of 1,000 .. 10,000 jobs, with a no-op engin
    (bench/noop_engine.py), with the ledger (pyoneer.run) and without (Manager directly)
 F  a real `pyoneer run` of 10,000 one-line jobs (warm, --workers 2): the peak RSS of
    Pyoneer's own processes, then `pyoneer status --json` and `pyoneer status` of that run
-G  (only with --only G: needs the libraries, and minutes) a sweep of 24 scripts importing torch,
+G  (only with --only G: needs the libraries, and minutes) a sweep of 24 members (one script) importing torch,
    or numpy + pandas + scikit-learn, 2 at a time: by hand, Pyoneer warm first run, warm second
    run (preload learned), fresh, Ray and Dask; the peak memory of the tree (bench/heavy.py)
 S  (only with --only S: needs root and Debian's Slurm) a 200-member sweep on a real three-node

@@ -76,20 +76,20 @@ print(round(float(model.coef_.sum()), 6), frame.shape, round(float(frame.describ
 
 
 def write_project(root: Path, lib: str, fresh: bool) -> None:
-    """24 jobs in ``root`` (made anew), one script each, the member's number its argument."""
+    """A sweep in ``root`` (made anew): one script, a matrix of 24 members, each member's
+    number its argument, as a user writes a sweep."""
     if root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True)
-    lines = ["[project]", 'name = "g"', *(["fresh = true"] if fresh else [])]
-    for number in range(MEMBERS):
-        (root / f"m{number:02}.py").write_text(SCRIPTS[lib])
-        lines += [f"[jobs.m{number:02}]", f'tasks = [{{ script = "m{number:02}.py", args = ["{number}"] }}]']
+    (root / "member.py").write_text(SCRIPTS[lib])
+    lines = ["[project]", 'name = "g"', *(["fresh = true"] if fresh else []),
+             "[jobs.m]", f"matrix = {{ n = {list(range(MEMBERS))} }}", 'tasks = ["member.py {n}"]']
     (root / "pyoneer.toml").write_text("\n".join(lines) + "\n")
 
 
 def calls() -> list[tuple[str, list[str]]]:
     """Each member's script and arguments, in order."""
-    return [(f"m{number:02}.py", [str(number)]) for number in range(MEMBERS)]
+    return [("member.py", [str(number)]) for number in range(MEMBERS)]
 
 
 def by_hand(root: Path) -> list[str]:
@@ -110,7 +110,7 @@ def pyoneer_run(command: list[str], root: Path) -> list[str]:
     if done.returncode != 0:
         raise RuntimeError(f"pyoneer run exited {done.returncode}: {done.stderr[-500:]}")
     run = max((root / ".pyoneer" / "runs").iterdir(), key=lambda path: path.stat().st_mtime)
-    return [(run / f"m{n:02}" / f"m{n:02}.1.log").read_text() for n in range(MEMBERS)]
+    return [(run / f"m[n={n}]" / "member.1.log").read_text() for n in range(MEMBERS)]
 
 
 def _timed(run: Callable[[], list[str]], include_self: bool = False) -> tuple[float, TreePeak, list[str]]:

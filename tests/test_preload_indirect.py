@@ -29,3 +29,27 @@ def test_a_module_that_a_library_imports_is_not_learned_on_its_own(tmp_path: Pat
     _run(project, env)
     learned = _learned(project)
     assert "wrapper" in learned and "slowmod" not in learned  # it comes along with wrapper
+
+
+SWEEP = """
+    [project]
+    name = "p"
+    [jobs.a]
+    matrix = { seed = [1, 2, 3, 4, 5, 6] }
+    tasks = ["a.py {seed}"]
+"""
+
+
+def test_one_member_of_a_matrix_teaches_the_others(tmp_path: Path) -> None:
+    import sqlite3
+
+    project, env = _setup(tmp_path, SWEEP, "import sys, slowmod\nprint(slowmod.VALUE, sys.argv[1])\n")
+    _run(project, env, "--workers", "1")
+    with sqlite3.connect(project / ".pyoneer" / "ledger.db") as db:
+        taught = {job for (job,) in db.execute("SELECT job FROM learned WHERE module = 'slowmod'")}
+    assert taught == {"a[seed=1]"}  # one worker: its first member told, the others were not clocked
+    assert len(_imports(tmp_path)) == 6
+    planned = _run(project, env, "--dry-run")
+    assert sum("slowmod" in line and "preloaded" in line for line in planned.stdout.splitlines()) == 6, planned.stdout
+    _run(project, env, "--workers", "1")
+    assert len(_imports(tmp_path)) == 7  # every member's task found it preloaded: one import, by the server

@@ -20,6 +20,7 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
+from pyoneer.blueprints.job import Job
 from pyoneer.blueprints.project import Project
 from pyoneer.errors import PyoneerError
 from pyoneer.ledger.store import Ledger
@@ -71,14 +72,30 @@ def preloads(ledger: Ledger, project: Project) -> dict[str, tuple[str, ...]]:
 
     forget_stale(ledger, project)
     on = getattr(project, "learn", True)
-    found: dict[str, list[str]] = {job.name: [] for job in project.jobs if on and getattr(job, "learn", True)}
+    found: dict[str, list[str]] = {}
     for job, module in ledger.connection.execute(
         "SELECT job, module FROM learned WHERE verdict IS NULL AND cost_us >= ? ORDER BY job, position",
         (THRESHOLD_US,),
     ):
-        if job in found:
-            found[job].append(module)
-    return {job: tuple(modules) for job, modules in found.items()}
+        found.setdefault(job, []).append(module)
+    sources = _sources(project, set(found))
+    return {job.name: tuple(found.get(sources[job.name], ())) for job in project.jobs if on and getattr(job, "learn", True)}
+
+
+def _sources(project: Project, learned: set[str]) -> dict[str, str]:
+    """Per job, the job whose learned modules it takes: its own, else (a matrix member
+    that learned nothing itself) those of a member of its matrix running the same
+    scripts. A worker clocks one task of a matrix's script (``pyoneer.pyoneers.worker``):
+    the members share what it learned."""
+    siblings: dict[tuple[str, tuple[str, ...]], str] = {}
+    for job in project.jobs:
+        if job.name in learned:
+            siblings.setdefault(_kin(job), job.name)
+    return {job.name: job.name if job.name in learned else siblings.get(_kin(job), job.name) for job in project.jobs}
+
+
+def _kin(job: Job) -> tuple[str, tuple[str, ...]]:
+    return job.group, tuple(task.script for task in job.tasks)
 
 
 def explain(project: Project) -> dict[str, list[tuple[str, int, str]]]:
@@ -100,6 +117,8 @@ def explain(project: Project) -> dict[str, list[tuple[str, int, str]]]:
                 told[job.name] = explained(ledger, job.name)
             except sqlite3.Error:  # a ledger from before learning: nothing learned
                 return {}
+        sources = _sources(project, {name for name, rows in told.items() if rows})
+        told = {name: told[sources[name]] for name in told}  # a member takes what its matrix learned
     return told
 
 

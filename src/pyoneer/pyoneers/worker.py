@@ -203,6 +203,9 @@ class Worker(BaseWorker):
         #: those refused since the last attempt was told (see ``_launch``)
         self._refused: set[str] = set()
         self._unfit: tuple[tuple[str, str], ...] = ()
+        #: (matrix, script) of the tasks that told what they imported: one of a matrix's
+        #: members teaches the others (``pyoneer.ledger.learned``), its clock costs a task ~0.1 s
+        self._clocked: set[tuple[str, str]] = set()
 
     def start(self) -> None:
         """Become idle, ready to be handed a job; start warming an interpreter up."""
@@ -345,9 +348,10 @@ class Worker(BaseWorker):
             preload = (*project.preload, *job.preload) if warm else ()
             learned = self._context.learned
             learn = tuple(name for name in learned.get(job.name, ()) if name not in self._refused) if warm else ()
+            learning = job.name in learned and self._learning(job, argv)
             try:
                 return server.spawn(argv, project.root, env, log, preload, self._watchdog, fresh=not warm,
-                                    imports=_imports_file(log), learn=learn, learning=job.name in learned)
+                                    imports=_imports_file(log), learn=learn, learning=learning)
             except PreloadUnfit as unfit:
                 # a learned module left the server unfit to fork: never a failed task for
                 # it, but a new server without it (told once, in the ledger and on stderr)
@@ -359,6 +363,17 @@ class Worker(BaseWorker):
                     return TaskProcess(argv, project.root, env, log, self._watchdog)
                 return self._launch(self._server, warm, job, argv, env, log)
         return TaskProcess(argv, project.root, env, log, self._watchdog)
+
+    def _learning(self, job: Job, argv: list[str]) -> bool:
+        """Whether this task should tell what it imports: a plain job's every task, one
+        task of each script of a matrix per worker (its members import alike)."""
+        if not job.matrix:
+            return True
+        script = argv[1] if len(argv) > 1 else ""
+        if (job.group, script) in self._clocked:
+            return False
+        self._clocked.add((job.group, script))
+        return True
 
     def _warm_up(self) -> None:
         self._server = ForkServer()
