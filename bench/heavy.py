@@ -1,4 +1,4 @@
-"""Workload G: a sweep of 24 real scripts, each importing a heavy library and doing a
+"""Workload G: a sweep of 24 members of one real script (a matrix), each importing a heavy library and doing a
 little work, two at a time (issue 24; see bench/README.md, "G").
 
     python bench/bench.py --only G                          # in a clean venv it makes, both libraries
@@ -232,7 +232,7 @@ def peer_child(peer: str, lib: str, repeat: int) -> int:
 
 def report_g(g: dict) -> list[str]:
     """The lines of G's part of the report: a table for each library."""
-    out = [f"Workload G: a sweep of {g['members']} scripts importing a heavy library, {g['workers']} at a time, "
+    out = [f"Workload G: a sweep of {g['members']} members (one script) importing a heavy library, {g['workers']} at a time, "
            f"median of {g['repeat']} (Ray, Dask: their cluster already up)"]
     for lib, result in g["libs"].items():
         if "rows" not in result:
