@@ -60,10 +60,8 @@ def folder_name(group: str, values: Mapping[str, Value]) -> str:
     escaped = escaped_name(group, values)
     if len(escaped) <= FOLDER_MOST:
         return escaped
-    try:  # the interpreter's own SHA-256, as fingerprints use it
-        from _sha256 import sha256  # type: ignore[import-not-found]
-    except ImportError:  # pragma: no cover - other Pythons
-        from hashlib import sha256
+    from hashlib import sha256  # here: only a name this long needs it
+
     return escaped[: FOLDER_MOST - 18] + "~" + sha256(escaped.encode()).hexdigest()[:16] + "]"
 
 
