@@ -390,8 +390,12 @@ def _submits_to_slurm(path: Path, engine_name: str | None, address: str | None) 
         return False  # the submission itself says what is wrong with the project
 
 
-def attach(run_id: str | None, path: Path) -> int:
-    """Follow a submitted run live, to its end, and exit with its exit code."""
+def attach(run_id: str | None, path: Path, quiet: bool = False) -> int:
+    """Follow a submitted run live, to its end, and exit with its exit code.
+
+    pyoneer attach                     the latest submitted run, its tasks' output too
+    pyoneer attach -q                  the jobs' status and the summary, not the tasks' output
+    """
     from pyoneer.cli.submitted import attach as attach_run
     from pyoneer.cli.submitted import need_project
 
@@ -400,8 +404,8 @@ def attach(run_id: str | None, path: Path) -> int:
 
     slurm_run = slurm_runs.submitted_run(root, run_id)
     if slurm_run is not None:
-        return slurm_runs.attach(root, slurm_run)
-    return attach_run(root, run_id)
+        return slurm_runs.attach(root, slurm_run, quiet)
+    return attach_run(root, run_id, quiet)
 
 
 def stop(run_id: str | None, path: Path) -> int:

@@ -219,6 +219,12 @@ def _submit(parser: argparse.ArgumentParser) -> None:
     _settings(parser)
 
 
+def _attach(parser: argparse.ArgumentParser) -> None:
+    _submitted(parser)
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="Show only the jobs' status lines and the summary, not the tasks' output.")
+
+
 def _submitted(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_id", nargs="?", default=None, metavar="RUN",
                         help="A submitted run's id (or its start); default: the latest submitted.")
@@ -229,7 +235,7 @@ def _submitted(parser: argparse.ArgumentParser) -> None:
 #: each command, and what declares its arguments, in the order of the help
 _DECLARED: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "run": _run, "check": _check, "init": _init, "status": _status, "runs": _runs, "logs": _logs,
-    "ui": _ui, "report": _report, "submit": _submit, "attach": _submitted, "stop": _submitted,
+    "ui": _ui, "report": _report, "submit": _submit, "attach": _attach, "stop": _submitted,
     "fetch": _submitted,
 }
 

@@ -11,11 +11,14 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyoneer.cli.display import Display, open_view
 from pyoneer.cli.echo import echo
 from pyoneer.errors import EXIT_FAILED, UsageError
+
+if TYPE_CHECKING:
+    from pyoneer.cli.attached import AttachedOutput
 
 
 def _say(text: str) -> None:
@@ -54,41 +57,84 @@ def submit(path: Path, script_args: tuple[str, ...], address: str | None, option
     return 0
 
 
-def attach(root: Path, run_id: str | None) -> int:
-    """Follow a submitted run to its end, in the view of ``pyoneer run``; its exit code."""
-    from pyoneer.pyoneers.wire import event_from_wire, result_from_wire
+def attach(root: Path, run_id: str | None, quiet: bool = False) -> int:
+    """Follow a submitted run to its end, in the view of ``pyoneer run``; its exit code.
+
+    Its tasks' output is shown as ``pyoneer run`` shows it (``pyoneer.cli.attached``),
+    from their logs as the mirror writes them; ``quiet``: status lines only."""
     from pyoneer.submission import remote
 
-    display: Display | None = None
+    attached = _Attached(root, quiet)
     try:
         for line in remote.follow(root, run_id, _say):
-            kind, data = line.kind, line.data
-            if kind == "run":
-                display = open_view(data["project"], data["jobs"])
-            elif kind == "event" and display is not None:
-                display.notify(event_from_wire(data["event"], root))
-                display.settle()
-            elif kind == "say":
-                (display.say if display is not None else _say)(data["text"])
-            elif kind == "end":
-                if display is not None:
-                    display.close()
-                    display.summary(result_from_wire(data["result"], root))
-                    display = None
-                return int(data["code"])
-            elif kind == "error":
-                _say(f"error: {data['text']}")
-                return int(data["code"])
-            elif kind == "lost":
-                _say(f"error: the run was lost: {data['text']}")
-                return EXIT_FAILED
+            code = attached.take(line.kind, line.data)
+            if code is not None:
+                return code
     except KeyboardInterrupt:
         _say("detached: the run goes on on the cluster (pyoneer attach follows it again)")
         return 0
     finally:
-        if display is not None:
-            display.close()
+        attached.close()
     return EXIT_FAILED
+
+
+class _Attached:
+    """What ``attach`` shows of a submitted run, one line of its stream at a time."""
+
+    def __init__(self, root: Path, quiet: bool) -> None:
+        self._root = root
+        self._quiet = quiet
+        self._display: Display | None = None
+        self._output: AttachedOutput | None = None
+        self._jobs: list[str] = []
+
+    def take(self, kind: str, data: dict[str, Any]) -> int | None:
+        """Show one line of the stream; the run's exit code once it has ended."""
+        from pyoneer.pyoneers.events import RunStarted
+        from pyoneer.pyoneers.wire import event_from_wire, result_from_wire
+
+        if kind == "run":
+            from pyoneer.cli.attached import AttachedOutput
+
+            self._display = open_view(data["project"], data["jobs"])
+            self._jobs = list(data["jobs"])
+            self._output = None if self._quiet else AttachedOutput(self._display, self._display.say)
+        elif kind == "event" and self._display is not None:
+            event = event_from_wire(data["event"], self._root)
+            self._display.notify(event)
+            if self._output is not None:
+                if isinstance(event, RunStarted):
+                    self._output.outline(event.run_id, self._jobs, event.reused)
+                self._output.notify(event)
+            self._display.settle()
+        elif kind == "log" and self._output is not None:
+            self._output.pump()  # the mirror has written these bytes: the late-followed copies take them
+        elif kind == "caught-up" and self._output is not None:
+            self._output.caught_up()
+        elif kind == "say":
+            (self._display.say if self._display is not None else _say)(data["text"])
+        elif kind == "end":
+            result = result_from_wire(data["result"], self._root)
+            self.close()
+            if self._display is not None:
+                self._display.summary(result)
+                self._display = None
+            return int(data["code"])
+        elif kind == "error":
+            _say(f"error: {data['text']}")
+            return int(data["code"])
+        elif kind == "lost":
+            _say(f"error: the run was lost: {data['text']}")
+            return EXIT_FAILED
+        return None
+
+    def close(self) -> None:
+        """Every line of the tasks shown, then the view stops redrawing."""
+        if self._output is not None:
+            self._output.close()
+            self._output = None
+        if self._display is not None:
+            self._display.close()
 
 
 def stop(root: Path, run_id: str | None) -> int:

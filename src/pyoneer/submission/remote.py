@@ -106,12 +106,15 @@ def follow(root: Path, run: str | None, say: Say, poll: float = POLL) -> Iterato
     The mirror takes each line as it comes. When the job server cannot be reached,
     ``say`` tells so, and it tries again until it can; a run whose job ended without
     the stream's end (its manager died with its head node) ends with a ``lost`` line.
+    A ``caught-up`` line (numbered 0, as ``lost``) follows the lines the first read
+    found: what the run had done before, told at once, so a late follower can tell it
+    from what happens now.
     """
     with contextlib.closing(Ledger.open(root)) as ledger:
         submission = submissions.find(ledger, run)
         mirror = Mirror(root, ledger, submission)
         server: JobServer | None = None
-        told, away = 0, None
+        told, away, caught_up = 0, None, False
         while True:
             try:
                 server = server or JobServer(submission.address)
@@ -137,6 +140,9 @@ def follow(root: Path, run: str | None, say: Say, poll: float = POLL) -> Iterato
                     if line.kind in ("end", "error"):
                         submissions.note_state(ledger, submission.id, state or "LOST")
                         return
+            if not caught_up:
+                caught_up = True
+                yield Line(0, {"k": "caught-up"})
             if ended:
                 submissions.note_state(ledger, submission.id, state or "LOST")
                 yield Line(0, {"k": "lost", "text": _lost(ledger, submission, state, output)})
