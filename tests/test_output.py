@@ -54,9 +54,10 @@ def test_one_script_shows_its_lines_in_order_before_the_summary(project_dir: Pat
     ran = run_cli("run", "train.py", cwd=project_dir)
     assert ran.returncode == 0, ran.stderr
     lines = ran.stdout.splitlines()
-    expected = ["epoch 0 loss 1.00", "epoch 1 loss 0.50", "epoch 2 loss 0.33", "a warning", "no newline at the end"]
+    expected = ["epoch 0 loss 1.00", "epoch 1 loss 0.50", "epoch 2 loss 0.33", "no newline at the end"]
     positions = [lines.index(line) for line in expected]  # plain, as python prints them: no prefix
     assert positions == sorted(positions)
+    assert "a warning" not in lines and "a warning" in ran.stderr.splitlines(), "stderr's line on stderr"
     assert positions[-1] < next(i for i, line in enumerate(lines) if "succeeded" in line), "before the job's end"
     assert positions[-1] < next(i for i, line in enumerate(lines) if line.startswith("run ")), "before the summary"
 
@@ -240,3 +241,81 @@ def test_a_params_file_error_names_the_file_and_the_key(project_dir: Path) -> No
     assert wrong.returncode == 2 and "--params wrong.toml: parameter 'epochs' is a whole number" in wrong.stderr
     assert "in wrong.toml: epochs = 3" in wrong.stderr
     assert run_cli("run", "--params", "wrong.toml", "-p", "epochs=4", cwd=project_dir).returncode == 0  # -p wins
+
+
+# stdout and stderr kept apart ------------------------------------------------------
+
+STREAMS = """
+import sys, time
+print("result 42", flush=True)
+print("warning: slow disk", file=sys.stderr, flush=True)
+time.sleep(0.05)
+print("result 43", flush=True)
+sys.stderr.write("progress 100%")
+"""
+
+
+def test_a_scripts_stderr_goes_to_stderr_and_its_log_keeps_both(project_dir: Path) -> None:
+    write_project(project_dir, scripts={"job.py": STREAMS})
+    ran = run_cli("run", "job.py", cwd=project_dir)
+    assert ran.returncode == 0, ran.stderr
+    out, err = ran.stdout.splitlines(), ran.stderr.splitlines()
+    assert "result 42" in out and "result 43" in out, "stdout's lines on stdout"
+    assert "warning: slow disk" in err and "progress 100%" in err, "stderr's lines on stderr"
+    assert not {"warning: slow disk", "progress 100%"} & set(out)
+    assert not {"result 42", "result 43"} & set(err)
+    logged = run_cli("logs", "job", cwd=project_dir).stdout
+    assert logged == "result 42\nwarning: slow disk\nresult 43\nprogress 100%", "the log keeps every byte"
+
+
+def test_several_jobs_prefix_stderr_lines_on_stderr(project_dir: Path) -> None:
+    write_project(
+        project_dir,
+        '[jobs.prepare]\ntasks = ["prep.py"]\n[jobs.train]\nneeds = ["prepare"]\ntasks = ["job.py"]\n',
+        {"prep.py": "import sys\nprint('prepared', file=sys.stderr)\n", "job.py": STREAMS},
+    )
+    ran = run_cli("run", cwd=project_dir)
+    assert ran.returncode == 0, ran.stderr
+    err = ran.stderr.splitlines()
+    assert "prepare | prepared" in err and "train | warning: slow disk" in err
+    assert "train | result 42" in ran.stdout.splitlines()
+    assert "prepared" not in ran.stdout and "slow disk" not in ran.stdout
+
+
+def test_stderr_lines_of_many_members_fold_on_stderr(project_dir: Path) -> None:
+    write_project(project_dir, scripts={"sweep.py": """
+        import sys
+        print("using the CPU", file=sys.stderr, flush=True)
+        print("using the CPU", flush=True)
+        """})
+    ran = run_cli("run", "sweep.py", "-m", "seed=1,2,3", "--", "{seed}", cwd=project_dir)
+    assert ran.returncode == 0, ran.stderr
+    for stream in (ran.stdout, ran.stderr):  # each stream folded apart: one shown, then its count
+        folded = [line for line in stream.splitlines() if "using the CPU" in line]
+        assert len(folded) == 2 and folded[1].endswith("using the CPU [repeated 2x across members]"), folded
+
+
+def test_on_a_terminal_stderr_sent_elsewhere_stays_off_the_screen(project_dir: Path, tmp_path: Path) -> None:
+    write_project(project_dir, scripts={"job.py": STREAMS})
+    leader, follower = pty.openpty()
+    errors = tmp_path / "errors.txt"
+    with errors.open("wb") as sink:
+        proc = subprocess.Popen(pyoneer_command("run", "job.py"), cwd=project_dir, stdout=follower, stderr=sink,
+                                env=child_env(COLUMNS="160", LINES="40", TERM="xterm"))
+        os.close(follower)
+        screen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            screen += chunk
+        assert proc.wait(timeout=60) == 0
+    os.close(leader)
+    plain = ANSI.sub("", screen.decode(errors="replace"))
+    assert "result 43" in plain and "slow disk" not in plain
+    assert errors.read_text().splitlines() == ["warning: slow disk", "progress 100%"]
+    code, both = on_terminal(["run", "job.py"], project_dir)  # one screen for both: both on it
+    assert code == 0 and "warning: slow disk" in ANSI.sub("", both) and "result 42" in ANSI.sub("", both)

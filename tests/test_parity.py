@@ -184,6 +184,10 @@ class Seen:
     files: dict[str, bytes]
     #: each attempt's log, by (task, attempt number), run id and addresses normalized
     logs: dict[tuple[str, int], str]
+    #: the same, told apart: what the task wrote to stdout, and to stderr. The order of
+    #: lines across the two streams is the order they reached the relay (see
+    #: pyoneer.machine.streams), which may vary run to run: compare these for sameness
+    streams: dict[tuple[str, int], tuple[str, str]]
     #: pids saved under "_pids" still alive a few seconds after the run
     survivors: list[int]
     #: whether its tasks must have run warm in the warm run (see Case.warm)
@@ -200,14 +204,36 @@ class Seen:
             number = self.attempt.number
         return self.logs[(task, number)]
 
+    def out(self) -> str:
+        """What the job's last attempt wrote to stdout."""
+        return self.streams[(self.attempt.task, self.attempt.number)][0]
+
+    def err(self) -> str:
+        """What the job's last attempt wrote to stderr."""
+        return self.streams[(self.attempt.task, self.attempt.number)][1]
+
     def datum(self, task: str | None = None) -> dict:
         """The JSON saved by ``task`` (default: the job's last task)."""
         return self.data[task or self.attempt.task]
 
 
 def normalize(text: str, run_id: str) -> str:
-    """``text`` with the run id and memory addresses masked (they differ run to run)."""
-    return re.sub(r"0x[0-9a-f]{6,}", "0x…", text.replace(run_id, "<run>"))
+    """``text`` with the run id, memory addresses and pipes' numbers masked (they differ run to run)."""
+    text = re.sub(r"pipe:\[\d+\]", "pipe:[…]", text.replace(run_id, "<run>"))
+    return re.sub(r"0x[0-9a-f]{6,}", "0x…", text)
+
+
+def split_streams(log: Path) -> tuple[bytes, bytes]:
+    """A log's bytes told apart by the relay's index: (stdout's, stderr's)."""
+    from pyoneer.machine.streams import StderrPieces
+
+    pieces = StderrPieces(log)
+    pieces.refresh()
+    told: dict[bool, bytes] = {False: b"", True: b""}
+    for from_stderr, run in pieces.split(0, log.read_bytes()):
+        told[from_stderr] += run
+    pieces.close()
+    return told[False], told[True]
 
 
 def prepare_out(root: Path, names: list[str]) -> Path:
@@ -237,9 +263,16 @@ def observe(result: RunResult, root: Path, cases: list[Case], mode: str) -> dict
             )
             for attempt in job.attempts
         }
+        streams = {
+            (attempt.task, attempt.number): tuple(
+                normalize(part.decode("utf-8", "backslashreplace"), result.run_id)
+                for part in split_streams(attempt.log)
+            )
+            for attempt in job.attempts
+        }
         pids = [pid for datum in data.values() for pid in datum.get("_pids", ())]
         wait_until(lambda: not any(is_alive(pid) for pid in pids), timeout=10)
-        seen[name] = Seen(mode, job, data, files, logs, [pid for pid in pids if is_alive(pid)], item.warm)
+        seen[name] = Seen(mode, job, data, files, logs, streams, [pid for pid in pids if is_alive(pid)], item.warm)
     return seen
 
 
@@ -303,8 +336,9 @@ def assert_same(fresh: Seen, warm: Seen, *, logs: bool = True, data: bool = True
     if logs:
         assert warm.logs.keys() == fresh.logs.keys()
         for key in fresh.logs:
-            difference = show_diff(fresh.logs[key], warm.logs[key])
-            assert warm.logs[key] == fresh.logs[key], f"log of {key} differs:\n{difference}"
+            for stream, fresh_text, warm_text in zip(("stdout", "stderr"), fresh.streams[key], warm.streams[key]):
+                difference = show_diff(fresh_text, warm_text)
+                assert warm_text == fresh_text, f"{stream} of {key} differs:\n{difference}"
     if data:
         assert warm.data.keys() == fresh.data.keys()
         for key in fresh.data:
@@ -935,10 +969,10 @@ def test_exit_code_past_a_c_long(batch) -> None:
         assert fresh.log() == ""
     elif sys.version_info[:3] in seen_here:
         assert fresh.log() == seen_here[sys.version_info[:3]]
-    assert warm.log() == fresh.log()
+    assert (warm.out(), warm.err()) == (fresh.out(), fresh.err())
     fresh, warm = batch("exit_huge_threading")
     assert fresh.log().startswith("thread ran\n")
-    assert warm.log() == fresh.log()
+    assert (warm.out(), warm.err()) == (fresh.out(), fresh.err())
 
 
 # With stdout buffered (PYTHONUNBUFFERED empty), what the script printed is flushed as soon
@@ -1013,7 +1047,7 @@ def test_sys_last_exc_is_set_before_the_excepthook(batch) -> None:
 def test_exit_message_goes_to_stderr(batch) -> None:
     fresh, warm = batch("exit_message")
     assert fresh.log() == "before\nsomething went wrong ✗\n"
-    assert warm.log() == fresh.log()
+    assert (warm.out(), warm.err()) == (fresh.out(), fresh.err())
 
 
 # Uncaught exceptions ------------------------------------------------------------------------
@@ -1229,8 +1263,9 @@ KEYBOARD_ATEXIT_CASE = case(
 def test_keyboard_interrupt_runs_atexit_and_joins_threads(batch) -> None:
     fresh, warm = batch(KEYBOARD_ATEXIT_CASE)
     assert fresh.attempt.exit_code == -signal.SIGINT
-    assert fresh.log().endswith("KeyboardInterrupt\nnon-daemon thread finished\natexit handler ran\n")
-    assert warm.log().endswith("non-daemon thread finished\natexit handler ran\n")
+    assert fresh.err().endswith("KeyboardInterrupt\n")
+    assert fresh.out().endswith("non-daemon thread finished\natexit handler ran\n")
+    assert warm.out().endswith("non-daemon thread finished\natexit handler ran\n")
 
 
 KEYBOARD_FINALIZATION_CASE = case(
@@ -1256,7 +1291,7 @@ def test_keyboard_interrupt_finalizes(batch) -> None:
     fresh, warm = batch(KEYBOARD_FINALIZATION_CASE)
     assert fresh.attempt.exit_code == -signal.SIGINT
     assert fresh.files == {"unclosed.txt": b"written before the interrupt, never closed\n"}
-    assert fresh.log().endswith("KeyboardInterrupt\n__del__ of a global ran at exit\n")
+    assert fresh.err().endswith("KeyboardInterrupt\n") and fresh.out().endswith("__del__ of a global ran at exit\n")
     assert_same(fresh, warm)
 
 
@@ -1289,9 +1324,8 @@ ATEXIT_CASE = case(
 
 def test_atexit_handlers_run(batch) -> None:
     fresh, warm = batch(ATEXIT_CASE)
-    assert fresh.log() == (
-        "main done\nto stderr at exit\natexit: registered second\natexit: registered first, runs last\n"
-    )
+    assert fresh.out() == "main done\natexit: registered second\natexit: registered first, runs last\n"
+    assert fresh.err() == "to stderr at exit\n"
     assert fresh.files == {"atexit.txt": b"registered second\nregistered first, runs last\n"}
     assert_same(fresh, warm)
 
@@ -1504,10 +1538,8 @@ def test_logging_is_shut_down_at_exit(batch) -> None:
     fresh, warm = batch(LOGGING_CASE)
     records = "DEBUG:parity:debug ✓\nWARNING:parity:warning\nERROR:parity:error\n"
     assert fresh.files == {"records.log": records.encode()}
-    assert fresh.log() == (
-        "stderr DEBUG debug ✓\nstderr WARNING warning\nstderr ERROR error\n"
-        "main done\nlogging.shutdown closed the file handler\n"
-    )
+    assert fresh.err() == "stderr DEBUG debug ✓\nstderr WARNING warning\nstderr ERROR error\n"
+    assert fresh.out() == "main done\nlogging.shutdown closed the file handler\n"
     assert_same(fresh, warm)
 
 
@@ -1542,8 +1574,8 @@ def test_stdout_that_cannot_be_flushed_at_exit(batch) -> None:
         if sys.version_info >= (3, 13)
         else "Exception ignored in: <__main__.Unflushable object at 0x…>\n"
     )
-    assert fresh.log().startswith("through the wrapper\n" + ignored)
-    assert fresh.log().endswith("OSError: [Errno 28] No space left on device\n")
+    assert fresh.out() == "through the wrapper\n"
+    assert fresh.err().startswith(ignored) and fresh.err().endswith("OSError: [Errno 28] No space left on device\n")
     assert_same(fresh, warm)
 
 
@@ -1887,7 +1919,8 @@ HOOK_THEN_ATEXIT_CASE = case(
 def test_excepthook_runs_before_atexit(batch) -> None:
     fresh, warm = batch(HOOK_THEN_ATEXIT_CASE)
     assert fresh.attempt.exit_code == 1
-    assert fresh.log() == "main done\nexcepthook: ValueError uncaught\natexit handler ran after the hook\n"
+    assert fresh.out() == "main done\natexit handler ran after the hook\n"
+    assert fresh.err() == "excepthook: ValueError uncaught\n"
     assert_same(fresh, warm)
 
 
@@ -1923,7 +1956,8 @@ def test_atexit_handlers_registered_or_interrupted_during_exit(batch) -> None:
     assert fresh.log().startswith(
         "main done\natexit: registering another handler\natexit: raising KeyboardInterrupt\n"
     )
-    assert fresh.log().endswith("KeyboardInterrupt: \natexit: registered first, runs last\n")
+    assert fresh.err().endswith("KeyboardInterrupt: \n")
+    assert fresh.out().endswith("atexit: registered first, runs last\n")
     assert "a handler registered during exit ran" not in fresh.log()
     assert_same(fresh, warm)
 
@@ -1948,8 +1982,8 @@ INTERRUPT_WITH_THREAD_CASE = case(
 def test_keyboard_interrupt_with_a_running_thread(batch) -> None:
     fresh, warm = batch(INTERRUPT_WITH_THREAD_CASE)
     assert fresh.attempt.exit_code == -signal.SIGINT
-    assert fresh.log().startswith("main done\nTraceback (most recent call last):\n")
-    assert fresh.log().endswith("KeyboardInterrupt\nnon-daemon thread finished after the interrupt\n")
+    assert fresh.out() == "main done\nnon-daemon thread finished after the interrupt\n"
+    assert fresh.err().startswith("Traceback (most recent call last):\n") and fresh.err().endswith("KeyboardInterrupt\n")
     assert_same(fresh, warm)
 
 
@@ -2093,18 +2127,21 @@ def test_output_in_the_log(batch, name: str) -> None:
     fresh, warm = batch(name)
     log = fresh.log()
     if name == "interleaved":
-        expected = "".join(f"out {i}\nerr {i}\n" + (f"fd {i}\n" if i % 10 == 0 else "") for i in range(150))
-        assert log == expected
+        # each stream whole and in order (across them, the order the relay got them in)
+        assert fresh.out() == "".join(f"out {i}\n" + (f"fd {i}\n" if i % 10 == 0 else "") for i in range(150))
+        assert fresh.err() == "".join(f"err {i}\n" for i in range(150))
+        assert len(log) == len(fresh.out()) + len(fresh.err())
     elif name == "large_output":
         assert len(log) > 2_000_000 and log.endswith("tail on stderr\n")
     elif name == "partial_lines":
-        assert log == "no newline on stdoutpartial stderr; tail without a newline"
+        assert (fresh.out(), fresh.err()) == ("no newline on stdout; tail without a newline", "partial stderr")
+        assert len(log) == len("no newline on stdoutpartial stderr; tail without a newline")
     elif name == "unicode_output":
         assert log.startswith("ünïcødé ✓ 🚀 中文") and "lone \\udcff surrogate" in log
     elif name == "bytes_output":
         assert log.startswith("text, bytes\n\\xff\\xfe not utf-8\nafter the bytes\n")
     elif name == "thread_exception":
-        assert "Exception in thread worker-thread" in log and log.endswith("main goes on\n")
+        assert "Exception in thread worker-thread" in fresh.err() and fresh.out().endswith("main goes on\n")
     elif name == "logging_output":
         assert log == (
             "INFO root logging_output <module> at the top level\n"
@@ -2213,7 +2250,8 @@ BUFFERED_CASE = case(
 def test_buffered_output_order(batch) -> None:
     fresh, warm = batch(BUFFERED_CASE)
     assert fresh.datum()["line_buffering"] == [False, True]
-    assert fresh.log() == "err 0\nerr 1\nerr 2\nout 0\nout 1\nout 2\n"
+    # stderr's lines went out one by one; stdout's, buffered, only at the exit
+    assert (fresh.out(), fresh.err()) == ("out 0\nout 1\nout 2\n", "err 0\nerr 1\nerr 2\n")
     assert_same(fresh, warm)
 
 
@@ -2401,12 +2439,12 @@ def test_open_files_and_limits(batch) -> None:
     fresh, warm = batch(PROCESS_CASE)
     assert fresh.datum()["fds"] == [0, 1, 2, 3]
     assert fresh.datum()["fd_targets"]["0"] == "/dev/null"
-    assert fresh.datum()["fd_targets"]["1"] == fresh.datum()["fd_targets"]["2"]
-    assert fresh.datum()["fd_targets"]["1"].endswith("/.pyoneer/runs/<run>/process/process.1.log")
+    # two pipes to the relay, which writes both into the log, telling them apart
+    assert fresh.datum()["fd_targets"]["1"] == fresh.datum()["fd_targets"]["2"] == "pipe:[…]"
     without_stdin_flags = lambda datum: {**datum, "fd_flags": {**datum["fd_flags"], "0": None}}  # noqa: E731
     assert without_stdin_flags(strip_private(warm.datum())) == without_stdin_flags(strip_private(fresh.datum()))
     check_modes(fresh, warm)
-    assert warm.logs == fresh.logs and warm.attempt.exit_code == fresh.attempt.exit_code == 0
+    assert warm.streams == fresh.streams and warm.attempt.exit_code == fresh.attempt.exit_code == 0
 
 
 def test_stdin_open_mode(batch) -> None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from itertools import groupby
 from typing import TYPE_CHECKING, Protocol, TextIO
 
+from pyoneer.cli.echo import is_terminal, plain_lines, write_stderr
 from pyoneer.cli.summary import HEADERS, failures, losses, stopping_line, summary_rows, verdict
 from pyoneer.pyoneers.events import (
     Event,
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from pyoneer.blueprints.project import Project
+    from pyoneer.cli.echo import Line
     from pyoneer.pyoneers.results import RunResult
 
 
@@ -45,9 +48,10 @@ class Display(Protocol):
     def say(self, text: str) -> None:
         """Print a message (plain text)."""
 
-    def show(self, lines: Sequence[tuple[str, str]], prefixed: bool) -> None:
-        """Print tasks' output: ``(job, line)`` pairs, headed ``job | `` if ``prefixed``
-        (called from the thread that follows the logs, ``pyoneer.cli.output``)."""
+    def show(self, lines: Sequence[Line], prefixed: bool) -> None:
+        """Print tasks' output: ``(job, text, from_stderr)`` lines, headed ``job | `` if
+        ``prefixed``, stderr's on stderr (called from the thread that follows the logs,
+        ``pyoneer.cli.output``)."""
 
     def close(self) -> None:
         """The run has ended: stop redrawing."""
@@ -64,18 +68,11 @@ def open_display(project: Project, stream: TextIO | None = None) -> Display:
 def open_view(name: str, jobs: Sequence[str], stream: TextIO | None = None) -> Display:
     """The view of a run of project ``name`` with these ``jobs`` (one told from afar, too)."""
     stream = sys.stdout if stream is None else stream
-    if _is_terminal(stream):
+    if is_terminal(stream):
         from pyoneer.cli.terminal import LiveDisplay  # rich: only where it draws
 
         return LiveDisplay(name, jobs)
     return PlainDisplay(stream)
-
-
-def _is_terminal(stream: TextIO) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 class PlainDisplay:
@@ -124,13 +121,18 @@ class PlainDisplay:
             self._pending.append(text + "\n")
         self._flush()
 
-    def show(self, lines: Sequence[tuple[str, str]], prefixed: bool) -> None:
-        """Print tasks' lines as they are, or each headed ``job | ``; at once."""
-        text = "".join(f"{job} | {line}\n" for job, line in lines) if prefixed else "".join(
-            f"{line}\n" for _job, line in lines)
-        with self._lock:
-            self._pending.append(text)
-        self._flush()
+    def show(self, lines: Sequence[Line], prefixed: bool) -> None:
+        """Print tasks' lines as they are, or each headed ``job | ``; at once: stdout's
+        here, stderr's on stderr, in their order."""
+        for from_stderr, run in groupby(lines, key=lambda line: line[2]):
+            text = plain_lines(list(run), prefixed)
+            if from_stderr:
+                self._flush()  # what came before it, first
+                write_stderr(text)
+            else:
+                with self._lock:
+                    self._pending.append(text)
+                self._flush()
 
     def summary(self, result: RunResult) -> None:
         """A table of jobs, why each failure failed, and the verdict, in plain text."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pyoneer.cli.echo import Line
+
 #: seconds after a line's first showing during which copies from other members are counted
 WINDOW = 2.0
 
@@ -24,38 +26,43 @@ class _Seen:
 
 
 class Folder:
-    """Folds ``(job, line)`` pairs; one per view of a run of several jobs."""
+    """Folds lines ``(job, text, from_stderr)``; one per view of a run of several jobs.
+
+    A line on stderr and the same text on stdout are two lines: each stays on its stream.
+    """
 
     def __init__(self, window: float = WINDOW) -> None:
         self._window = window
-        self._seen: dict[str, _Seen] = {}
+        self._seen: dict[tuple[str, bool], _Seen] = {}
 
-    def take(self, lines: Sequence[tuple[str, str]], now: float) -> list[tuple[str, str]]:
+    def take(self, lines: Sequence[Line], now: float) -> list[Line]:
         """The lines to show now: each, unless another member showed it within the window."""
         shown = []
-        for job, text in lines:
-            seen = self._seen.get(text) if text.strip() else None
+        for job, text, from_stderr in lines:
+            key = (text, from_stderr)
+            seen = self._seen.get(key) if text.strip() else None
             if seen is not None and now - seen.at < self._window:
                 if seen.job != job:
                     seen.copies += 1
                     continue
             elif text.strip():
                 if seen is not None and seen.copies:
-                    shown.append(_folded(text, seen))
-                self._seen[text] = _Seen(job, now)
-            shown.append((job, text))
+                    shown.append(_folded(key, seen))
+                self._seen[key] = _Seen(job, now)
+            shown.append((job, text, from_stderr))
         return shown
 
-    def due(self, now: float, everything: bool = False) -> list[tuple[str, str]]:
+    def due(self, now: float, everything: bool = False) -> list[Line]:
         """The counts of lines whose window has passed (all of them at the run's end)."""
         shown = []
-        for text, seen in list(self._seen.items()):
+        for key, seen in list(self._seen.items()):
             if everything or now - seen.at >= self._window:
-                del self._seen[text]
+                del self._seen[key]
                 if seen.copies:
-                    shown.append(_folded(text, seen))
+                    shown.append(_folded(key, seen))
         return shown
 
 
-def _folded(text: str, seen: _Seen) -> tuple[str, str]:
-    return seen.job, f"{text} [repeated {seen.copies}x across members]"
+def _folded(key: tuple[str, bool], seen: _Seen) -> Line:
+    text, from_stderr = key
+    return seen.job, f"{text} [repeated {seen.copies}x across members]", from_stderr

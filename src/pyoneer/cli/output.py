@@ -1,9 +1,11 @@
 """Tasks' output on the user's screen while they run, as ``python script.py`` shows it.
 
 A worker writes each attempt's stdout and stderr to its log file (``TaskStarted`` names
-it), on every engine. The CLI follows those files from a thread of its own and hands
-their lines to the view: the tasks never write to the terminal, so they never wait on
-it. A terminal slower than a task (30 MB printed in a second) makes the view fall
+it), on every engine, and lists beside it which pieces came from stderr
+(``pyoneer.machine.streams``). The CLI follows those files from a thread of its own and
+hands their lines to the view, each marked with its stream, so that the view prints a
+task's stderr on its own stderr: the tasks never write to the terminal, so they never
+wait on it. A terminal slower than a task (30 MB printed in a second) makes the view fall
 behind, never the task; once the unread part of a log exceeds ``LAG_LIMIT`` the view
 skips to its end and says how much it left out (the log keeps every byte).
 
@@ -16,11 +18,13 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol
 
+from pyoneer.cli.echo import Line
 from pyoneer.cli.folding import Folder
+from pyoneer.machine.streams import StderrPieces
 from pyoneer.pyoneers.events import Event, RunStarted, TaskEnded, TaskStarted
 
 if TYPE_CHECKING:
@@ -42,8 +46,8 @@ INTERVAL = 0.05
 class Shows(Protocol):
     """A view that prints tasks' lines (``pyoneer.cli.display.Display``)."""
 
-    def show(self, lines: Sequence[tuple[str, str]], prefixed: bool) -> None:
-        """Print these ``(job, line)`` pairs, each headed by its job's name if ``prefixed``."""
+    def show(self, lines: Sequence[Line], prefixed: bool) -> None:
+        """Print these lines (stderr's on stderr), each headed by its job's name if ``prefixed``."""
 
 
 @dataclass
@@ -52,8 +56,10 @@ class _Tail:
 
     job: str
     path: Path
+    pieces: StderrPieces
     file: IO[bytes] | None = None
-    partial: bytes = b""
+    #: the unfinished last line of each stream (False: stdout, True: stderr)
+    partial: dict[bool, bytes] = field(default_factory=lambda: {False: b"", True: b""})
     ended: bool = False
 
 
@@ -80,7 +86,7 @@ class OutputFollower:
             self._prefixed = len(event.project.jobs) - len(event.reused) > 1
         elif isinstance(event, TaskStarted):
             with self._lock:
-                self._tails.append(_Tail(event.attempt.job, event.attempt.log))
+                self._tails.append(_Tail(event.attempt.job, event.attempt.log, StderrPieces(event.attempt.log)))
         elif isinstance(event, TaskEnded):
             with self._lock:
                 for tail in self._tails:
@@ -110,7 +116,7 @@ class OutputFollower:
             self._look_once(final)
 
     def _look_once(self, final: bool) -> None:
-        lines: list[tuple[str, str]] = []
+        lines: list[Line] = []
         with self._lock:
             tails = list(self._tails)
         for tail in tails:
@@ -125,15 +131,15 @@ class OutputFollower:
             self._view.show(lines, self._prefixed)
 
 
-def _read(tail: _Tail) -> list[tuple[str, str]]:
+def _read(tail: _Tail) -> list[Line]:
     """The whole lines added to ``tail``'s log since the last look (and, once its attempt
-    has ended, the last line even without its newline)."""
+    has ended, the last line of each stream even without its newline)."""
     if tail.file is None:
         try:
             tail.file = tail.path.open("rb")
         except OSError:  # not written yet (a cluster's log arrives late), or never
             return []
-    lines: list[tuple[str, str]] = []
+    lines: list[Line] = []
     while True:
         backlog = _size(tail.file) - tail.file.tell()
         if backlog > LAG_LIMIT:
@@ -141,28 +147,36 @@ def _read(tail: _Tail) -> list[tuple[str, str]]:
             tail.file.seek(-LAG_LIMIT // 4, 2)
             tail.file.readline()
             skipped = backlog - (_size(tail.file) - tail.file.tell())
-            tail.partial = b""
+            tail.partial = {False: b"", True: b""}
             lines.append((tail.job, f"[... {_size_text(skipped)} of output not shown here, to keep up: "
-                                    f"pyoneer logs '{tail.job}' has it all]"))
+                                    f"pyoneer logs '{tail.job}' has it all]", False))
+        tail.pieces.refresh()  # before the log: each byte read next is listed if it is stderr's
+        offset = tail.file.tell()
         data = tail.file.read(CHUNK)
         if not data:
             break
-        data = tail.partial + data
-        pieces = data.split(b"\n")
-        tail.partial = pieces.pop()
-        if len(tail.partial) > LONGEST_LINE:
-            pieces.append(tail.partial)
-            tail.partial = b""
-        lines += [(tail.job, _text(piece)) for piece in pieces]
+        for from_stderr, run in tail.pieces.split(offset, data):
+            lines += _lines(tail, from_stderr, run)
         if len(data) < CHUNK:
             break
     if tail.ended:
         # an ended attempt's log is complete once it ended; a look is never left half-way
-        if tail.partial:
-            lines.append((tail.job, _text(tail.partial)))
+        lines += [(tail.job, _text(rest), from_stderr) for from_stderr, rest in tail.partial.items() if rest]
         tail.file.close()
         tail.file = None
+        tail.pieces.close()
     return lines
+
+
+def _lines(tail: _Tail, from_stderr: bool, data: bytes) -> list[Line]:
+    """The lines ``data`` ends, after what its stream left unfinished."""
+    pieces = (tail.partial[from_stderr] + data).split(b"\n")
+    rest = pieces.pop()
+    if len(rest) > LONGEST_LINE:
+        pieces.append(rest)
+        rest = b""
+    tail.partial[from_stderr] = rest
+    return [(tail.job, _text(piece), from_stderr) for piece in pieces]
 
 
 def _text(line: bytes) -> str:

@@ -7,6 +7,7 @@ draws it, and importing ``rich`` costs more than a small run takes.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from itertools import groupby
 from typing import TYPE_CHECKING
@@ -24,6 +25,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from pyoneer.cli.echo import is_terminal, plain_lines, write_stderr
 from pyoneer.cli.summary import (
     HEADERS,
     SUMMARY_ROWS,
@@ -41,6 +43,7 @@ from pyoneer.status import BlueprintStatus
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from pyoneer.cli.echo import Line
     from pyoneer.pyoneers.results import RunResult
 
 _STYLE = {
@@ -87,6 +90,10 @@ class LiveDisplay:
 
     def __init__(self, name: str, jobs: Sequence[str]) -> None:
         self.console = console()
+        # taken before the live view starts: it puts a stand-in that prints here as sys.stderr
+        self._stderr = sys.stderr
+        #: whether tasks' stderr shares this screen (else it goes where ours was sent)
+        self._stderr_here = is_terminal(sys.stderr)
         self._status = {job: BlueprintStatus.NOT_READY for job in jobs}
         self._detail: dict[str, str] = {}
         self._why: Mapping[str, str] = {}
@@ -152,26 +159,38 @@ class LiveDisplay:
         """Print ``text`` above the live table."""
         self.console.print(Text(text), highlight=False)  # a Text: the live table's markup is still read
 
-    def show(self, lines: Sequence[tuple[str, str]], prefixed: bool) -> None:
-        """Print tasks' lines above the live table, each job's name in its colour.
+    def show(self, lines: Sequence[Line], prefixed: bool) -> None:
+        """Print tasks' lines above the live table, each job's name in its colour;
+        stderr's there too while stderr is this terminal, else on stderr, as they are.
 
         A terminal takes far fewer lines a second than a task can print: of a batch
         longer than ``SCREENFUL`` only the last ones are drawn, the rest counted (the
         logs keep them all), so that the run never waits on the screen.
         """
+        if not self._stderr_here:
+            for from_stderr, run in groupby(lines, key=lambda line: line[2]):
+                if from_stderr:
+                    write_stderr(plain_lines(list(run), prefixed), self._stderr)
+                else:
+                    self._draw(list(run), prefixed)
+            return
+        self._draw(lines, prefixed)
+
+    def _draw(self, lines: Sequence[Line], prefixed: bool) -> None:
         if len(lines) > SCREENFUL:
             left_out = len(lines) - SCREENFUL
-            jobs = sorted({job for job, _line in lines[:left_out]})
+            jobs = sorted({job for job, _text, _err in lines[:left_out]})
             where = f"pyoneer logs '{jobs[0]}'" if len(jobs) == 1 else "pyoneer logs JOB"
-            note = (jobs[0], f"[... {left_out} lines not shown here, to keep up: {where} has them all]")
+            note = (jobs[0], f"[... {left_out} lines not shown here, to keep up: {where} has them all]", False)
             lines = [note, *lines[left_out:]]
         text = Text(no_wrap=False)
-        for index, (job, line) in enumerate(lines):
+        for index, (job, line, from_stderr) in enumerate(lines):
             if index:
                 text.append("\n")  # between lines only: print ends the last one
             if prefixed:
                 text.append(job, style=self._colour.get(job, "bold"))
-                text.append(" | ", style="dim")
+                # stderr's lines told apart where both streams share the screen
+                text.append(" | ", style="red" if from_stderr else "dim")
             text.append(line)
         self.console.print(text, highlight=False, soft_wrap=True)  # a Text: no markup is read in it
 

@@ -14,6 +14,7 @@ from pyoneer.blueprints.project import Project
 from pyoneer.errors import ProjectError
 from pyoneer.machine.gpus import find_gpus
 from pyoneer.machine.processes import Watchdog
+from pyoneer.machine.streams import Relay
 from pyoneer.machine.warm import ForkServer
 from pyoneer.pyoneers.context import RunContext
 from pyoneer.pyoneers.engine import Capacity, Engine, Report
@@ -39,6 +40,7 @@ class LocalEngine(Engine):
         resources: Mapping[str, float] | None = None,
     ) -> None:
         self._watchdog: Watchdog | None = None
+        self._relay: Relay | None = None
         self._spare = spare
         self._gpus = None if gpus is None else tuple(str(gpu) for gpu in gpus)
         self._found = "--gpus / [engine] gpus"
@@ -84,14 +86,20 @@ class LocalEngine(Engine):
         """A local ``Worker``."""
         if self._watchdog is None:
             self._watchdog = Watchdog()
+        if self._relay is None:
+            self._relay = Relay()
+            self._relay.start()  # now, beside the run's other start-ups: the first task needs it
         server, self._spare = self._spare, None
-        return Worker(name, context, report, watchdog=self._watchdog, server=server)
+        return Worker(name, context, report, watchdog=self._watchdog, server=server, relay=self._relay)
 
     def close(self) -> None:
-        """Stop the watchdog (and the spare fork server, if no worker took it)."""
+        """Stop the watchdog and the output relay (and the spare fork server, if no worker took it)."""
         if self._watchdog is not None:
             self._watchdog.close()
             self._watchdog = None
+        if self._relay is not None:
+            self._relay.close()
+            self._relay = None
         if self._spare is not None:
             self._spare.close()
             self._spare = None

@@ -3,7 +3,8 @@
 Started once per worker as ``python forkserver.py REPLY_FD`` (so its start-up is
 Python's own); single-threaded, so forking is safe. It reads requests from stdin — a
 4-byte length, then a ``marshal``-ed dict ``{"argv", "cwd", "env", "log", "preload"}``
-(and ``"imports"``: a file where the child lists the modules under ``cwd`` it imported)
+(and ``"imports"``: a file where the child lists the modules under ``cwd`` it imported;
+``"outputs"``: the relay's pipes for its stdout and stderr, see ``streams``)
 — forks, and answers on REPLY_FD with ``started PID``, later ``exited PID CODE`` (CODE
 negative for a signal); its very first line is ``ready`` (``ready subreaper`` where it
 could become a subreaper). With ``"exec": True`` the child execs ``argv`` instead: a fresh
@@ -31,24 +32,23 @@ import sys
 # the server imports (except what the project asked to preload).
 _FRESH_MODULES = frozenset(sys.modules)
 
-# the two modules beside this file (found there: ``python forkserver.py`` put its folder
+# the modules beside this file (found there: ``python forkserver.py`` put its folder
 # first on sys.path), then forgotten by name, so that a project's own module of the same
 # name is the one its scripts (and preload) import
 import exiting  # noqa: E402
 import preloading  # noqa: E402
+import stdio  # noqa: E402
 import threadstate  # noqa: E402
 
-del sys.modules["exiting"], sys.modules["preloading"], sys.modules["threadstate"]
+del sys.modules["exiting"], sys.modules["preloading"], sys.modules["stdio"], sys.modules["threadstate"]
 # a fresh ``python script.py`` has the script's folder first on sys.path (set in each child)
 del sys.path[0]
 
 import _signal  # noqa: E402 - after the lines above on purpose
 import builtins  # noqa: E402
-import codecs  # noqa: E402
 import contextlib  # noqa: E402
 import ctypes  # noqa: E402
 import gc  # noqa: E402
-import io  # noqa: E402
 import marshal  # noqa: E402
 import os  # noqa: E402
 import select  # noqa: E402
@@ -59,12 +59,6 @@ import time  # noqa: E402
 
 _SERVER_MODULES = frozenset(sys.modules)  # the fresh ones and the server's own
 _STARTUP_HANDLERS = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE)}
-# the streams as this interpreter made them: their encodings are what a fresh one picks
-_STDIO_DEFAULTS = {
-    "stdin": (sys.stdin.encoding, sys.stdin.errors),
-    "stdout": (sys.stdout.encoding, sys.stdout.errors),
-    "stderr": (sys.stderr.encoding, sys.stderr.errors),
-}
 _preloaded: set[str] = set()
 #: what a child keeps of the modules preloading brought in (see preloading.kept)
 _kept: set[str] = set()
@@ -75,8 +69,6 @@ _imports_to: list[str] = []
 _PR_SET_CHILD_SUBREAPER = 36  # from <linux/prctl.h>
 #: what a child had before its script ran: kept alive to its end (see exiting.leave)
 _inherited: dict[str, dict] = {}
-#: whether C's stdio streams are unbuffered here (python -u / PYTHONUNBUFFERED does that)
-_C_STDIO_UNBUFFERED = bool(os.environ.get("PYTHONUNBUFFERED"))
 
 
 #: the count of calls left (see threadstate) and, read in this module's own frame, which
@@ -138,12 +130,17 @@ def main() -> None:
                                       builtins=dict(builtins.__dict__))
             # (not posix_spawn: glibc's leaves signals 32 and 33 ignored in the child,
             # which a python started by subprocess does not have)
+            # the task's stdout and stderr (the relay's pipes), opened before the fork:
+            # the worker lets go of its own ends once it hears "started"
+            request["fds"] = stdio.opened(request.get("outputs", ()))
             pid = os.fork()
             if pid == 0:
                 server_fds = (replies, wake_read, wake_write)
                 if fresh:
                     _exec_fresh(request, server_fds)
                 _child(request, server_fds)
+            for fd in request["fds"]:
+                os.close(fd)
             children.add(pid)
             _say(replies, f"started {pid}")
 
@@ -238,7 +235,7 @@ def _exec_fresh(request: dict, server_fds: tuple[int, ...]) -> None:  # never re
             _signal.signal(signum, _signal.SIG_DFL)  # ignored ones would stay ignored
         for fd in server_fds:
             os.close(fd)
-        _plumb(request["log"])
+        stdio.plumb(request["log"], request["fds"])
         os.chdir(request["cwd"])
         os.execve(request["argv"][0], request["argv"], request["env"])
     except BaseException as exc:  # noqa: BLE001 - never back into the server's loop
@@ -280,8 +277,8 @@ def _become(request: dict, server_fds: tuple[int, ...]) -> str:
         signal.signal(sig, handler)
     for fd in server_fds:
         os.close(fd)
-    _plumb(request["log"])
-    _buffer_c_stdio(bool(request["env"].get("PYTHONUNBUFFERED")))
+    stdio.plumb(request["log"], request["fds"])
+    stdio.buffer_c_stdio(bool(request["env"].get("PYTHONUNBUFFERED")))
     os.chdir(request["cwd"])
     _set_environment(request["env"])
     time.tzset()  # TZ from the task's environment, as at a fresh start
@@ -296,7 +293,7 @@ def _become(request: dict, server_fds: tuple[int, ...]) -> str:
         _imports_to[:] = [replies, request["imports"], os.path.realpath(request["cwd"]) + os.sep]
         if request.get("learning"):
             preloading.clock(_imports_to[2])  # what it imports, and what that cost: the next run's preload
-    _reopen_stdio()
+    stdio.reopen_stdio()
     return script
 
 
@@ -314,36 +311,6 @@ def _set_environment(env: dict[str, str]) -> None:
             environ[name] = value
 
 
-def _plumb(log: str) -> None:
-    output = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    nothing = os.open(os.devnull, os.O_RDWR)  # as subprocess.DEVNULL opens it
-    os.dup2(nothing, 0)
-    os.dup2(output, 1)
-    os.dup2(output, 2)
-    os.close(nothing)
-    os.close(output)
-
-
-def _buffer_c_stdio(unbuffered: bool) -> None:
-    """C's stdin/stdout/stderr buffered as a fresh ``python`` with this environment has them.
-
-    With PYTHONUNBUFFERED the interpreter makes all three unbuffered at start-up; else
-    they keep C's defaults (full buffering for files, none for stderr). Output written
-    through C (``printf`` in an extension) then interleaves with Python's the same way.
-    """
-    if unbuffered == _C_STDIO_UNBUFFERED:
-        return
-    libc = ctypes.CDLL(None)
-    libc.setvbuf.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
-    for name in ("stdin", "stdout", "stderr"):
-        stream = ctypes.c_void_p.in_dll(libc, name)
-        mode = _IONBF if unbuffered or name == "stderr" else _IOFBF
-        libc.setvbuf(stream, None, mode, 0)
-
-
-_IOFBF, _IONBF = 0, 2  # from <stdio.h> (glibc)
-
-
 def _forget_server_modules() -> None:
     keep = _FRESH_MODULES | _preloaded | _kept
     for name in list(sys.modules):
@@ -359,37 +326,6 @@ def _reseed() -> None:
             numpy_random.seed()
         except Exception:  # noqa: BLE001
             pass
-
-
-def _reopen_stdio() -> None:
-    """Standard streams as the interpreter's own start-up makes them (create_stdio)."""
-    unbuffered = bool(os.environ.get("PYTHONUNBUFFERED"))
-    forced, _, forced_errors = os.environ.get("PYTHONIOENCODING", "").partition(":")
-    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
-        encoding, errors = _STDIO_DEFAULTS[name]
-        if forced:
-            encoding = codecs.lookup(forced).name
-            if name != "stderr":
-                errors = "strict"  # surrogateescape comes only with the locale's own encoding
-        if forced_errors and name != "stderr":
-            errors = forced_errors
-        raw = io.FileIO(fd, mode, closefd=False)
-        raw.name = f"<{name}>"
-        if unbuffered and mode == "w":
-            buffer = raw
-        else:
-            buffer = io.BufferedWriter(raw) if mode == "w" else io.BufferedReader(raw)
-        stream = io.TextIOWrapper(
-            buffer,
-            encoding=encoding,
-            errors=errors,
-            newline="\n",
-            line_buffering=name == "stderr" and not unbuffered,
-            write_through=unbuffered,
-        )
-        stream.mode = mode
-        setattr(sys, name, stream)
-        setattr(sys, f"__{name}__", stream)
 
 
 def _run(script: str) -> tuple[int | SystemExit, bool]:

@@ -18,8 +18,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pyoneer.machine import proctree
+
+if TYPE_CHECKING:
+    from pyoneer.machine.streams import TaskOutput
 
 #: seconds a task's processes get between SIGTERM and SIGKILL
 KILL_GRACE = 3.0
@@ -128,19 +132,26 @@ class TaskProcess:
         env: Mapping[str, str],
         log: Path,
         watchdog: Watchdog | None = None,
+        output: TaskOutput | None = None,
     ) -> None:
+        """Start ``argv``; its stdout and stderr go to ``output``'s pipes (the relay's),
+        else both to ``log``."""
         log.parent.mkdir(parents=True, exist_ok=True)
         self.marks = task_marks(env)
         if watchdog is not None:
             watchdog.expect(self.marks)  # before the start: this process may die right after it
-        with log.open("wb") as output:
+        with contextlib.ExitStack() as held:
+            if output is None:
+                stdout, stderr = held.enter_context(log.open("wb")), subprocess.STDOUT
+            else:
+                stdout, stderr = output.stdout, output.stderr
             self._popen = subprocess.Popen(
                 list(argv),
                 cwd=cwd,
                 env=dict(env),
                 stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
+                stdout=stdout,
+                stderr=stderr,
                 start_new_session=True,  # its own session and process group
             )
         self.pid = self._popen.pid

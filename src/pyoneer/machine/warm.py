@@ -20,9 +20,13 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pyoneer.machine import proctree
 from pyoneer.machine.processes import KILL_GRACE, Watchdog, end_tree, task_marks
+
+if TYPE_CHECKING:
+    from pyoneer.machine.streams import TaskOutput
 
 #: said once per process, on stderr, when a task asked to run warm runs fresh instead
 FALLBACK = "warm tasks need CPython 3.11-3.13; running fresh"
@@ -94,6 +98,7 @@ class ForkServer:
         imports: Path | None = None,
         learn: Sequence[str] = (),
         learning: bool = False,
+        output: TaskOutput | None = None,
     ) -> ServedProcess:
         """Run ``argv`` (``python script args``) in a forked child; its handle.
 
@@ -105,7 +110,8 @@ class ForkServer:
         ``preloading``) after ``preload``, both with ``env`` less its ``PYONEER_*``
         entries (see ``preload_env``); ``learning``: the child tells what it imported
         from outside the project, and what each cost (``ServedProcess.learned``).
-        Raises ``PreloadUnfit`` when a learned module left the server unfit to fork.
+        ``output``: the relay's pipes for the child's stdout and stderr (held until
+        this returns), else the child writes ``log`` itself. Raises ``PreloadUnfit`` when a learned module left the server unfit to fork.
         """
         if not fresh and not self.warm:
             fresh = True  # the server would exec it anyway: not a warm fork to expect
@@ -130,6 +136,8 @@ class ForkServer:
             "preload": list(preload),
             "exec": fresh,
         }
+        if output is not None:
+            request["outputs"] = list(output.paths())
         if not fresh and (preload or learn):
             key = preload_env(env)
             request.update(learn=list(learn), preload_env=dict(key))

@@ -23,6 +23,7 @@ from abc import abstractmethod
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pyoneer.blueprints.job import Job
 from pyoneer.blueprints.retry import wait_before
@@ -36,6 +37,9 @@ from pyoneer.pyoneers.events import Attempt, Faulted, JobEnded, Resume, TaskEnde
 from pyoneer.pyoneers.pyoneer import Pyoneer
 from pyoneer.pyoneers.slot_pool import Grant
 from pyoneer.status import BlueprintStatus, PyoneerStatus
+
+if TYPE_CHECKING:
+    from pyoneer.machine.streams import Relay, TaskOutput
 
 #: seconds a task waits for its worker's fork server to come up before running fresh
 SERVER_START_TIMEOUT = 10.0
@@ -190,9 +194,13 @@ class Worker(BaseWorker):
         report: Report,
         watchdog: Watchdog | None = None,
         server: ForkServer | None = None,
+        relay: Relay | None = None,
     ) -> None:
         super().__init__(name, context, report)
         self._watchdog = watchdog
+        #: copies each task's stdout and stderr into its log, kept apart (None: the
+        #: task writes its log itself, both in one)
+        self._relay = relay
         #: run tasks as forks of a warm interpreter where they allow it
         self.warm = True
         #: the warm interpreter: started by ``start``, or handed over already started
@@ -293,12 +301,22 @@ class Worker(BaseWorker):
         warm = server is not None
         if not warm:
             server = self._launcher()
-        with self._guard:
-            if self._stopping:
-                return replace(attempt, ended=time.time(), cancelled=True)
-            self._process = process = self._launch(server, warm, job, argv, env, attempt.log)
+        output = self._relay.open(attempt.log) if self._relay is not None else None
+        try:
+            with self._guard:
+                if self._stopping:
+                    return replace(attempt, ended=time.time(), cancelled=True)
+                self._process = process = self._launch(server, warm, job, argv, env, attempt.log, output)
+        finally:
+            if output is not None:
+                output.close()  # the task holds them now: its end (and its tree's) closes the pipes
         self._report(TaskStarted(worker=self.name, attempt=attempt, retries=task.retries))
         ended = self._wait(process, task.timeout, attempt)
+        if output is not None:
+            # its last lines in its log before its end is told (a view reads them then)
+            failed = self._relay.wait(output)
+            if failed is not None:
+                raise failed
         if warm:
             told = getattr(process, "imports", None)
             ended = replace(ended, imports=told if told is not None else imported(_imports_file(attempt.log)),
@@ -340,7 +358,8 @@ class Worker(BaseWorker):
         return server if server is not None and server.alive and server.ready() else None
 
     def _launch(
-        self, server: ForkServer | None, warm: bool, job: Job, argv: list[str], env: dict[str, str], log: Path
+        self, server: ForkServer | None, warm: bool, job: Job, argv: list[str], env: dict[str, str], log: Path,
+        output: TaskOutput | None,
     ) -> TaskProcess | ServedProcess:
         """A warm fork, or a fresh interpreter: from the fork server if there is one."""
         project = self._context.project
@@ -351,7 +370,7 @@ class Worker(BaseWorker):
             learning = job.name in learned and self._learning(job, argv)
             try:
                 return server.spawn(argv, project.root, env, log, preload, self._watchdog, fresh=not warm,
-                                    imports=_imports_file(log), learn=learn, learning=learning)
+                                    imports=_imports_file(log), learn=learn, learning=learning, output=output)
             except PreloadUnfit as unfit:
                 # a learned module left the server unfit to fork: never a failed task for
                 # it, but a new server without it (told once, in the ledger and on stderr)
@@ -360,9 +379,9 @@ class Worker(BaseWorker):
                 server.close()
                 self._warm_up()
                 if not self._server.wait_ready(SERVER_START_TIMEOUT):
-                    return TaskProcess(argv, project.root, env, log, self._watchdog)
-                return self._launch(self._server, warm, job, argv, env, log)
-        return TaskProcess(argv, project.root, env, log, self._watchdog)
+                    return TaskProcess(argv, project.root, env, log, self._watchdog, output)
+                return self._launch(self._server, warm, job, argv, env, log, output)
+        return TaskProcess(argv, project.root, env, log, self._watchdog, output)
 
     def _learning(self, job: Job, argv: list[str]) -> bool:
         """Whether this task should tell what it imports: a plain job's every task, one

@@ -21,11 +21,12 @@ from pyoneer.blueprints.job import Job, Resources
 from pyoneer.blueprints.project import Project
 from pyoneer.engines.ray.address import check_reachable, is_loopback
 from pyoneer.engines.ray.failures import first_line, lost_reason
-from pyoneer.engines.ray.node import NodeWorker
+from pyoneer.engines.ray.node import STDERR_KEY, NodeWorker
 from pyoneer.engines.ray.outputs import Files, gather, place
 from pyoneer.engines.ray.resources import covers, ray_resources, resource_word
 from pyoneer.engines.ray.shipping import PACKAGE, human, pack_list
 from pyoneer.errors import UsageError
+from pyoneer.machine.streams import index_path
 from pyoneer.pyoneers.context import RunContext
 from pyoneer.pyoneers.engine import Engine, Report
 from pyoneer.pyoneers.events import Resume, TaskEnded, TaskStarted, WorkerLost
@@ -307,21 +308,29 @@ class RayWorker(BaseWorker):
     def _relay(self, cursor: int, offsets: dict[str, int]) -> int:
         """Bring home new log bytes and events from the node; the new cursor."""
         events, chunks = self._ray.get(self._actor.poll.remote(cursor, offsets))
+        told = []
         for event in events:  # first: a TaskStarted starts its log afresh
             if isinstance(event, (TaskStarted, TaskEnded)):
                 attempt = event.attempt
                 local = self._context.log_path(attempt.job, attempt.task, attempt.number)
                 if isinstance(event, TaskStarted):
                     local.unlink(missing_ok=True)  # a fresh log, even after a lost worker
+                    index_path(local).unlink(missing_ok=True)
                 # told here, now (this machine's clock), as this worker's; the rest (retry_in) as told
                 event = replace(event, worker=self.name, attempt=replace(attempt, log=local), at=time.time())
-            self._report(event)
-        for key, data in chunks.items():
-            job, task, number = key.rsplit("/", 2)
+            told.append(event)
+        # each list of stderr's pieces before its log's bytes (a reader reads it first);
+        # then the events: an attempt told ended has its last lines here already
+        for key in sorted(chunks, key=lambda key: not key.endswith(STDERR_KEY)):
+            data = chunks[key]
+            job, task, number = key.removesuffix(STDERR_KEY).rsplit("/", 2)
             path = self._context.log_path(job, task, int(number))
+            path = index_path(path) if key.endswith(STDERR_KEY) else path
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("ab") as log:
                 log.write(data)
             offsets[key] = offsets.get(key, 0) + len(data)
+        for event in told:
+            self._report(event)
         return cursor + len(events)
 

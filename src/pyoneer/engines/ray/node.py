@@ -28,6 +28,7 @@ from pyoneer.blueprints.project import Project
 from pyoneer.engines.ray.outputs import Files, gather, place
 from pyoneer.errors import PyoneerError
 from pyoneer.machine.processes import Watchdog
+from pyoneer.machine.streams import Relay, index_path
 from pyoneer.pyoneers.context import RunContext
 from pyoneer.pyoneers.events import Event, Faulted, JobEnded, Resume, TaskStarted
 from pyoneer.pyoneers.worker import Worker
@@ -56,6 +57,7 @@ class NodeWorker:
         self._paused: Resume | None = None  # where the job in progress goes on, if handed back
         self._worker: Worker | None = None
         self._watchdog: Watchdog | None = None
+        self._relay: Relay | None = None
         self._workdir: Path | None = None
         #: the directories of jobs handed back to wait for a retry, kept for when they go on
         self._resting: dict[str, Path] = {}
@@ -104,9 +106,11 @@ class NodeWorker:
                 # actor's process lingers
                 lifeline = os.getppid()
                 self._watchdog.guard(self._owned, lifeline if lifeline > 1 else None)
+            if self._relay is None:
+                self._relay = Relay()  # started after the mark: the watchdog ends it with the rest
             taught = {job_name: tuple(learned)} if learned is not None else {}  # learns and preloads as here
             self._worker = worker = Worker(self.name, RunContext(self.run_id, here, taught), self._report,
-                                           self._watchdog)
+                                           self._watchdog, relay=self._relay)
         worker.start()
         worker.assign(job, earlier=earlier, resume=resume)
         worker.run()
@@ -142,6 +146,9 @@ class NodeWorker:
         worker = self._worker
         if worker is not None:
             worker.stop()
+        if self._relay is not None:
+            self._relay.close()
+            self._relay = None
         if self._watchdog is not None:
             self._watchdog.close()
             self._watchdog = None
@@ -153,7 +160,11 @@ class NodeWorker:
         with self._lock:
             if isinstance(event, TaskStarted):
                 attempt = event.attempt
-                self._logs[log_key(attempt.job, attempt.task, attempt.number)] = attempt.log
+                key = log_key(attempt.job, attempt.task, attempt.number)
+                # the log before its list of stderr's pieces: a poll reads them in this
+                # order, so the list read covers every byte of the log read
+                self._logs[key] = attempt.log
+                self._logs[key + STDERR_KEY] = index_path(attempt.log)
             if isinstance(event, Faulted):
                 self._fault = event.error
             elif isinstance(event, JobEnded):
@@ -177,5 +188,10 @@ class NodeWorker:
 
 
 def log_key(job: str, task: str, attempt: int) -> str:
-    """How an attempt's log is named between the node and the manager's side."""
+    """How an attempt's log is named between the node and the manager's side (its list
+    of stderr's pieces, ``pyoneer.machine.streams``, adds ``STDERR_KEY``)."""
     return f"{job}/{task}/{attempt}"
+
+
+#: what names an attempt's list of stderr's pieces, after its ``log_key``
+STDERR_KEY = ".stderr"

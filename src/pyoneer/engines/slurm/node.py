@@ -24,6 +24,7 @@ from pathlib import Path
 
 from pyoneer.engines.slurm.mailbox import Heartbeat, Mailbox, Pace
 from pyoneer.machine.processes import Watchdog
+from pyoneer.machine.streams import Relay
 from pyoneer.pyoneers.context import RunContext
 from pyoneer.pyoneers.events import Event, JobEnded, Resume, TaskEnded
 from pyoneer.pyoneers.wire import event_to_wire
@@ -49,8 +50,9 @@ class NodeWorker:
         self.pace = Pace()
         self._lock = threading.Lock()
         self._watchdog = Watchdog()
+        self._relay = Relay()
         context = RunContext(self.run_id, self.project, learned)
-        self._worker = Worker(name, context, self._report, self._watchdog)
+        self._worker = Worker(name, context, self._report, self._watchdog, relay=self._relay)
 
     def hello(self) -> None:
         """Tell the manager where this worker lives."""
@@ -86,6 +88,7 @@ class NodeWorker:
             return "ended by Slurm (SIGTERM)"
         finally:
             self._worker.stop()  # ends the job's task trees, if one runs
+            self._relay.close()
             self._watchdog.close()
 
     def bye(self, why: str) -> None:
