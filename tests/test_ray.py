@@ -710,6 +710,10 @@ def test_logs_and_status_tell_a_ray_run_like_a_local_one(cluster: RayCluster, tm
     )
     result = ray_run(cluster, root)
     assert result.returncode == 0, explain(result)
+    # shown as it ran on the node: stderr's line on stderr, stdout's on stdout
+    assert "talk | a warning line" in result.stderr.splitlines(), explain(result)
+    assert "talk | line one from the node" in result.stdout.splitlines(), explain(result)
+    assert "a warning line" not in result.stdout, explain(result)
 
     logs = run_cli("logs", str(root), "talk/talk")
     assert logs.returncode == 0, logs.stderr

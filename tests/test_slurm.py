@@ -504,9 +504,12 @@ def test_a_slurm_worker_learns_what_its_tasks_import_and_preloads_it_next_time(t
 def test_members_whose_values_hold_slashes_and_spaces_run_and_log_on_slurm(tmp_path: Path) -> None:
     root = write_project(tmp_path / "odd", '[jobs.build]\nmatrix = { image = ["16/Dockerfile.c9s", "ubuntu 22.04"] }\n'
                                            'tasks = ["say.py {image}"]\n',
-                         {"say.py": "import sys\nprint('built', sys.argv[1])\n"})
+                         {"say.py": "import sys\nprint('built', sys.argv[1])\nprint('on', sys.argv[1], file=sys.stderr)\n"})
     result = _run(root)
     assert result.returncode == 0, _explain(result)
     for value in ("16/Dockerfile.c9s", "ubuntu 22.04"):
         shown = run_cli("logs", str(root), f"build[image={value}]/say")
-        assert shown.stdout == f"built {value}\n", shown.stderr
+        assert shown.stdout == f"built {value}\non {value}\n", shown.stderr
+        # shown as the node's relay told them apart: stderr's line on stderr
+        assert f"build[image={value}] | on {value}" in result.stderr.splitlines(), _explain(result)
+        assert f"build[image={value}] | built {value}" in result.stdout.splitlines(), _explain(result)
