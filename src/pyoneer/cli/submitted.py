@@ -87,6 +87,7 @@ class _Attached:
         self._display: Display | None = None
         self._output: AttachedOutput | None = None
         self._jobs: list[str] = []
+        self._caught_up = False  # what the run had done before attach has been told
 
     def take(self, kind: str, data: dict[str, Any]) -> int | None:
         """Show one line of the stream; the run's exit code once it has ended."""
@@ -99,6 +100,8 @@ class _Attached:
             self._display = open_view(data["project"], data["jobs"])
             self._jobs = list(data["jobs"])
             self._output = None if self._quiet else AttachedOutput(self._display, self._display.say)
+            if self._output is not None and self._caught_up:  # attached before the run began
+                self._output.caught_up()
         elif kind == "event" and self._display is not None:
             event = event_from_wire(data["event"], self._root)
             self._display.notify(event)
@@ -109,8 +112,10 @@ class _Attached:
             self._display.settle()
         elif kind == "log" and self._output is not None:
             self._output.pump()  # the mirror has written these bytes: the late-followed copies take them
-        elif kind == "caught-up" and self._output is not None:
-            self._output.caught_up()
+        elif kind == "caught-up":
+            self._caught_up = True
+            if self._output is not None:
+                self._output.caught_up()
         elif kind == "say":
             (self._display.say if self._display is not None else _say)(data["text"])
         elif kind == "end":

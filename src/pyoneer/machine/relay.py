@@ -23,10 +23,13 @@ Only stdout and stderr, and only the standard library: it starts in a few millis
 
 from __future__ import annotations
 
+import fcntl
 import os
 import select
 import socket
+import struct
 import sys
+import termios
 
 #: the most copied from one pipe at a time (also what a pipe is asked to hold, see streams)
 CHUNK = 1 << 20
@@ -45,6 +48,7 @@ class _Attempt:
         self.failed = ""  # why the log could not be written, once it could not
         self.last = -1  # the pipe read last, and whether it stopped mid-line
         self.mid_line = False
+        self.behind: set[int] = set()  # pipes that still held bytes after their last read
 
     def write(self, data: bytes, from_stderr: bool) -> None:
         """Append ``data`` to the log (listing it first if it came from stderr)."""
@@ -98,6 +102,10 @@ def main() -> None:
             if data:
                 attempt.write(data, from_stderr)
                 attempt.last, attempt.mid_line = fd, not data.endswith(b"\n")
+                if _unread(fd):
+                    attempt.behind.add(fd)
+                else:
+                    attempt.behind.discard(fd)
                 continue
             poller.unregister(fd)
             os.close(fd)
@@ -115,17 +123,29 @@ def main() -> None:
 def _in_likely_order(ready: list[tuple[int, int]], pipes: dict[int, tuple[_Attempt, bool]]) -> list[int]:
     """The ready descriptors, each attempt's in the order its task most likely wrote them.
 
-    When both of a task's pipes hold bytes, which came first is lost. A stream that
-    stopped mid-line most likely goes on (``print`` writes its text, then its newline);
-    after a whole line, the other stream most likely comes next (alternating writers).
+    When both of a task's pipes hold bytes, which came first is lost. What was left in a
+    pipe after its last read came first (a task that fills a pipe waits on it before it
+    writes anything else); then a stream that stopped mid-line most likely goes on
+    (``print`` writes its text, then its newline); after a whole line, the other stream
+    most likely comes next (alternating writers).
     """
     def rank(fd: int) -> int:
         if fd not in pipes:
             return 0
         attempt, _from_stderr = pipes[fd]
-        return 0 if (fd == attempt.last) == attempt.mid_line else 1
+        if fd in attempt.behind:
+            return 0
+        return 1 if (fd == attempt.last) == attempt.mid_line else 2
 
     return sorted((fd for fd, _events in ready), key=rank)
+
+
+def _unread(fd: int) -> int:
+    """How many bytes ``fd`` (a pipe) still holds."""
+    try:
+        return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+    except OSError:
+        return 0
 
 
 def _take(control: socket.socket, poller: select.poll, pipes: dict[int, tuple[_Attempt, bool]]) -> bool:
