@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, NamedTuple, cast
 
 from pyoneer.cli.output import CHUNK, OutputFollower, Shows
+from pyoneer.machine.streams import StderrPieces, index_path
 from pyoneer.pyoneers.events import Event, RunStarted, TaskEnded, TaskStarted
 
 if TYPE_CHECKING:
@@ -43,24 +44,51 @@ class _Outline(NamedTuple):
 
 @dataclass
 class _Copy:
-    """A running attempt's log from where ``attach`` came in, copied as it grows."""
+    """A running attempt's log from where ``attach`` came in, copied as it grows, with
+    the list of its stderr's pieces (``pyoneer.machine.streams``) moved to match."""
 
     source: Path
     view: Path
-    offset: int
+    start: int
     file: IO[bytes]
+    pieces: StderrPieces
+    offset: int = 0  # of the source: what was copied
+    index: IO[bytes] | None = None
 
     def pump(self) -> None:
         """Copy what the source gained since last time."""
+        self.offset = max(self.offset, self.start)
+        self.pieces.refresh()  # before the log, as a reader of both must
         try:
             with self.source.open("rb") as log:
                 log.seek(self.offset)
                 while data := log.read(CHUNK):
+                    self._list_stderr(data)
                     self.file.write(data)
                     self.offset += len(data)
         except OSError:
             return  # not there yet (a mirror's log arrives late): the next look
         self.file.flush()
+
+    def _list_stderr(self, data: bytes) -> None:
+        """List the pieces of ``data`` (read at ``offset``) that came from stderr, at
+        their places in the copy, before the copy has them: its reader reads the list first."""
+        at, listed = self.offset - self.start, []
+        for from_stderr, run in self.pieces.split(self.offset, data):
+            if from_stderr:
+                listed.append(f"{at} {len(run)}\n")  # the relay's own form (machine/relay.py)
+            at += len(run)
+        if listed:
+            self.index = self.index or index_path(self.view).open("ab")
+            self.index.write("".join(listed).encode())
+            self.index.flush()
+
+    def close(self) -> None:
+        """Let go of the files."""
+        self.file.close()
+        self.pieces.close()
+        if self.index is not None:
+            self.index.close()
 
 
 class AttachedOutput:
@@ -99,7 +127,7 @@ class AttachedOutput:
             copy = self._copies.pop(event.attempt.log, None)
             if copy is not None:
                 copy.pump()
-                copy.file.close()
+                copy.close()
                 event = replace(event, attempt=replace(event.attempt, log=copy.view))
             self._follower.notify(event)  # reads its log to the end now, before its job's end is told
 
@@ -125,7 +153,7 @@ class AttachedOutput:
         self.pump()
         self._follower.close()
         for copy in self._copies.values():
-            copy.file.close()
+            copy.close()
         self._copies.clear()
         if self._folder is not None:
             with contextlib.suppress(OSError):
@@ -138,7 +166,7 @@ class AttachedOutput:
         source = event.attempt.log
         self._made += 1
         view = Path(self._folder.name) / f"{self._made}.log"
-        copy = _Copy(source, view, tail_start(source), view.open("wb"))
+        copy = _Copy(source, view, tail_start(source), view.open("wb"), StderrPieces(source))
         copy.pump()
         self._copies[source] = copy
         return replace(event, attempt=replace(event.attempt, log=view))

@@ -1,8 +1,9 @@
 """The commands of runs submitted to Slurm: ``submit --engine slurm``, ``attach``, ``stop``.
 
 The run's ledger is the project's own, on the shared filesystem: ``attach`` follows it
-(each job's changes as ``pyoneer run`` prints them in plain lines, then how the run
-ended) and exits with the run's exit code; Ctrl-C detaches. ``pyoneer.submission.slurm``
+(each job's changes as ``pyoneer run`` prints them in plain lines, the tasks' output
+from their logs there, then how the run ended) and exits with the run's exit code;
+Ctrl-C detaches. ``pyoneer.submission.slurm``
 does the work.
 """
 

@@ -1,7 +1,8 @@
 """The cluster's side of a submitted run: everything the run does, told as its stream.
 
 ``Broadcast`` is an observer of the manager, told after the ledger's recorder: at the
-end of each step of the manager it sends the log bytes its tasks wrote, the ledger rows
+end of each step of the manager it sends the log bytes its tasks wrote (each after the
+list of its stderr's pieces, ``pyoneer.machine.streams``), the ledger rows
 that step committed, and the step's events, in that order; between steps (a long task
 prints, nothing else happens) a thread of its own sends log bytes twice a second, and
 as the run ends, the rest of every log. The
@@ -18,6 +19,7 @@ from typing import Any, TextIO
 
 from pyoneer.ledger.journal import Journal
 from pyoneer.ledger.store import Ledger
+from pyoneer.machine.streams import index_path
 from pyoneer.pyoneers.events import Event, RunStarted, TaskEnded, TaskStarted
 from pyoneer.pyoneers.results import RunResult
 from pyoneer.pyoneers.wire import event_to_wire, result_to_wire
@@ -45,6 +47,7 @@ class Broadcast:
         #: the running attempts', and an ended one's for a while (its last bytes may reach
         #: the manager's machine after its end is told), until when
         self._sent: dict[str, int] = {}
+        self._logs: dict[str, None] = {}  # the logs alone (``_sent`` has their lists too), in order
         self._watched: dict[str, float] = {}
         self._stop = threading.Event()
         self._pump = threading.Thread(target=self._pumping, name="pyoneer-broadcast", daemon=True)
@@ -66,6 +69,8 @@ class Broadcast:
             with self._lock:
                 path = self._relative(event.attempt.log)
                 self._sent[path] = 0
+                self._sent.pop(index_path(Path(path)).as_posix(), None)  # a fresh log, a fresh list
+                self._logs[path] = None
                 self._watched[path] = float("inf")
         elif isinstance(event, TaskEnded):
             with self._lock:
@@ -94,7 +99,7 @@ class Broadcast:
         """The run has ended: the rest of every log, its result and exit code (the last line)."""
         self.close()
         with self._lock:
-            self._send_logs(self._sent)
+            self._send_logs(self._logs)
         self.send("end", result=result_to_wire(result), code=result.exit_code)
 
     def fail(self, message: str, code: int) -> None:
@@ -126,21 +131,33 @@ class Broadcast:
                     self._out.flush()
 
     def _send_logs(self, paths: Iterable[str]) -> bool:
-        """Send what these logs gained since last time (with the lock held)."""
+        """Send what these logs gained since last time, each after what its list of
+        stderr's pieces gained (with the lock held)."""
         sent = False
         for path in list(paths):
-            offset = self._sent[path]
             try:
-                with (self._root / path).open("rb") as log:
-                    log.seek(offset)
-                    while data := log.read(PIECE):
-                        self._write("log", path=path, at=offset, data=as_text(data))
-                        offset += len(data)
-                        sent = True
+                size = (self._root / path).stat().st_size
             except FileNotFoundError:
                 continue  # not written yet
-            self._sent[path] = offset
+            # the list read after the log's size covers every byte of it sent now (its relay
+            # lists a piece before writing it), and goes first: a reader there reads it first
+            sent = self._send_file(index_path(Path(path)).as_posix(), None) | sent
+            sent = self._send_file(path, size) | sent
         return sent
+
+    def _send_file(self, path: str, until: int | None) -> bool:
+        """Send the bytes of the file at ``path`` past those sent, up to ``until`` (None: its end)."""
+        offset = start = self._sent.get(path, 0)
+        try:
+            with (self._root / path).open("rb") as file:
+                file.seek(offset)
+                while data := file.read(PIECE if until is None else min(PIECE, until - offset)):
+                    self._write("log", path=path, at=offset, data=as_text(data))
+                    offset += len(data)
+        except FileNotFoundError:
+            return False  # none yet (a task that writes no stderr has no list)
+        self._sent[path] = offset
+        return offset > start
 
     def _write(self, kind: str, **data: Any) -> None:
         self._number += 1
