@@ -1,9 +1,9 @@
 """The ``pyoneer`` command's entry point: a head start for ``pyoneer run``, then the CLI.
 
-``pyoneer run`` runs its first task in a warm interpreter (a fork server). Python takes
-about as long to start one as this process takes to import its CLI and read the
-project, so it is started first, before anything else is imported, and comes up on
-another core meanwhile. Any other command, or a run that cannot use it, closes it.
+``pyoneer run`` runs its first task in a warm interpreter (a fork server), its output
+copied by a relay. Python takes about as long to start one as this process takes to
+import its CLI and read the project, so both are started first, before anything else
+is imported, and come up on another core meanwhile. Any other command, or a run that cannot use it, closes it.
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ def _head_start(args: list[str]) -> ForkServer | None:
         return None
     if any(arg in ("-h", "--help") or (arg.startswith("--engine") and "local" not in arg) for arg in args):
         return None  # (``--engine local`` as two words also lands here: it only loses the head start)
+    from pyoneer.machine.streams import spare_relay
     from pyoneer.machine.warm import spare_fork_server
 
-    return spare_fork_server()
+    spare = spare_fork_server()
+    spare_relay()  # the tasks' output relay (pyoneer.machine.streams), up before the first task
+    return spare

@@ -14,7 +14,7 @@ from pyoneer.blueprints.project import Project
 from pyoneer.errors import ProjectError
 from pyoneer.machine.gpus import find_gpus
 from pyoneer.machine.processes import Watchdog
-from pyoneer.machine.streams import Relay
+from pyoneer.machine.streams import Relay, take_relay
 from pyoneer.machine.warm import ForkServer
 from pyoneer.pyoneers.context import RunContext
 from pyoneer.pyoneers.engine import Capacity, Engine, Report
@@ -87,8 +87,7 @@ class LocalEngine(Engine):
         if self._watchdog is None:
             self._watchdog = Watchdog()
         if self._relay is None:
-            self._relay = Relay()
-            self._relay.start()  # now, beside the run's other start-ups: the first task needs it
+            self._relay = take_relay()  # started ahead, if the command could (pyoneer.cli.launch)
         server, self._spare = self._spare, None
         return Worker(name, context, report, watchdog=self._watchdog, server=server, relay=self._relay)
 

@@ -23,10 +23,11 @@ Only stdout and stderr, and only the standard library: it starts in a few millis
 
 from __future__ import annotations
 
+import _socket  # not socket: its start-up imports (enum, selectors) would double ours
+import array
 import fcntl
 import os
 import select
-import socket
 import struct
 import sys
 import termios
@@ -84,7 +85,7 @@ def _write_all(fd: int, data: bytes) -> None:
 
 def main() -> None:
     """Relay until the starter has gone and every pipe is closed."""
-    control = socket.socket(fileno=int(sys.argv[1]))
+    control = _socket.socket(fileno=int(sys.argv[1]))
     poller = select.poll()
     poller.register(control, select.POLLIN)
     pipes: dict[int, tuple[_Attempt, bool]] = {}  # read end: its attempt, whether it is stderr
@@ -148,12 +149,16 @@ def _unread(fd: int) -> int:
         return 0
 
 
-def _take(control: socket.socket, poller: select.poll, pipes: dict[int, tuple[_Attempt, bool]]) -> bool:
+def _take(control: _socket.socket, poller: select.poll, pipes: dict[int, tuple[_Attempt, bool]]) -> bool:
     """Read one message from the starter; False once it has gone."""
+    fds = array.array("i")
     try:
-        message, fds, _flags, _address = socket.recv_fds(control, 65536, 3)
+        message, ancillary, _flags, _address = control.recvmsg(65536, _socket.CMSG_SPACE(3 * fds.itemsize))
     except OSError:
-        message, fds = b"", []
+        message, ancillary = b"", []
+    for level, kind, data in ancillary:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
     if not message:
         for fd in fds:
             os.close(fd)

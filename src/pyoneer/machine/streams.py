@@ -120,7 +120,9 @@ class Relay:
         return OSError(int(failed), os.strerror(int(failed)), str(output.log))
 
     def close(self, timeout: float = 2.0) -> None:
-        """Send the relay away; it ends once every pipe it holds has closed."""
+        """Send the relay away; it ends once every pipe it holds has closed (at once,
+        when every attempt has ended), or is killed after ``timeout`` seconds. Never
+        waited for here: a run's end is not held up by it."""
         with self._lock:
             control, self._control = self._control, None
             process, self._process = self._process, None
@@ -129,11 +131,7 @@ class Relay:
                 control.shutdown(socket.SHUT_RDWR)
             control.close()
         if process is not None:
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:  # a pipe some stray process still holds
-                process.kill()
-                process.wait()
+            threading.Thread(target=_reap, args=(process, timeout), name="pyoneer-relay-end", daemon=True).start()
 
     def start(self) -> None:
         """Start the relay now, ahead of the first attempt (else that attempt starts it)."""
@@ -196,6 +194,32 @@ class Relay:
         with self._lock:
             self._gone = True
             self._lock.notify_all()
+
+
+def _reap(process: subprocess.Popen[bytes], timeout: float) -> None:
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:  # a pipe some stray process still holds
+        process.kill()
+        process.wait()
+
+
+#: a relay started ahead of need (``spare_relay``), for the first engine that wants one
+_SPARE: list[Relay] = []
+
+
+def spare_relay() -> None:
+    """Start this process's relay now, ahead of the run that will take it (``take_relay``)."""
+    relay = Relay()
+    relay.start()
+    _SPARE[:] = [relay]
+
+
+def take_relay() -> Relay:
+    """The relay started ahead of need, if there is one; else a new one (started)."""
+    relay = _SPARE.pop() if _SPARE else Relay()
+    relay.start()
+    return relay
 
 
 class StderrPieces:
