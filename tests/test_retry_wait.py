@@ -122,3 +122,16 @@ def test_the_wait_holds_no_slot_and_the_job_goes_on_where_it_was(project_dir: Pa
     jobs = {row["name"]: row for row in state["blueprints"] if row["kind"] == "job"}
     assert jobs["fetch"]["started"] <= rows["fetch/make", 1]["started"]  # its start is still its first
     assert jobs["fetch"]["why"] is None and jobs["fetch"]["retry_at"] is None  # its wait is over
+
+
+def test_plain_output_tells_a_retry_once_after_the_attempts_lines(project_dir: Path) -> None:
+    write_project(project_dir, '[jobs.fetch]\ntasks = [{ script = "flaky.py", retries = 1, retry_delay = "0.2s" }]\n',
+                  {"flaky.py": FLAKY})
+    ran = run_cli("run", cwd=project_dir)
+    assert ran.returncode == 1
+    lines = [re.sub(r"^\d\d:\d\d:\d\d ", "", line) for line in ran.stdout.splitlines()]
+    lines = lines[:next(i for i, line in enumerate(lines) if line.startswith("run "))]  # not the summary
+    assert [line for line in lines if line.startswith("fetch ")] == [
+        "fetch ready", "fetch running (worker-1)", "fetch running (worker-1)", "fetch failed"], lines
+    retrying = next(i for i, line in enumerate(lines) if "retrying in" in line)
+    assert lines[retrying - 1] == "trying", "the attempt's own lines come before the line of its end"

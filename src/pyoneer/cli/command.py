@@ -100,7 +100,8 @@ def run(
         try:
             result = run_project(
                 project, workers, resume=resume, only=only, rerun_from=start, engine=engine,
-                observers=[display, *([follower] if follower else [])], stop_on_signals=True,
+                # the follower first: an attempt's last lines come before the line of its end
+                observers=[*([follower] if follower else []), display], stop_on_signals=True,
             )
         except ProjectError as exc:  # the engine refused a setting of the file (Slurm's partition...)
             raise exc.within(file=found.file) from None
