@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -385,3 +386,23 @@ def test_errors_of_the_machine_are_pyoneer_errors_with_an_exit_code() -> None:
     assert error.during_run().exit_code == EXIT_FAILED
     for number, words in ((13, "permission denied"), (30, "read-only"), (17, "a file stands"), (2, "does not exist")):
         assert words in str(MachineError.from_os(OSError(number, "x", "/p"), "open"))
+
+
+FLOOD = """
+import sys
+for _ in range(40):
+    sys.stdout.write("x" * 99 + "\\n" * 1 + ("y" * 99 + "\\n") * 999)
+"""
+
+
+def test_a_log_the_disk_has_no_room_for_stops_the_run_naming_it(tmpfs: Callable[..., Path]) -> None:
+    # the relay writes the log: the task never sees the full disk, the run is told of it
+    point = tmpfs("3m")
+    root = write_project(point / "proj", '[jobs.flood]\ntasks = ["flood.py"]\n[jobs.after]\nneeds = ["flood"]\n'
+                                         'tasks = ["mark.py"]\n', {"flood.py": FLOOD, "mark.py": MARKER_SCRIPT})
+    result = run_cli("run", str(root), "-q")
+    assert_clean_error(result, 1, "the run stopped: cannot write", "the disk is full")
+    # the job's line names its log (the ledger, on the same full disk, may be what stops it last)
+    assert re.search(r"flood failed: the run stopped: cannot write \S+/flood/flood\.1\.log: the disk is full",
+                     result.stdout), result.stdout
+    assert not (root / "ran").exists()

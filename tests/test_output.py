@@ -14,6 +14,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import IO
 
 from conftest import child_env, pyoneer_command, run_cli, wait_until, write_project
 
@@ -29,11 +30,13 @@ print("no newline at the end", end="")
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-def on_terminal(args: list[str], cwd: Path, timeout: float = 60) -> tuple[int, str]:
-    """Run ``pyoneer ARGS`` on a pseudo-terminal: its exit code, and all it drew."""
+def on_terminal(args: list[str], cwd: Path, timeout: float = 60, stderr: IO[bytes] | None = None) -> tuple[int, str]:
+    """Run ``pyoneer ARGS`` on a pseudo-terminal (its stderr too, unless sent to ``stderr``):
+    its exit code, and all it drew."""
     leader, follower = pty.openpty()
     env = child_env(COLUMNS="160", LINES="40", TERM="xterm")
-    proc = subprocess.Popen(pyoneer_command(*args), cwd=cwd, stdout=follower, stderr=follower, env=env)
+    proc = subprocess.Popen(pyoneer_command(*args), cwd=cwd, stdout=follower,
+                            stderr=follower if stderr is None else stderr, env=env)
     os.close(follower)
     screen = b""
     while True:
@@ -297,24 +300,11 @@ def test_stderr_lines_of_many_members_fold_on_stderr(project_dir: Path) -> None:
 
 def test_on_a_terminal_stderr_sent_elsewhere_stays_off_the_screen(project_dir: Path, tmp_path: Path) -> None:
     write_project(project_dir, scripts={"job.py": STREAMS})
-    leader, follower = pty.openpty()
     errors = tmp_path / "errors.txt"
     with errors.open("wb") as sink:
-        proc = subprocess.Popen(pyoneer_command("run", "job.py"), cwd=project_dir, stdout=follower, stderr=sink,
-                                env=child_env(COLUMNS="160", LINES="40", TERM="xterm"))
-        os.close(follower)
-        screen = b""
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            screen += chunk
-        assert proc.wait(timeout=60) == 0
-    os.close(leader)
-    plain = ANSI.sub("", screen.decode(errors="replace"))
+        code, screen = on_terminal(["run", "job.py"], project_dir, stderr=sink)
+    assert code == 0
+    plain = ANSI.sub("", screen)
     assert "result 43" in plain and "slow disk" not in plain
     assert errors.read_text().splitlines() == ["warning: slow disk", "progress 100%"]
     code, both = on_terminal(["run", "job.py"], project_dir)  # one screen for both: both on it
