@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, NamedTuple, cast
 
 from pyoneer.cli.output import CHUNK, OutputFollower, Shows
-from pyoneer.machine.streams import StderrPieces, index_path
+from pyoneer.machine.streams import StderrPieces, index_entry, index_path
 from pyoneer.pyoneers.events import Event, RunStarted, TaskEnded, TaskStarted
 
 if TYPE_CHECKING:
@@ -76,11 +76,11 @@ class _Copy:
         at, listed = self.offset - self.start, []
         for from_stderr, run in self.pieces.split(self.offset, data):
             if from_stderr:
-                listed.append(f"{at} {len(run)}\n")  # the relay's own form (machine/relay.py)
+                listed.append(index_entry(at, len(run)))
             at += len(run)
         if listed:
             self.index = self.index or index_path(self.view).open("ab")
-            self.index.write("".join(listed).encode())
+            self.index.write(b"".join(listed))
             self.index.flush()
 
     def close(self) -> None:
