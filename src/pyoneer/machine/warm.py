@@ -111,7 +111,8 @@ class ForkServer:
         entries (see ``preload_env``); ``learning``: the child tells what it imported
         from outside the project, and what each cost (``ServedProcess.learned``).
         ``output``: the relay's pipes for the child's stdout and stderr (held until
-        this returns), else the child writes ``log`` itself. Raises ``PreloadUnfit`` when a learned module left the server unfit to fork.
+        this returns), else the child writes ``log`` itself. Raises ``PreloadUnfit``
+        when a learned module left the server unfit to fork.
         """
         if not fresh and not self.warm:
             fresh = True  # the server would exec it anyway: not a warm fork to expect
