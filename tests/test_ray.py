@@ -42,14 +42,23 @@ _SAVED_ENV = {
     for name in ("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH",
                  "RAY_ADDRESS")
 }
-os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 # Token authentication for the cluster (as ray._private.authentication_test_utils sets
 # it up: the mode and the token in the environment); child pyoneer processes inherit it.
 TOKEN = secrets.token_hex(32)
-os.environ["RAY_AUTH_MODE"] = "token"
-os.environ["RAY_AUTH_TOKEN"] = TOKEN
-os.environ.pop("RAY_AUTH_TOKEN_PATH", None)
-os.environ.pop("RAY_ADDRESS", None)
+
+
+def _cluster_environment() -> None:
+    """Loopback and the token, in this process's environment: at import, and again as the
+    cluster starts (another module's cluster, torn down before, restored the environment
+    it had seen first, which may predate this module's import)."""
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    os.environ["RAY_AUTH_MODE"] = "token"
+    os.environ["RAY_AUTH_TOKEN"] = TOKEN
+    os.environ.pop("RAY_AUTH_TOKEN_PATH", None)
+    os.environ.pop("RAY_ADDRESS", None)
+
+
+_cluster_environment()
 
 import ray  # noqa: E402
 from conftest import child_env, pyoneer_command, run_cli, wait_until, write_project  # noqa: E402
@@ -187,6 +196,14 @@ def _describe(pid: int) -> str:
 def cluster():
     """Head + node A + node B, on 127.0.0.1, token auth on; shut down after the module."""
     started = time.monotonic()
+    _cluster_environment()
+    from ray._private.authentication_test_utils import reset_auth_token_state
+
+    reset_auth_token_state()  # Ray keeps the token it read first: this module's, now
+    from ray._private import ray_constants
+
+    # read as Ray was imported, maybe by a module collected before this one: loopback, now
+    ray_constants.ENABLE_RAY_CLUSTER = False
     # The nodes' temporary files (each job's copy of its project, among them) go to a
     # directory of the module's, removed with the cluster: TMPDIR for the node processes
     # only, Ray's own directory where it would be anyway.

@@ -90,7 +90,7 @@ class PlainDisplay:
         # from a signal handler, maybe while this thread holds it
         self._lock = threading.RLock()
         self._running = 0  # attempts under way, for the words of a stop
-        self._ran: set[str] = set()  # jobs that have run: "ready" again only to retry
+        self._resting: set[str] = set()  # jobs whose attempt failed, to be tried again after a wait
 
     def notify(self, event: Event) -> None:
         """Queue a line for a job's change of status or a failed attempt."""
@@ -102,10 +102,12 @@ class PlainDisplay:
             # at once, not at the manager's next wait: it may be busy ending the tasks
             self.say(stopping_line(event, self._running))
             return
-        elif isinstance(event, JobChanged) and event.status is BlueprintStatus.RUNNING:
-            self._ran.add(event.job)
-        elif isinstance(event, JobChanged) and event.status is BlueprintStatus.READY and event.job in self._ran:
-            return  # handed back to wait for a retry: its "retrying in" line said so
+        if isinstance(event, TaskEnded) and event.retry_in:
+            self._resting.add(event.attempt.job)
+        elif isinstance(event, JobChanged) and event.job in self._resting:
+            self._resting.discard(event.job)
+            if event.status is BlueprintStatus.READY:
+                return  # handed back to wait for its retry: the "retrying in" line said so
         line = plain_line(event, self._why)
         if line:
             stamp = time.strftime("%H:%M:%S", time.localtime(event.at))
