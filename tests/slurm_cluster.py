@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 NODES = ("n1", "n2", "n3")
@@ -184,3 +185,20 @@ class SlurmCluster:
         (d / "cgroup.conf").write_text("CgroupPlugin=cgroup/v1\nCgroupMountpoint=/sys/fs/cgroup\n"
                                        "ConstrainCores=no\nConstrainRAMSpace=no\nConstrainDevices=no\n")
         (d / "gres.conf").write_text("NodeName=n1 Name=gpu File=/dev/null,/dev/zero\n")
+
+
+@contextlib.contextmanager
+def reached(folder: Path) -> Iterator[SlurmCluster]:
+    """A cluster started in ``folder``, reached through ``SLURM_CONF`` by every command
+    started meanwhile; stopped, and ``SLURM_CONF`` as it was, after."""
+    made = SlurmCluster(folder).start()
+    before = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = str(made.conf)
+    try:
+        yield made
+    finally:
+        made.stop()
+        if before is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = before

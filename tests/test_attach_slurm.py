@@ -7,12 +7,11 @@ The cluster is ``slurm_cluster``'s, started for this module as ``test_slurm`` st
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from attaching import WAITER, Attaching
-from slurm_cluster import SlurmCluster, missing
+from slurm_cluster import missing, reached
 
 from conftest import child_env, pyoneer_command, run_cli, write_project
 
@@ -22,17 +21,8 @@ pytestmark = [pytest.mark.slurm, pytest.mark.skipif(bool(missing()), reason=miss
 @pytest.fixture(scope="module", autouse=True)
 def cluster(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """The cluster, reached through ``SLURM_CONF`` by every command the tests start."""
-    made = SlurmCluster(tmp_path_factory.mktemp("slurm")).start()
-    before = os.environ.get("SLURM_CONF")
-    os.environ["SLURM_CONF"] = str(made.conf)
-    try:
+    with reached(tmp_path_factory.mktemp("slurm")) as made:
         yield made
-    finally:
-        made.stop()
-        if before is None:
-            os.environ.pop("SLURM_CONF", None)
-        else:
-            os.environ["SLURM_CONF"] = before
 
 
 def _attach(root: Path, *flags: str) -> Attaching:

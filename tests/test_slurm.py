@@ -13,11 +13,10 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from slurm_cluster import SlurmCluster, missing
+from slurm_cluster import SlurmCluster, missing, reached
 
 from conftest import pyoneer_command, run_cli, wait_until, write_project
 from engine_contract import EngineContract
@@ -32,17 +31,8 @@ SLURM = ("--engine", "slurm")
 @pytest.fixture(scope="module", autouse=True)
 def cluster(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """The cluster, reached through ``SLURM_CONF`` by every command the tests start."""
-    made = SlurmCluster(tmp_path_factory.mktemp("slurm")).start()
-    before = os.environ.get("SLURM_CONF")
-    os.environ["SLURM_CONF"] = str(made.conf)
-    try:
+    with reached(tmp_path_factory.mktemp("slurm")) as made:
         yield made
-    finally:
-        made.stop()
-        if before is None:
-            os.environ.pop("SLURM_CONF", None)
-        else:
-            os.environ["SLURM_CONF"] = before
 
 
 def _explain(result: subprocess.CompletedProcess[str]) -> str:
