@@ -2,7 +2,8 @@
 
 Without ``-f`` each one's log is printed under a header with its name (as ``tail`` does
 for several files); with ``-f`` they are followed together until their jobs have ended,
-each line headed by its job's name, as ``pyoneer run`` shows a run of several jobs.
+each line headed by its job's name, stderr's on stderr, as ``pyoneer run`` shows a run
+of several jobs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, BinaryIO
 
 from pyoneer.ledger import history
 from pyoneer.ledger.store import Ledger, RunRow, standing
+from pyoneer.machine.streams import StderrPieces
 from pyoneer.status import OPEN_STATUSES, RunState
 
 _OPEN = tuple(status.value for status in OPEN_STATUSES)
@@ -38,13 +40,15 @@ def print_several(ledger: Ledger, run: RunRow, jobs: list[str], task: str, attem
 
 
 def follow_several(ledger: Ledger, run_id: str, jobs: list[str], task: str, root: Path,
-                   out: BinaryIO | None = None) -> None:
-    """Print the jobs' logs as they grow, each line headed ``job | ``, until every one of
-    these jobs has ended (or the run has)."""
-    out = out or sys.stdout.buffer
+                   out: BinaryIO | None = None, err: BinaryIO | None = None) -> None:
+    """Print the jobs' logs as they grow, each line headed ``job | `` (stderr's on
+    ``err``, as the relay's index tells them apart), until every one of these jobs has
+    ended (or the run has)."""
+    streams = {False: out or sys.stdout.buffer, True: err or sys.stderr.buffer}
     wanted = set(jobs)
     offsets: dict[tuple[str, int], int] = {}
-    partial: dict[tuple[str, int], bytes] = {}
+    indexes: dict[tuple[str, int], StderrPieces] = {}
+    partial: dict[tuple[str, int, bool], bytes] = {}
     while True:
         run = ledger.run(run_id)
         rows = ledger.assignments(run.id)
@@ -53,17 +57,27 @@ def follow_several(ledger: Ledger, run_id: str, jobs: list[str], task: str, root
         for row in sorted((row for row in rows if row["kind"] == "task" and _wanted(row["name"], wanted, task)),
                           key=lambda row: (row["started"] or 0, row["name"], row["attempt"])):
             key = (row["name"], row["attempt"])
-            data, offsets[key] = history.read_from(root / row["log"], offsets.get(key, 0))
-            pieces = (partial.pop(key, b"") + data).split(b"\n")
-            rest = pieces.pop()
-            if finished and rest:
-                pieces.append(rest)  # its attempt has ended: the last line, even without a newline
-            elif rest:
-                partial[key] = rest
+            index = indexes.setdefault(key, StderrPieces(root / row["log"]))
+            index.refresh()  # before the log: every byte read next is listed if it is stderr's
+            start = offsets.get(key, 0)
+            data, offsets[key] = history.read_from(root / row["log"], start)
             prefix = history.job_of(row["name"]).encode() + b" | "
-            out.write(b"".join(prefix + piece + b"\n" for piece in pieces))
-        out.flush()
+            runs = index.split(start, data)
+            if finished:  # its attempt has ended: each stream's last line, even without a newline
+                runs += [(False, b""), (True, b"")]
+            for from_stderr, run_bytes in runs:
+                pieces = (partial.pop((*key, from_stderr), b"") + run_bytes).split(b"\n")
+                rest = pieces.pop()
+                if finished and rest:
+                    pieces.append(rest)
+                elif rest:
+                    partial[(*key, from_stderr)] = rest
+                streams[from_stderr].write(b"".join(prefix + piece + b"\n" for piece in pieces))
+        for stream in streams.values():
+            stream.flush()
         if finished:
+            for index in indexes.values():
+                index.close()
             return
         time.sleep(history.FOLLOW_POLL)
 

@@ -47,8 +47,7 @@ class _Attempt:
         self.offset = 0  # the log's size: the relay is its only writer
         self.open = 2  # pipes not closed yet
         self.failed = ""  # why the log could not be written, once it could not
-        self.last = -1  # the pipe read last, and whether it stopped mid-line
-        self.mid_line = False
+        self.last = -1  # the pipe read last
         self.behind: set[int] = set()  # pipes that still held bytes after their last read
 
     def write(self, data: bytes, from_stderr: bool) -> None:
@@ -102,7 +101,7 @@ def main() -> None:
                 data = b""
             if data:
                 attempt.write(data, from_stderr)
-                attempt.last, attempt.mid_line = fd, not data.endswith(b"\n")
+                attempt.last = fd
                 if _unread(fd):
                     attempt.behind.add(fd)
                 else:
@@ -126,17 +125,17 @@ def _in_likely_order(ready: list[tuple[int, int]], pipes: dict[int, tuple[_Attem
 
     When both of a task's pipes hold bytes, which came first is lost. What was left in a
     pipe after its last read came first (a task that fills a pipe waits on it before it
-    writes anything else); then a stream that stopped mid-line most likely goes on
-    (``print`` writes its text, then its newline); after a whole line, the other stream
-    most likely comes next (alternating writers).
+    writes anything else); then the stream read last most likely goes on (a task writes
+    runs of lines to one stream: results, then the warnings or the traceback of its end);
+    else stdout, which a script starts with.
     """
     def rank(fd: int) -> int:
         if fd not in pipes:
             return 0
-        attempt, _from_stderr = pipes[fd]
+        attempt, from_stderr = pipes[fd]
         if fd in attempt.behind:
             return 0
-        return 1 if (fd == attempt.last) == attempt.mid_line else 2
+        return 1 if fd == attempt.last else 2 + from_stderr
 
     return sorted((fd for fd, _events in ready), key=rank)
 
