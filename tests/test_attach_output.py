@@ -55,7 +55,6 @@ def test_a_late_attach_shows_running_attempts_from_their_tail_and_later_ones_who
 
     with running.open("a") as log:
         log.write("new line\n")
-    attached.pump()
     begins, ends = _events("later", later)
     later.write_text("later output\n")
     attached.notify(begins)

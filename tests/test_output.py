@@ -82,6 +82,7 @@ def test_several_jobs_prefix_each_line_with_its_job(project_dir: Path) -> None:
     assert ran.returncode == 0, ran.stderr
     assert "prepare | prepared 10 rows" in ran.stdout.splitlines()
     assert "train | epoch 2 loss 0.33" in ran.stdout.splitlines()
+    assert "train | a warning" in ran.stderr.splitlines() and "a warning" not in ran.stdout, "stderr's on stderr"
     assert "\x1b[" not in ran.stdout, "no colour in a pipe"
 
 
@@ -273,20 +274,6 @@ def test_a_scripts_stderr_goes_to_stderr_and_its_log_keeps_both(project_dir: Pat
     # every byte; across the streams, in the order they reached the relay (README)
     assert sorted(logged.replace("%", "%\n").split()) == sorted("result 42 warning: slow disk result 43 progress 100%".split())
     assert logged.startswith("result 42\nwarning: slow disk\n"), "what came apart in time keeps its order"
-
-
-def test_several_jobs_prefix_stderr_lines_on_stderr(project_dir: Path) -> None:
-    write_project(
-        project_dir,
-        '[jobs.prepare]\ntasks = ["prep.py"]\n[jobs.train]\nneeds = ["prepare"]\ntasks = ["job.py"]\n',
-        {"prep.py": "import sys\nprint('prepared', file=sys.stderr)\n", "job.py": STREAMS},
-    )
-    ran = run_cli("run", cwd=project_dir)
-    assert ran.returncode == 0, ran.stderr
-    err = ran.stderr.splitlines()
-    assert "prepare | prepared" in err and "train | warning: slow disk" in err
-    assert "train | result 42" in ran.stdout.splitlines()
-    assert "prepared" not in ran.stdout and "slow disk" not in ran.stdout
 
 
 def test_stderr_lines_of_many_members_fold_on_stderr(project_dir: Path) -> None:

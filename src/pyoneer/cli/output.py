@@ -57,6 +57,7 @@ class _Tail:
     job: str
     path: Path
     pieces: StderrPieces
+    start: int = 0  # where in the log to begin (a late attach shows only its last lines)
     file: IO[bytes] | None = None
     #: the unfinished last line of each stream (False: stdout, True: stderr)
     partial: dict[bool, bytes] = field(default_factory=lambda: {False: b"", True: b""})
@@ -85,8 +86,7 @@ class OutputFollower:
             # several jobs run: lines need their job's name (reused jobs print nothing)
             self._prefixed = len(event.project.jobs) - len(event.reused) > 1
         elif isinstance(event, TaskStarted):
-            with self._lock:
-                self._tails.append(_Tail(event.attempt.job, event.attempt.log, StderrPieces(event.attempt.log)))
+            self.follow(event.attempt.job, event.attempt.log)
         elif isinstance(event, TaskEnded):
             with self._lock:
                 for tail in self._tails:
@@ -94,6 +94,11 @@ class OutputFollower:
                         tail.ended = True
             # its last lines now, before the job's end is told: the order the script had
             self._look()
+
+    def follow(self, job: str, log: Path, start: int = 0) -> None:
+        """Follow ``job``'s attempt's ``log`` from byte ``start`` on, until it is told ended."""
+        with self._lock:
+            self._tails.append(_Tail(job, log, StderrPieces(log), start))
 
     def settle(self) -> None:
         """Nothing to do: the thread looks at the logs on its own clock."""
@@ -137,6 +142,7 @@ def _read(tail: _Tail) -> list[Line]:
     if tail.file is None:
         try:
             tail.file = tail.path.open("rb")
+            tail.file.seek(tail.start)
         except OSError:  # not written yet (a cluster's log arrives late), or never
             return []
     lines: list[Line] = []

@@ -143,7 +143,6 @@ class _Attempts:
             if row["kind"] == "task" and row["log"] and row["started"] is not None:
                 self._look_at(output, row)
         output.caught_up()  # after the first look: nothing is done on the second
-        output.pump()
 
     def close(self) -> None:
         """Show what is left of every log (the run has ended)."""

@@ -104,14 +104,12 @@ class _Attached:
                 self._output.caught_up()
         elif kind == "event" and self._display is not None:
             event = event_from_wire(data["event"], self._root)
-            self._display.notify(event)
-            if self._output is not None:
+            if self._output is not None:  # first, as for pyoneer run: an attempt's last lines before its end's
                 if isinstance(event, RunStarted):
                     self._output.outline(event.run_id, self._jobs, event.reused)
                 self._output.notify(event)
+            self._display.notify(event)
             self._display.settle()
-        elif kind == "log" and self._output is not None:
-            self._output.pump()  # the mirror has written these bytes: the late-followed copies take them
         elif kind == "caught-up":
             self._caught_up = True
             if self._output is not None:

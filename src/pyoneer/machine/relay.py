@@ -58,7 +58,7 @@ class _Attempt:
             if from_stderr:
                 if self.index < 0:
                     self.index = os.open(self.index_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
-                _write_all(self.index, f"{self.offset} {len(data)}\n".encode())  # streams.index_entry's form
+                _write_all(self.index, f"{self.offset} {len(data)}\n".encode())
             _write_all(self.log, data)
         except OSError as exc:
             self.failed = str(exc.errno or 0)

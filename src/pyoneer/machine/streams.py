@@ -37,12 +37,6 @@ def index_path(log: Path) -> Path:
     return log.with_suffix(".stderr-index")
 
 
-def index_entry(offset: int, length: int) -> bytes:
-    """The index's line for ``length`` bytes from stderr at ``offset`` of the log (the
-    form ``relay.py`` writes, for whoever writes a log's index as the relay would)."""
-    return b"%d %d\n" % (offset, length)
-
-
 class TaskOutput:
     """The write ends of one attempt's stdout and stderr pipes, until its task holds them."""
 
