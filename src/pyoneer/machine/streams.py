@@ -16,7 +16,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import socket
+import _socket  # not socket: its start-up imports would lengthen every run's
+import array
 import subprocess
 import sys
 import threading
@@ -67,7 +68,7 @@ class Relay:
     def __init__(self) -> None:
         self._lock = threading.Condition()
         self._process: subprocess.Popen[bytes] | None = None
-        self._control: socket.socket | None = None
+        self._control: _socket.socket | None = None
         self._answers: dict[str, str] = {}
         self._count = 0
         self._gone = False
@@ -93,7 +94,8 @@ class Relay:
                     fcntl.fcntl(end, _F_SETPIPE_SZ, PIPE_SIZE)
             message = b"open %s %s" % (ident.encode(), os.fsencode(index_path(log)))
             try:
-                socket.send_fds(control, [message], [fd, out_read, err_read])
+                control.sendmsg([message], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS,
+                                             array.array("i", [fd, out_read, err_read]))])
             except OSError:
                 self._lost()
                 for end in (out_write, err_write):
@@ -128,7 +130,7 @@ class Relay:
             process, self._process = self._process, None
         if control is not None:
             with contextlib.suppress(OSError):
-                control.shutdown(socket.SHUT_RDWR)
+                control.shutdown(_socket.SHUT_RDWR)
             control.close()
         if process is not None:
             threading.Thread(target=_reap, args=(process, timeout), name="pyoneer-relay-end", daemon=True).start()
@@ -138,7 +140,7 @@ class Relay:
         with self._lock:
             self._started()
 
-    def _next(self) -> tuple[socket.socket | None, str]:
+    def _next(self) -> tuple[_socket.socket | None, str]:
         """The socket to the relay (started now if need be) and a new attempt's number."""
         with self._lock:
             if not self._started():
@@ -155,7 +157,7 @@ class Relay:
         return self._control is not None and not self._gone
 
     def _start(self) -> None:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
         try:
             self._process = subprocess.Popen(
                 [sys.executable, "-E", "-S", str(Path(__file__).with_name("relay.py")), str(theirs.fileno())],
@@ -173,7 +175,7 @@ class Relay:
         self._control = ours
         threading.Thread(target=self._listen, args=(ours,), name="pyoneer-relay", daemon=True).start()
 
-    def _listen(self, control: socket.socket) -> None:
+    def _listen(self, control: _socket.socket) -> None:
         """Take the relay's answers as they come, for whoever waits on them."""
         while True:
             try:
